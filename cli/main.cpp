@@ -1,0 +1,49 @@
+// srnas: command-line entry point. Parses, dispatches to cli/cmd_*.cpp, and turns every
+// srnas::Error into one line on stderr with exit status 2.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "cli/commands.h"
+#include "search_space/error.h"
+#include "search_space/runtime.h"
+
+#ifndef SRNAS_VERSION
+#define SRNAS_VERSION "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"srnas: neural architecture search for efficient x4 super-resolution"};
+  app.set_version_flag("--version", [] {
+    return fmt::format("srnas {} (LibTorch {}, CUDA {})", SRNAS_VERSION, srnas::torch_version(),
+                       srnas::cuda_available() ? "available" : "not available");
+  });
+  int threads = 0;
+  app.add_option("--threads", threads, "LibTorch intra-op threads (default: all cores, or $SRNAS_THREADS)")
+      ->check(CLI::NonNegativeNumber);
+  app.require_subcommand(1);
+  srnas::cli::add_arch_commands(app);
+  srnas::cli::add_space_commands(app);
+  app.parse_complete_callback([&] { srnas::init_torch_threads(threads); });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "srnas: error: %s (see srnas --help)\n", e.what());
+    return 2;
+  } catch (const srnas::Error& e) {
+    std::fprintf(stderr, "srnas: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "srnas: error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

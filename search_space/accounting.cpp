@@ -1,0 +1,119 @@
+#include "search_space/accounting.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace srnas {
+
+namespace {
+
+class Counter {
+ public:
+  Counter(int h, int w) { acc_.lr_h = h; acc_.lr_w = w; }
+
+  void conv(const std::string& name, int cin, int cout, int k, int res, int groups = 1, int dilation = 1) {
+    LayerInfo l;
+    l.name = name;
+    l.kind = groups == 1 ? "conv" : "dwconv";
+    l.in_ch = cin, l.out_ch = cout, l.kernel = k, l.groups = groups, l.dilation = dilation, l.res = res;
+    l.params = int64_t(cout) * (cin / groups) * k * k + cout;
+    int64_t pixels = res == 0 ? 1 : int64_t(acc_.lr_h) * res * acc_.lr_w * res;
+    l.macs = pixels * cout * (cin / groups) * k * k;
+    add(l);
+  }
+  void scale(const std::string& name) {
+    LayerInfo l;
+    l.name = name, l.kind = "scale", l.bias = false, l.params = 1;
+    add(l);
+  }
+  Accounting done() { return std::move(acc_); }
+
+ private:
+  void add(const LayerInfo& l) {
+    acc_.params += l.params;
+    acc_.macs += l.macs;
+    acc_.layers.push_back(l);
+  }
+  Accounting acc_;
+};
+
+void block(Counter& c, const Block& b, const std::string& p, int w, int res) {
+  switch (b.type) {
+    case BlockType::ResReLU:
+    case BlockType::ResLReLU:
+      c.conv(p + ".conv1", w, w, 3, res);
+      c.conv(p + ".conv2", w, w, 3, res);
+      break;
+    case BlockType::Dilated:
+      c.conv(p + ".conv1", w, w, 3, res, 1, b.dilation);
+      c.conv(p + ".conv2", w, w, 3, res, 1, b.dilation);
+      break;
+    case BlockType::InvRes: {
+      int e = w * b.expand;
+      c.conv(p + ".expand", w, e, 1, res);
+      c.conv(p + ".dw", e, e, 3, res, e);
+      c.conv(p + ".project", e, w, 1, res);
+      break;
+    }
+    case BlockType::IMD: {
+      int d = w / 4, r = w - d;
+      c.conv(p + ".conv1", w, w, 3, res);
+      c.conv(p + ".conv2", r, w, 3, res);
+      c.conv(p + ".conv3", r, w, 3, res);
+      c.conv(p + ".conv4", r, d, 3, res);
+      c.conv(p + ".conv1x1", 4 * d, w, 1, res);
+      break;
+    }
+    case BlockType::AWRU: {
+      int e = w * b.expand;
+      c.conv(p + ".conv1", w, e, 3, res);
+      c.conv(p + ".conv2", e, w, 3, res);
+      c.scale(p + ".res_scale");
+      c.scale(p + ".x_scale");
+      break;
+    }
+    case BlockType::SERes: {
+      int hidden = std::max(1, w / b.reduction);
+      c.conv(p + ".conv1", w, w, 3, res);
+      c.conv(p + ".conv2", w, w, 3, res);
+      c.conv(p + ".se_reduce", w, hidden, 1, 0);
+      c.conv(p + ".se_expand", hidden, w, 1, 0);
+      break;
+    }
+    case BlockType::DWSepRes:
+      c.conv(p + ".dw1", w, w, b.kernel, res, w);
+      c.conv(p + ".pw1", w, w, 1, res);
+      c.conv(p + ".dw2", w, w, b.kernel, res, w);
+      c.conv(p + ".pw2", w, w, 1, res);
+      break;
+  }
+}
+
+void stage(Counter& c, const Stage& s, const std::string& name, int res) {
+  for (size_t i = 0; i < s.blocks.size(); ++i) block(c, s.blocks[i], fmt::format("{}.blocks.{}", name, i), s.width, res);
+}
+
+}  // namespace
+
+Accounting account(const Genome& g, int lr_h, int lr_w) {
+  Counter c(lr_h, lr_w);
+  c.conv("head", 3, g.lr.width, 3, 1);
+  stage(c, g.lr, "lr", 1);
+  if (g.long_skip) c.conv("lr.trunk", g.lr.width, g.lr.width, 3, 1);
+  if (g.upsampler == Upsampler::Progressive) {
+    c.conv("up.0", g.lr.width, 4 * g.x2->width, 3, 1);
+    stage(c, *g.x2, "x2", 2);
+    c.conv("up.1", g.x2->width, 4 * g.x4.width, 3, 2);
+  } else {
+    c.conv("up.0", g.lr.width, 16 * g.x4.width, 3, 1);
+  }
+  stage(c, g.x4, "x4", 4);
+  if (g.hr_conv) c.conv("hr_conv", g.x4.width, g.x4.width, 3, 4);
+  if (g.last_conv) c.conv("last_conv", g.x4.width, 3, 3, 4);
+  return c.done();
+}
+
+int64_t count_params(const Genome& g) { return account(g, 0, 0).params; }
+
+}  // namespace srnas

@@ -1,0 +1,40 @@
+// Accounting: parameters and multiply-accumulates of a Genome, computed analytically
+// (no LibTorch, microseconds), layer by layer.
+//
+// Contract: layer names and parameter counts equal the built module's
+// named_parameters() (the builder tests assert it for every genome of every space).
+// MACs count the multiply-accumulates of convolutions and of the SE block's 1x1
+// squeeze/excite layers for one image of lr_h x lr_w pixels; activations, additions,
+// PixelShuffle, pooling and the global skip's interpolation are not counted
+// (the field's convention). FLOPs = 2 * MACs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "search_space/genome.h"
+
+namespace srnas {
+
+struct LayerInfo {
+  std::string name;    // module path, e.g. "lr.blocks.3.conv1"
+  std::string kind;    // "conv", "dwconv" (grouped), "scale" (learnable scalar)
+  int in_ch = 0, out_ch = 0, kernel = 0, groups = 1, dilation = 1;
+  int res = 1;         // resolution multiplier vs LR input: 1, 2 or 4 (0: per image, after pooling)
+  bool bias = true;
+  int64_t params = 0;
+  int64_t macs = 0;    // for the lr size given to account()
+};
+
+struct Accounting {
+  std::vector<LayerInfo> layers;
+  int64_t params = 0;
+  int64_t macs = 0;
+  int lr_h = 0, lr_w = 0;
+};
+
+Accounting account(const Genome& g, int lr_h, int lr_w);
+int64_t count_params(const Genome& g);
+
+}  // namespace srnas

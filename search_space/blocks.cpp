@@ -1,0 +1,144 @@
+#include "search_space/blocks.h"
+
+#include <algorithm>
+
+namespace srnas {
+
+namespace F = torch::nn::functional;
+
+torch::nn::Conv2d make_conv(int cin, int cout, int k, int groups, int dilation) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(cin, cout, k)
+                               .padding(dilation * (k - 1) / 2)
+                               .dilation(dilation)
+                               .groups(groups)
+                               .bias(true));
+}
+
+torch::Tensor apply_act(const torch::Tensor& x, const Act& a) {
+  switch (a.type) {
+    case ActType::None: return x;
+    case ActType::ReLU: return torch::relu(x);
+    case ActType::LeakyReLU: return torch::leaky_relu(x, a.slope);
+  }
+  return x;
+}
+
+namespace {
+
+// res_relu, res_lrelu, dilated: x + conv2(act(conv1(x)))
+class ResidualImpl : public BlockImpl {
+ public:
+  ResidualImpl(int w, Act act, int dilation) : act_(act) {
+    conv1 = register_module("conv1", make_conv(w, w, 3, 1, dilation));
+    conv2 = register_module("conv2", make_conv(w, w, 3, 1, dilation));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return x + conv2(apply_act(conv1(x), act_)); }
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+
+ private:
+  Act act_;
+};
+
+// MobileNetV2 inverted residual without BN: x + project(relu6(dw(relu6(expand(x)))))
+class InvResImpl : public BlockImpl {
+ public:
+  InvResImpl(int w, int e) {
+    expand = register_module("expand", make_conv(w, w * e, 1));
+    dw = register_module("dw", make_conv(w * e, w * e, 3, w * e));
+    project = register_module("project", make_conv(w * e, w, 1));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    return x + project(torch::clamp(dw(torch::clamp(expand(x), 0, 6)), 0, 6));
+  }
+  torch::nn::Conv2d expand{nullptr}, dw{nullptr}, project{nullptr};
+};
+
+// IMDN information multi-distillation block (KAIR IMDBlock, d_rate 0.25).
+class IMDImpl : public BlockImpl {
+ public:
+  IMDImpl(int w, double slope) : d_(w / 4), r_(w - w / 4), slope_(slope) {
+    conv1 = register_module("conv1", make_conv(w, w, 3));
+    conv2 = register_module("conv2", make_conv(r_, w, 3));
+    conv3 = register_module("conv3", make_conv(r_, w, 3));
+    conv4 = register_module("conv4", make_conv(r_, d_, 3));
+    conv1x1 = register_module("conv1x1", make_conv(4 * d_, w, 1));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    auto s1 = torch::leaky_relu(conv1(x), slope_).split_with_sizes({d_, r_}, 1);
+    auto s2 = torch::leaky_relu(conv2(s1[1]), slope_).split_with_sizes({d_, r_}, 1);
+    auto s3 = torch::leaky_relu(conv3(s2[1]), slope_).split_with_sizes({d_, r_}, 1);
+    auto d4 = conv4(s3[1]);
+    return x + conv1x1(torch::cat({s1[0], s2[0], s3[0], d4}, 1));
+  }
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr}, conv4{nullptr}, conv1x1{nullptr};
+
+ private:
+  int64_t d_, r_;
+  double slope_;
+};
+
+// AWSRN adaptive weighted residual unit: res_scale * conv2(relu(conv1(x))) + x_scale * x
+class AWRUImpl : public BlockImpl {
+ public:
+  AWRUImpl(int w, int e) {
+    conv1 = register_module("conv1", make_conv(w, w * e, 3));
+    conv2 = register_module("conv2", make_conv(w * e, w, 3));
+    res_scale = register_parameter("res_scale", torch::ones({1}));
+    x_scale = register_parameter("x_scale", torch::ones({1}));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return res_scale * conv2(torch::relu(conv1(x))) + x_scale * x; }
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::Tensor res_scale, x_scale;
+};
+
+torch::Tensor hswish(const torch::Tensor& x) { return x * torch::clamp(x + 3, 0, 6) / 6; }
+
+// Residual block with h-swish and squeeze-excitation (h-sigmoid gate).
+class SEResImpl : public BlockImpl {
+ public:
+  SEResImpl(int w, int reduction) {
+    int hidden = std::max(1, w / reduction);
+    conv1 = register_module("conv1", make_conv(w, w, 3));
+    conv2 = register_module("conv2", make_conv(w, w, 3));
+    se_reduce = register_module("se_reduce", make_conv(w, hidden, 1));
+    se_expand = register_module("se_expand", make_conv(hidden, w, 1));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    auto y = conv2(hswish(conv1(x)));
+    auto s = torch::relu(se_reduce(y.mean({2, 3}, /*keepdim=*/true)));
+    s = torch::clamp(se_expand(s) + 3, 0, 6) / 6;
+    return x + y * s;
+  }
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, se_reduce{nullptr}, se_expand{nullptr};
+};
+
+// Depthwise-separable residual: x + pw2(dw2(relu(pw1(dw1(x)))))
+class DWSepImpl : public BlockImpl {
+ public:
+  DWSepImpl(int w, int k) {
+    dw1 = register_module("dw1", make_conv(w, w, k, w));
+    pw1 = register_module("pw1", make_conv(w, w, 1));
+    dw2 = register_module("dw2", make_conv(w, w, k, w));
+    pw2 = register_module("pw2", make_conv(w, w, 1));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return x + pw2(dw2(torch::relu(pw1(dw1(x))))); }
+  torch::nn::Conv2d dw1{nullptr}, pw1{nullptr}, dw2{nullptr}, pw2{nullptr};
+};
+
+}  // namespace
+
+std::shared_ptr<BlockImpl> make_block(const Block& b, int w) {
+  switch (b.type) {
+    case BlockType::ResReLU: return std::make_shared<ResidualImpl>(w, Act{ActType::ReLU, 0.0}, 1);
+    case BlockType::ResLReLU: return std::make_shared<ResidualImpl>(w, Act{ActType::LeakyReLU, b.slope}, 1);
+    case BlockType::Dilated: return std::make_shared<ResidualImpl>(w, Act{ActType::ReLU, 0.0}, b.dilation);
+    case BlockType::InvRes: return std::make_shared<InvResImpl>(w, b.expand);
+    case BlockType::IMD: return std::make_shared<IMDImpl>(w, b.slope);
+    case BlockType::AWRU: return std::make_shared<AWRUImpl>(w, b.expand);
+    case BlockType::SERes: return std::make_shared<SEResImpl>(w, b.reduction);
+    case BlockType::DWSepRes: return std::make_shared<DWSepImpl>(w, b.kernel);
+  }
+  return nullptr;
+}
+
+}  // namespace srnas

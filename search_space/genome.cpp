@@ -1,0 +1,253 @@
+#include "search_space/genome.h"
+
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "search_space/error.h"
+#include "search_space/json_reader.h"
+
+namespace srnas {
+
+using nlohmann::json;
+
+namespace {
+
+const std::vector<std::string> kBlockNames = {"res_relu", "res_lrelu", "ir",  "imd",
+                                              "awru",     "dilated",   "se", "dwsep"};
+
+Act act_from(const json& j, const std::string& path) {
+  JsonReader r(j, path);
+  std::string t = r.choice("type", {"none", "relu", "lrelu"});
+  Act a;
+  if (t == "lrelu") {
+    a.type = ActType::LeakyReLU;
+    a.slope = r.number("slope", 0.0, 1.0);
+  } else {
+    a.type = t == "relu" ? ActType::ReLU : ActType::None;
+  }
+  r.finish();
+  return a;
+}
+
+json act_to(const Act& a) {
+  switch (a.type) {
+    case ActType::None: return {{"type", "none"}};
+    case ActType::ReLU: return {{"type", "relu"}};
+    case ActType::LeakyReLU: return {{"type", "lrelu"}, {"slope", a.slope}};
+  }
+  return {};
+}
+
+std::vector<Block> blocks_from(const json& j, const std::string& path) {
+  if (!j.is_array()) throw Error(fmt::format("{}: expected an array of blocks, got {}", path, JsonReader::kind(j)));
+  std::vector<Block> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    std::string p = fmt::format("{}[{}]", path, i);
+    int repeat = 1;
+    json item = j[i];
+    if (item.is_object() && item.contains("repeat")) {  // input sugar: {"type":..,"repeat":n}
+      const json& rv = item["repeat"];
+      if (!rv.is_number_integer() || rv.get<long long>() < 1 || rv.get<long long>() > 1000)
+        throw Error(fmt::format("{}.repeat: expected an integer in [1, 1000], got {}", p, JsonReader::kind(rv)));
+      repeat = rv.get<int>();
+      item.erase("repeat");
+    }
+    Block b = block_from_json(item, p);
+    for (int k = 0; k < repeat; ++k) out.push_back(b);
+  }
+  return out;
+}
+
+Stage stage_from(JsonReader& parent, const std::string& key, bool with_long_skip, bool* long_skip) {
+  JsonReader r(parent.need(key), parent.sub(key));
+  Stage s;
+  s.width = r.integer("width", 1, 4096);
+  const json* b = r.get("blocks");
+  if (b) s.blocks = blocks_from(*b, r.sub("blocks"));
+  if (with_long_skip) *long_skip = r.boolean("long_skip", false);
+  r.finish();
+  return s;
+}
+
+json stage_to(const Stage& s) {
+  json blocks = json::array();
+  for (const auto& b : s.blocks) blocks.push_back(to_json(b));
+  return {{"width", s.width}, {"blocks", blocks}};
+}
+
+}  // namespace
+
+bool Block::operator==(const Block& o) const {
+  return type == o.type && slope == o.slope && expand == o.expand && dilation == o.dilation &&
+         reduction == o.reduction && kernel == o.kernel;
+}
+
+bool Genome::operator==(const Genome& o) const {
+  return head_act == o.head_act && lr == o.lr && long_skip == o.long_skip && upsampler == o.upsampler &&
+         up_act == o.up_act && x2 == o.x2 && x4 == o.x4 && hr_conv == o.hr_conv && tail_act == o.tail_act &&
+         last_conv == o.last_conv && global_skip == o.global_skip && init == o.init;
+}
+
+std::string to_string(BlockType t) { return kBlockNames[static_cast<size_t>(t)]; }
+
+std::string describe(const Block& b) {
+  switch (b.type) {
+    case BlockType::ResLReLU:
+    case BlockType::IMD:
+      return fmt::format("{}({})", to_string(b.type), b.slope);
+    case BlockType::InvRes:
+    case BlockType::AWRU:
+      return fmt::format("{}(e{})", to_string(b.type), b.expand);
+    case BlockType::Dilated: return fmt::format("dilated(d{})", b.dilation);
+    case BlockType::SERes: return fmt::format("se(r{})", b.reduction);
+    case BlockType::DWSepRes: return fmt::format("dwsep(k{})", b.kernel);
+    default: return to_string(b.type);
+  }
+}
+
+Block block_from_json(const json& j, const std::string& path) {
+  JsonReader r(j, path);
+  std::string t = r.choice("type", kBlockNames);
+  Block b;
+  for (size_t i = 0; i < kBlockNames.size(); ++i)
+    if (kBlockNames[i] == t) b.type = static_cast<BlockType>(i);
+  switch (b.type) {
+    case BlockType::ResReLU: break;
+    case BlockType::ResLReLU: b.slope = r.number("slope", 0.0, 1.0, 0.1); break;
+    case BlockType::IMD: b.slope = r.number("slope", 0.0, 1.0, 0.05); break;
+    case BlockType::InvRes: b.expand = r.integer("expand", 1, 16); break;
+    case BlockType::AWRU: b.expand = r.integer("expand", 1, 16); break;
+    case BlockType::Dilated: b.dilation = r.integer("dilation", 1, 8); break;
+    case BlockType::SERes: b.reduction = r.integer("reduction", 1, 64, 4); break;
+    case BlockType::DWSepRes:
+      b.kernel = r.integer("kernel", 3, 7, 3);
+      if (b.kernel % 2 == 0) throw Error(fmt::format("{}.kernel: expected an odd size 3, 5 or 7, got {}", path, b.kernel));
+      break;
+  }
+  r.finish();
+  return b;
+}
+
+json to_json(const Block& b) {
+  json j = {{"type", to_string(b.type)}};
+  switch (b.type) {
+    case BlockType::ResLReLU:
+    case BlockType::IMD: j["slope"] = b.slope; break;
+    case BlockType::InvRes:
+    case BlockType::AWRU: j["expand"] = b.expand; break;
+    case BlockType::Dilated: j["dilation"] = b.dilation; break;
+    case BlockType::SERes: j["reduction"] = b.reduction; break;
+    case BlockType::DWSepRes: j["kernel"] = b.kernel; break;
+    default: break;
+  }
+  return j;
+}
+
+Genome genome_from_json(const json& j) {
+  JsonReader r(j, "");
+  Genome g;
+  {
+    JsonReader h(r.need("head"), "head");
+    g.head_act = act_from(h.need("act"), "head.act");
+    h.finish();
+  }
+  g.lr = stage_from(r, "lr", true, &g.long_skip);
+  {
+    JsonReader u(r.need("upsampler"), "upsampler");
+    g.upsampler = u.choice("type", {"progressive", "pixelshuffle4"}) == "progressive" ? Upsampler::Progressive
+                                                                                      : Upsampler::PixelShuffle4;
+    g.up_act = act_from(u.need("act"), "upsampler.act");
+    u.finish();
+  }
+  if (r.get("x2")) g.x2 = stage_from(r, "x2", false, nullptr);
+  g.x4 = stage_from(r, "x4", false, nullptr);
+  {
+    JsonReader t(r.need("tail"), "tail");
+    g.hr_conv = t.boolean("hr_conv");
+    g.tail_act = g.hr_conv ? act_from(t.need("act"), "tail.act") : Act{};
+    if (!g.hr_conv && t.get("act")) {
+      Act a = act_from(*t.get("act"), "tail.act");
+      if (a.type != ActType::None) throw Error("tail.act: must be {\"type\":\"none\"} when tail.hr_conv is false");
+    }
+    g.last_conv = t.boolean("last_conv", true);
+    t.finish();
+  }
+  std::string gs = r.choice("global_skip", {"none", "bilinear", "bicubic"});
+  g.global_skip = gs == "none" ? GlobalSkip::None : gs == "bilinear" ? GlobalSkip::Bilinear : GlobalSkip::Bicubic;
+  {
+    JsonReader in(r.need("init"), "init");
+    std::string t = in.choice("type", {"kaiming", "pytorch"});
+    g.init.type = t == "kaiming" ? InitType::Kaiming : InitType::PyTorch;
+    g.init.scale = g.init.type == InitType::Kaiming ? in.number("scale", 1e-6, 10.0, 1.0) : 1.0;
+    in.finish();
+  }
+  r.finish();
+  validate(g);
+  return g;
+}
+
+Genome genome_from_string(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(fmt::format("malformed JSON: {}", e.what()));
+  }
+  return genome_from_json(j);
+}
+
+void validate(const Genome& g) {
+  auto check_stage = [](const Stage& s, const std::string& name) {
+    if (s.width < 1) throw Error(fmt::format("{}.width: expected an integer >= 1, got {}", name, s.width));
+    for (size_t i = 0; i < s.blocks.size(); ++i) {
+      const Block& b = s.blocks[i];
+      if (b.type == BlockType::IMD && (s.width % 4 != 0 || s.width < 4))
+        throw Error(fmt::format("{}.blocks[{}]: imd needs a width divisible by 4, got {}", name, i, s.width));
+      if (b.type == BlockType::InvRes && (b.expand < 1 || b.expand > 16))
+        throw Error(fmt::format("{}.blocks[{}].expand: expected 1..16, got {}", name, i, b.expand));
+    }
+  };
+  check_stage(g.lr, "lr");
+  if (g.upsampler == Upsampler::Progressive && !g.x2)
+    throw Error("x2: missing; the progressive upsampler needs an x2 stage");
+  if (g.upsampler == Upsampler::PixelShuffle4 && g.x2)
+    throw Error("x2: not allowed with the pixelshuffle4 upsampler (there is no x2 resolution)");
+  if (g.x2) check_stage(*g.x2, "x2");
+  check_stage(g.x4, "x4");
+  if (!g.last_conv && (g.x4.width != 3 || !g.x4.blocks.empty() || g.hr_conv))
+    throw Error(fmt::format(
+        "tail.last_conv: false needs x4.width 3, no x4 blocks and no hr_conv (got width {}, {} blocks)", g.x4.width,
+        g.x4.blocks.size()));
+}
+
+json to_json(const Genome& g) {
+  json j;
+  j["head"] = {{"act", act_to(g.head_act)}};
+  j["lr"] = stage_to(g.lr);
+  j["lr"]["long_skip"] = g.long_skip;
+  j["upsampler"] = {{"type", g.upsampler == Upsampler::Progressive ? "progressive" : "pixelshuffle4"},
+                    {"act", act_to(g.up_act)}};
+  if (g.x2) j["x2"] = stage_to(*g.x2);
+  j["x4"] = stage_to(g.x4);
+  j["tail"] = {{"hr_conv", g.hr_conv}, {"act", act_to(g.tail_act)}, {"last_conv", g.last_conv}};
+  j["global_skip"] = g.global_skip == GlobalSkip::None ? "none" : g.global_skip == GlobalSkip::Bilinear ? "bilinear" : "bicubic";
+  j["init"] = g.init.type == InitType::Kaiming ? json{{"type", "kaiming"}, {"scale", g.init.scale}}
+                                               : json{{"type", "pytorch"}};
+  return j;
+}
+
+std::string canonical_json(const Genome& g) { return to_json(g).dump(); }
+
+std::string genome_hash(const Genome& g) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a 64
+  for (unsigned char c : canonical_json(g)) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+}  // namespace srnas

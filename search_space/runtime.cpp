@@ -1,0 +1,25 @@
+#include "search_space/runtime.h"
+
+#include <cstdlib>
+#include <thread>
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+namespace srnas {
+
+void init_torch_threads(int n) {
+  if (n <= 0) {
+    if (const char* env = std::getenv("SRNAS_THREADS")) n = std::atoi(env);
+  }
+  if (n <= 0) n = int(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(n);
+}
+
+int torch_threads() { return torch::get_num_threads(); }
+
+std::string torch_version() { return TORCH_VERSION; }
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+}  // namespace srnas

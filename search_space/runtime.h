@@ -1,0 +1,17 @@
+// Process-wide LibTorch settings that every srnas entry point applies first.
+//
+// LibTorch from Debian starts with ONE intra-op thread (1.8x slower training here);
+// init_torch_threads(0) uses every core, n > 0 uses n. Also reports the LibTorch
+// version and whether CUDA is usable, for `srnas --version`.
+#pragma once
+
+#include <string>
+
+namespace srnas {
+
+void init_torch_threads(int n);   // 0: all hardware threads (or $SRNAS_THREADS if set)
+int torch_threads();
+std::string torch_version();      // e.g. "1.13.1"
+bool cuda_available();
+
+}  // namespace srnas

@@ -1,0 +1,19 @@
+// YAML -> JSON conversion, so YAML files (spaces, options, search configs) are read by
+// the same strict JsonReader as genomes.
+//
+// Contract: plain scalars become int64, double, bool or null when they look like one
+// (YAML 1.2 core schema); quoted scalars stay strings. Errors name the file and line.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace srnas {
+
+// Parses YAML text; `origin` (a file name) prefixes error messages.
+nlohmann::json yaml_to_json(const std::string& text, const std::string& origin);
+nlohmann::json yaml_file_to_json(const std::string& path);
+std::string read_text_file(const std::string& path);  // throws srnas::Error naming the file
+
+}  // namespace srnas
