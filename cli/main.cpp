@@ -1,10 +1,14 @@
 // srnas: command-line entry point. Parses, dispatches to cli/cmd_*.cpp, and turns every
 // srnas::Error into one line on stderr with exit status 2.
 #include <cstdio>
+#include <algorithm>
 #include <exception>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.h"
 #include "search_space/error.h"
@@ -28,6 +32,12 @@ int main(int argc, char** argv) {
   srnas::cli::add_space_commands(app);
   app.parse_complete_callback([&] { srnas::init_torch_threads(threads); });
   try {
+    if (argc > 1 && argv[1][0] != '-') {
+      std::vector<std::string> names;
+      for (const auto* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+      if (std::find(names.begin(), names.end(), argv[1]) == names.end())
+        throw srnas::Error(fmt::format("unknown command '{}': expected one of {{{}}}", argv[1], fmt::join(names, ", ")));
+    }
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

@@ -1,0 +1,114 @@
+// Accounting: analytic params and MACs against the published and hand-computed values.
+#include <gtest/gtest.h>
+
+#include "search_space/accounting.h"
+#include "search_space/registry.h"
+
+using namespace srnas;
+
+namespace {
+
+int64_t sum_prefix(const Accounting& a, const std::string& prefix) {
+  int64_t n = 0;
+  for (const auto& l : a.layers)
+    if (l.name.rfind(prefix, 0) == 0) n += l.params;
+  return n;
+}
+
+Genome tiny(int width, std::vector<Block> blocks) {
+  Genome g = load_arch("msrresnet").genome;
+  g.lr = {width, std::move(blocks)};
+  g.x2 = Stage{width, {}};
+  g.x4 = {width, {}};
+  return g;
+}
+
+}  // namespace
+
+TEST(Accounting, MSRResNetMatchesBasicSR) {
+  Accounting a = account(load_arch("msrresnet").genome, 339, 510);
+  // protocol.md: 1792 + 16*73,856 + 2*147,712 + 36,928 + 1,731
+  EXPECT_EQ(a.params, 1517571);
+  EXPECT_EQ(sum_prefix(a, "head"), 1792);
+  EXPECT_EQ(sum_prefix(a, "lr.blocks.0."), 73856);
+  EXPECT_EQ(sum_prefix(a, "lr.blocks."), 16 * 73856);
+  EXPECT_EQ(sum_prefix(a, "up.0"), 147712);
+  EXPECT_EQ(sum_prefix(a, "up.1"), 147712);
+  EXPECT_EQ(sum_prefix(a, "hr_conv"), 36928);
+  EXPECT_EQ(sum_prefix(a, "last_conv"), 1731);
+  // MACs per LR pixel: head 3*64*9 = 1,728; body 32 * 64*64*9 = 1,179,648; upconv1 64*256*9 =
+  // 147,456; upconv2 at x2 = 4 * 147,456 = 589,824; conv_hr at x4 = 16 * 36,864 = 589,824;
+  // conv_last at x4 = 16 * 1,728 = 27,648. Sum 2,536,128 per LR pixel; 339*510 = 172,890 pixels.
+  EXPECT_EQ(a.macs, int64_t(2536128) * 172890);
+  EXPECT_EQ(a.macs, 438471169920);  // 0.877 TFLOP per image (issue 6's 0.876 TFLOP floor)
+}
+
+TEST(Accounting, IMDNAim19MatchesKAIR) {
+  Accounting a = account(load_arch("imdn_aim19").genome, 339, 510);
+  EXPECT_EQ(a.params, 893936);
+  // protocol.md: block 36,928 + 27,712 + 27,712 + 6,928 + 4,160 = 103,440
+  EXPECT_EQ(sum_prefix(a, "lr.blocks.0."), 103440);
+  EXPECT_EQ(sum_prefix(a, "lr.trunk"), 36928);
+  EXPECT_EQ(sum_prefix(a, "up.0"), 27696);
+  // per LR pixel: 1,728 + 8 * (36,864 + 2*27,648 + 6,912 + 4,096) + 36,864 + 27,648 = 891,584
+  EXPECT_EQ(a.macs, int64_t(891584) * 172890);
+}
+
+TEST(Accounting, KrahaonBest) {
+  Accounting a = account(load_arch("krahaon_best").genome, 1, 1);
+  // 1,792 + 19*73,856 + 36,928 (64->64) + 12*4,640 + 2,320 (16->16) + 3*296 + 111
+  EXPECT_EQ(sum_prefix(a, "x2.blocks."), 12 * 4640);
+  EXPECT_EQ(sum_prefix(a, "x4.blocks."), 3 * 296);
+  EXPECT_EQ(sum_prefix(a, "up.1"), 2320);
+  EXPECT_EQ(sum_prefix(a, "last_conv"), 111);
+  EXPECT_EQ(a.params, 1500983);
+}
+
+TEST(Accounting, EveryBlockTypeByHand) {
+  const int w = 8;
+  auto block_params = [&](Block b) { return sum_prefix(account(tiny(w, {b}), 2, 2), "lr.blocks.0."); };
+  Block b;
+  b.type = BlockType::ResReLU;
+  EXPECT_EQ(block_params(b), 2 * (8 * 8 * 9 + 8));  // 1168
+  b = {};
+  b.type = BlockType::Dilated;
+  b.dilation = 2;
+  EXPECT_EQ(block_params(b), 1168);
+  b = {};
+  b.type = BlockType::InvRes;
+  b.expand = 3;  // 1x1 8->24: 216; dw 3x3 24: 240; 1x1 24->8: 200
+  EXPECT_EQ(block_params(b), 656);
+  b.expand = 6;  // 8*48+48 + 48*9+48 + 48*8+8 = 432 + 480 + 392
+  EXPECT_EQ(block_params(b), 1304);
+  b = {};
+  b.type = BlockType::IMD;
+  b.slope = 0.05;  // d=2, r=6: 8*8*9+8 + 2*(6*8*9+8) + 6*2*9+2 + 8*8+8 = 584 + 880 + 110 + 72
+  EXPECT_EQ(block_params(b), 1646);
+  b = {};
+  b.type = BlockType::AWRU;
+  b.expand = 2;  // conv1 8->16: 8*16*9+16 = 1,168; conv2 16->8: 16*8*9+8 = 1,160; 2 scales
+  EXPECT_EQ(block_params(b), 1168 + 1160 + 2);
+  b = {};
+  b.type = BlockType::SERes;
+  b.reduction = 4;  // 1168 + 8*2+2 + 2*8+8
+  EXPECT_EQ(block_params(b), 1168 + 18 + 24);
+  b = {};
+  b.type = BlockType::DWSepRes;
+  b.kernel = 5;  // 2 * (8*25+8 + 8*8+8)
+  EXPECT_EQ(block_params(b), 2 * (208 + 72));
+}
+
+TEST(Accounting, MacsScaleWithResolutionAndGroups) {
+  Block dw;
+  dw.type = BlockType::DWSepRes;
+  dw.kernel = 3;
+  Accounting a = account(tiny(8, {dw}), 10, 20);
+  for (const auto& l : a.layers) {
+    if (l.name == "lr.blocks.0.dw1") {
+      EXPECT_EQ(l.groups, 8);
+      EXPECT_EQ(l.macs, 200 * 8 * 1 * 9);
+    }
+    if (l.name == "last_conv") EXPECT_EQ(l.macs, int64_t(40 * 80) * 3 * 8 * 9);
+  }
+  EXPECT_EQ(account(tiny(8, {dw}), 0, 0).macs, 0);
+}

@@ -1,0 +1,128 @@
+// The srnas CLI as a user runs it: real process, exit status, stdout and stderr.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+
+#include "search_space/genome.h"
+#include "search_space/space.h"
+
+namespace {
+
+struct CliRun {
+  int status;
+  std::string out, err;
+};
+
+CliRun run(const std::string& args) {
+  static int counter = 0;
+  auto errfile = std::filesystem::temp_directory_path() / ("srnas_cli_err_" + std::to_string(++counter));
+  std::string cmd = std::string(SRNAS_BIN) + " " + args + " 2>" + errfile.string();
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream e(errfile);
+  std::stringstream ss;
+  ss << e.rdbuf();
+  r.err = ss.str();
+  return r;
+}
+
+std::string temp_file(const std::string& name, const std::string& text) {
+  auto p = std::filesystem::temp_directory_path() / ("srnas_cli_" + name);
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+// One line on stderr, exit status 2, containing `needle`.
+void expect_user_error(const std::string& args, const std::string& needle) {
+  CliRun r = run(args);
+  EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
+  EXPECT_EQ(r.err.rfind("srnas: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << args << ": " << r.err;
+}
+
+}  // namespace
+
+TEST(Cli, ArchShowJsonReportsThePublishedCounts) {
+  CliRun r = run("arch show msrresnet --format json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["params"], 1517571);
+  EXPECT_EQ(j["macs"], 438471169920LL);
+  r = run("arch show imdn_aim19 --format json --lr-size 10x10");
+  ASSERT_EQ(r.status, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["params"], 893936);
+  EXPECT_EQ(j["macs"], 891584LL * 100);
+}
+
+TEST(Cli, ArchShowTableAndFiles) {
+  CliRun r = run("arch show krahaon_best");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("params 1,500,983"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("x2.blocks.11.conv2"), std::string::npos);
+  std::string f = temp_file("g.json", srnas::canonical_json(srnas::genome_from_string(
+      R"({"head":{"act":{"type":"none"}},"lr":{"width":8,"blocks":[{"type":"ir","expand":3}]},
+          "upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":4},
+          "tail":{"hr_conv":false},"global_skip":"bicubic","init":{"type":"pytorch"}})")));
+  r = run("arch show " + f + " --format json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  // head 224 + ir(e3) 656 + up 8->64: 4,672 + last 4->3: 111
+  EXPECT_EQ(nlohmann::json::parse(r.out)["params"], 224 + 656 + 4672 + 111);
+}
+
+TEST(Cli, SpaceSampleIsSeededAndValid) {
+  CliRun a = run("space sample --space unified --n 5 --seed 9");
+  CliRun b = run("space sample --space unified --n 5 --seed 9");
+  CliRun c = run("space sample --space unified --n 5 --seed 10");
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+  auto space = srnas::Space::load("unified");
+  std::istringstream lines(a.out);
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    EXPECT_NO_THROW(space->validate(srnas::genome_from_string(line)));
+    ++n;
+  }
+  EXPECT_EQ(n, 5);
+}
+
+TEST(Cli, VersionAndHelp) {
+  CliRun r = run("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("srnas 0."), std::string::npos);
+  EXPECT_NE(r.out.find("LibTorch"), std::string::npos);
+  EXPECT_EQ(run("arch show --help").status, 0);
+}
+
+TEST(Cli, BadInputIsOneLineAndStatus2) {
+  expect_user_error("arch show no_such_arch", "unknown architecture 'no_such_arch'");
+  expect_user_error("arch show /nonexistent/g.json", "/nonexistent/g.json: cannot open");
+  expect_user_error("arch show " + temp_file("bad.json", "{\"head\": "), "malformed JSON");
+  expect_user_error("arch show " + temp_file("w0.json", R"({"head":{"act":{"type":"none"}},"lr":{"width":0},
+      "upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":4},"tail":{"hr_conv":false},
+      "global_skip":"none","init":{"type":"pytorch"}})"), "lr.width: expected an integer in [1, 4096], got 0");
+  expect_user_error("arch show " + temp_file("blk.json", R"({"head":{"act":{"type":"none"}},"lr":{"width":8,
+      "blocks":[{"type":"capsule"}]},"upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":4},
+      "tail":{"hr_conv":false},"global_skip":"none","init":{"type":"pytorch"}})"), "lr.blocks[0].type: expected one of");
+  expect_user_error("arch show msrresnet --lr-size 0x5", "--lr-size");
+  expect_user_error("arch show msrresnet --format xml", "--format");
+  expect_user_error("space sample --space nowhere --n 2", "unknown space 'nowhere'");
+  expect_user_error("space sample --space krahaon --n -1", "--n");
+  expect_user_error("space sample --space " + temp_file("s.yaml", "kind: [1\n"), "malformed YAML");
+  expect_user_error("space check --space krahaon msrresnet", "x2.width (y) 64 is not one of x/{2, 4}");
+  expect_user_error("frobnicate", "frobnicate");
+}

@@ -1,0 +1,160 @@
+// Spaces: seeded uniform sampling, validation, mutation of exactly one gene.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "search_space/error.h"
+#include "search_space/registry.h"
+#include "search_space/space.h"
+
+using namespace srnas;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  auto p = std::filesystem::temp_directory_path() / ("srnas_test_" + name);
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+}  // namespace
+
+TEST(Space, BuiltinsLoadWithTheirGenes) {
+  auto k = Space::load("krahaon");
+  ASSERT_EQ(k->genes().size(), 6u);
+  EXPECT_EQ(k->genes()[0].name, "x");
+  EXPECT_EQ(k->genes()[0].labels, (std::vector<std::string>{"48", "64", "80", "96"}));
+  EXPECT_EQ(k->genes()[3].labels.size(), 21u);  // nx in [10, 30]
+  EXPECT_EQ(k->genes()[4].labels.size(), 17u);  // ny in [0, 16]
+  auto n = Space::load("neptuneai");
+  EXPECT_EQ(n->genes().size(), 16u);
+  EXPECT_EQ(n->genes()[0].labels, (std::vector<std::string>{"ir(e3)", "ir(e6)", "res_relu", "res_lrelu(0.1)"}));
+  auto u = Space::load("unified");
+  EXPECT_GT(u->genes().size(), 20u);
+}
+
+TEST(Space, SamplesAreValidAndSeeded) {
+  for (const std::string name : {"krahaon", "neptuneai", "unified"}) {
+    auto s = Space::load(name);
+    Rng a(42), b(42), c(43);
+    int differ = 0;
+    for (int i = 0; i < 200; ++i) {
+      Genome ga = s->sample(a), gb = s->sample(b), gc = s->sample(c);
+      EXPECT_EQ(canonical_json(ga), canonical_json(gb)) << name;
+      differ += ga != gc;
+      EXPECT_NO_THROW(s->validate(ga)) << name << " " << canonical_json(ga);
+      EXPECT_EQ(s->decode(s->encode(ga)), ga);
+    }
+    EXPECT_GT(differ, 190) << name;
+  }
+}
+
+TEST(Space, KrahaonSamplesFollowTheProtocolRanges) {
+  auto s = Space::load("krahaon");
+  Rng rng(7);
+  std::map<int, int> xs;
+  for (int i = 0; i < 4000; ++i) {
+    Genome g = s->sample(rng);
+    int x = g.lr.width, y = g.x2->width, z = g.x4.width;
+    xs[x]++;
+    EXPECT_TRUE(y * 2 == x || y * 4 == x);
+    EXPECT_TRUE(z * 2 == y || z * 4 == y);
+    EXPECT_GE(g.lr.blocks.size(), 10u);
+    EXPECT_LE(g.lr.blocks.size(), 30u);
+    EXPECT_LE(g.x2->blocks.size(), 16u);
+    EXPECT_LE(g.x4.blocks.size(), 16u);
+  }
+  ASSERT_EQ(xs.size(), 4u);
+  for (auto [x, n] : xs) EXPECT_NEAR(n, 1000, 150) << "x=" << x << " not uniform";
+}
+
+TEST(Space, ReferenceArchsBelongWhereTheyShould) {
+  EXPECT_TRUE(Space::load("krahaon")->contains(load_arch("krahaon_best").genome));
+  EXPECT_TRUE(Space::load("neptuneai")->contains(load_arch("msrresnet").genome));
+  EXPECT_FALSE(Space::load("krahaon")->contains(load_arch("msrresnet").genome));  // y = x, conv_hr
+  EXPECT_FALSE(Space::load("unified")->contains(load_arch("imdn_aim19").genome));
+}
+
+TEST(Space, ValidationSaysWhy) {
+  auto k = Space::load("krahaon");
+  Genome g = load_arch("krahaon_best").genome;
+  Genome bad = g;
+  bad.x2->width = 24;  // 64/24 is neither x/2 nor x/4
+  EXPECT_NE(error_of([&] { k->validate(bad); }).find("x2.width (y) 24 is not one of x/{2, 4} for x=64"),
+            std::string::npos)
+      << error_of([&] { k->validate(bad); });
+  bad = g;
+  bad.lr.width = 50;
+  EXPECT_NE(error_of([&] { k->validate(bad); }).find("lr.width (x) 50"), std::string::npos);
+  bad = g;
+  bad.lr.blocks.resize(31, bad.lr.blocks[0]);
+  EXPECT_NE(error_of([&] { k->validate(bad); }).find("nx 31"), std::string::npos);
+  bad = g;
+  bad.head_act = Act{};
+  EXPECT_NE(error_of([&] { k->validate(bad); }).find("head"), std::string::npos);
+  auto n = Space::load("neptuneai");
+  Genome m = load_arch("msrresnet").genome;
+  m.lr.blocks[3].type = BlockType::IMD;
+  m.lr.blocks[3].slope = 0.05;
+  EXPECT_NE(error_of([&] { n->validate(m); }).find("lr.blocks[3]: block imd(0.05) is not one of"), std::string::npos);
+}
+
+TEST(Space, MutationChangesExactlyOneGene) {
+  for (const std::string name : {"krahaon", "neptuneai", "unified"}) {
+    auto s = Space::load(name);
+    Rng rng(3);
+    for (int i = 0; i < 200; ++i) {
+      Genome g = s->sample(rng);
+      Genome m = s->mutate(g, rng);
+      EXPECT_NE(m, g);
+      EXPECT_TRUE(s->contains(m));
+      auto a = s->encode(g), b = s->encode(m);
+      int changed = 0;
+      for (size_t j = 0; j < a.size(); ++j) changed += a[j] != b[j];
+      // unified: shrinking a block count drops now-unused slots (encoded as 0)
+      if (name != "unified") {
+        EXPECT_EQ(changed, 1) << name;
+      } else {
+        EXPECT_GE(changed, 1);
+      }
+    }
+  }
+}
+
+TEST(Space, CoversEveryBlockType) {
+  auto s = Space::load("unified");
+  Rng rng(11);
+  std::set<BlockType> seen;
+  for (int i = 0; i < 200; ++i) {
+    Genome g = s->sample(rng);
+    for (const auto& b : g.lr.blocks) seen.insert(b.type);
+  }
+  EXPECT_EQ(seen.size(), 8u);
+}
+
+TEST(Space, BadSpaceFilesAreClearErrors) {
+  EXPECT_NE(error_of([] { Space::load("no_such_space"); }).find("unknown space 'no_such_space'"), std::string::npos);
+  std::string f = write_temp("bad1.yaml", "kind: krahaon\nx: [48, 64\n");
+  EXPECT_NE(error_of([&] { Space::load(f); }).find("malformed YAML"), std::string::npos) << error_of([&] { Space::load(f); });
+  f = write_temp("bad2.yaml", "kind: krahaon\nx: [48]\ny_div: [2]\nz_div: [2]\nnx: {min: 1, max: 2}\nny: [0]\nnz: [0]\nblock: {type: res_relu}\ncolour: red\n");
+  EXPECT_NE(error_of([&] { Space::load(f); }).find("unknown key 'colour'"), std::string::npos) << error_of([&] { Space::load(f); });
+  f = write_temp("bad3.yaml", "kind: krahaon\nx: [48]\ny_div: [2]\nz_div: [2]\nnx: {min: 1, max: 2}\nny: [0]\nnz: [0]\nblock: {type: wavelet}\n");
+  EXPECT_NE(error_of([&] { Space::load(f); }).find("space.block.type: expected one of"), std::string::npos) << error_of([&] { Space::load(f); });
+  f = write_temp("bad4.yaml", "kind: krahaon\nx: [\"48\"]\n");
+  EXPECT_NE(error_of([&] { Space::load(f); }).find("space.x[0]: expected an integer"), std::string::npos) << error_of([&] { Space::load(f); });
+  f = write_temp("bad5.yaml", "kind: darts\n");
+  EXPECT_NE(error_of([&] { Space::load(f); }).find("space.kind: expected one of {krahaon, neptuneai, unified}"), std::string::npos);
+  EXPECT_EQ(error_of([&] { Space::load(f); }).rfind(f, 0), 0u) << "message starts with the file name";
+}
