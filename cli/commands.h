@@ -9,5 +9,9 @@ namespace srnas::cli {
 
 void add_arch_commands(CLI::App& app);
 void add_space_commands(CLI::App& app);
+void add_data_commands(CLI::App& app);
+void add_train_commands(CLI::App& app);
+void add_eval_commands(CLI::App& app);
+void add_bench_commands(CLI::App& app);
 
 }  // namespace srnas::cli

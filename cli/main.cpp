@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   srnas::cli::add_arch_commands(app);
   srnas::cli::add_space_commands(app);
+  srnas::cli::add_data_commands(app);
+  srnas::cli::add_train_commands(app);
+  srnas::cli::add_eval_commands(app);
+  srnas::cli::add_bench_commands(app);
   app.parse_complete_callback([&] { srnas::init_torch_threads(threads); });
   try {
     if (argc > 1 && argv[1][0] != '-') {

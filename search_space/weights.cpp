@@ -172,10 +172,25 @@ void load_weights(torch::nn::Module& m, const std::string& path, const std::vect
       throw Error(fmt::format("{}: key '{}' has shape {}, the model expects {}", path, name,
                               shape_str(it->second.sizes().vec()), shape_str(t.sizes().vec())));
   }
-  for (const auto& [name, t] : file)
+  for (const auto& [name, t] : file) {
     if (!own.count(name)) throw Error(fmt::format("{}: unexpected key '{}' (not a parameter of this model)", path, name));
+    if (!torch::isfinite(t).all().item<bool>())
+      throw Error(fmt::format("{}: tensor '{}' contains NaN or Inf values", path, name));
+  }
   torch::NoGradGuard no_grad;
   for (auto& [name, t] : own) t.copy_(file.at(name));
+}
+
+void load_weights_auto(torch::nn::Module& m, const std::string& path, const std::vector<KeyRule>& rules) {
+  if (!rules.empty()) {
+    TensorMap file = read_safetensors(path);
+    auto params = m.named_parameters(true);
+    if (params.size() > 0 && !file.count(params.begin()->key()) && file.count(published_key(params.begin()->key(), rules))) {
+      load_weights(m, path, rules);
+      return;
+    }
+  }
+  load_weights(m, path);
 }
 
 }  // namespace srnas

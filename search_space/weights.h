@@ -31,5 +31,7 @@ TensorMap module_state(const torch::nn::Module& m, const std::vector<KeyRule>& r
 void save_weights(const torch::nn::Module& m, const std::string& path, const std::vector<KeyRule>& rules = {},
                   const std::map<std::string, std::string>& metadata = {});
 void load_weights(torch::nn::Module& m, const std::string& path, const std::vector<KeyRule>& rules = {});
+// Loads srnas's own names, or the published names when the file uses them (rules given).
+void load_weights_auto(torch::nn::Module& m, const std::string& path, const std::vector<KeyRule>& rules);
 
 }  // namespace srnas

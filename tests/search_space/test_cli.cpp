@@ -14,16 +14,16 @@
 
 namespace {
 
-struct CliRun {
+struct CliRunResult {
   int status;
   std::string out, err;
 };
 
-CliRun run(const std::string& args) {
+CliRunResult run(const std::string& args) {
   static int counter = 0;
   auto errfile = std::filesystem::temp_directory_path() / ("srnas_cli_err_" + std::to_string(++counter));
   std::string cmd = std::string(SRNAS_BIN) + " " + args + " 2>" + errfile.string();
-  CliRun r;
+  CliRunResult r;
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
   size_t n;
@@ -45,7 +45,7 @@ std::string temp_file(const std::string& name, const std::string& text) {
 
 // One line on stderr, exit status 2, containing `needle`.
 void expect_user_error(const std::string& args, const std::string& needle) {
-  CliRun r = run(args);
+  CliRunResult r = run(args);
   EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
   EXPECT_EQ(r.err.rfind("srnas: error: ", 0), 0u) << r.err;
@@ -55,7 +55,7 @@ void expect_user_error(const std::string& args, const std::string& needle) {
 }  // namespace
 
 TEST(Cli, ArchShowJsonReportsThePublishedCounts) {
-  CliRun r = run("arch show msrresnet --format json");
+  CliRunResult r = run("arch show msrresnet --format json");
   ASSERT_EQ(r.status, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["params"], 1517571);
@@ -68,7 +68,7 @@ TEST(Cli, ArchShowJsonReportsThePublishedCounts) {
 }
 
 TEST(Cli, ArchShowTableAndFiles) {
-  CliRun r = run("arch show krahaon_best");
+  CliRunResult r = run("arch show krahaon_best");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("params 1,500,983"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("x2.blocks.11.conv2"), std::string::npos);
@@ -83,9 +83,9 @@ TEST(Cli, ArchShowTableAndFiles) {
 }
 
 TEST(Cli, SpaceSampleIsSeededAndValid) {
-  CliRun a = run("space sample --space unified --n 5 --seed 9");
-  CliRun b = run("space sample --space unified --n 5 --seed 9");
-  CliRun c = run("space sample --space unified --n 5 --seed 10");
+  CliRunResult a = run("space sample --space unified --n 5 --seed 9");
+  CliRunResult b = run("space sample --space unified --n 5 --seed 9");
+  CliRunResult c = run("space sample --space unified --n 5 --seed 10");
   ASSERT_EQ(a.status, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
   EXPECT_NE(a.out, c.out);
@@ -101,7 +101,7 @@ TEST(Cli, SpaceSampleIsSeededAndValid) {
 }
 
 TEST(Cli, VersionAndHelp) {
-  CliRun r = run("--version");
+  CliRunResult r = run("--version");
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("srnas 0."), std::string::npos);
   EXPECT_NE(r.out.find("LibTorch"), std::string::npos);

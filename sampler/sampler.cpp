@@ -1,0 +1,285 @@
+#include "sampler/sampler.h"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "sampler/pareto.h"
+#include "search_space/error.h"
+#include "search_space/json_reader.h"
+#include "search_space/rng.h"
+
+namespace srnas {
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Every hash of the history (any state, baselines included); a record without a stored
+// hash is hashed from its genome JSON when that parses.
+std::set<std::string> history_hashes(const std::vector<TrialRecord>& history) {
+  std::set<std::string> out;
+  for (const auto& t : history) {
+    if (!t.genome_hash.empty()) {
+      out.insert(t.genome_hash);
+    } else if (!t.genome_json.empty()) {
+      try {
+        out.insert(genome_hash(genome_from_string(t.genome_json)));
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  return out;
+}
+
+// A history trial as a population member: its genome, gene values and ranking data.
+struct Member {
+  const TrialRecord* t = nullptr;
+  Genome genome;
+  std::vector<int> genes;
+  double violation = 0;
+  double psnr = -std::numeric_limits<double>::infinity();
+};
+
+// The member for t when its genome parses and belongs to the space (else nullopt).
+std::optional<Member> as_member(const TrialRecord& t, const Space& space, const Constraints& c) {
+  try {
+    Member m;
+    m.t = &t;
+    m.genome = genome_from_string(t.genome_json);
+    m.genes = space.encode(m.genome);
+    if (space.decode(m.genes) != m.genome) return std::nullopt;  // differs in the space's fixed parts
+    m.violation = constraint_violation(t, c);
+    if (t.psnr_rgb) m.psnr = *t.psnr_rgb;
+    return m;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// Non-baseline trials of the given states that belong to the space, by ascending number.
+std::vector<Member> members(const SamplerContext& ctx, bool with_pruned) {
+  std::vector<const TrialRecord*> ts;
+  for (const auto& t : ctx.history) {
+    if (t.is_baseline) continue;
+    const bool pruned_with_metrics =
+        t.state == TrialState::Pruned && (t.psnr_rgb || t.params || t.runtime_ratio);
+    if (t.state == TrialState::Complete || (with_pruned && pruned_with_metrics)) ts.push_back(&t);
+  }
+  std::stable_sort(ts.begin(), ts.end(), [](const TrialRecord* a, const TrialRecord* b) {
+    return a->number != b->number ? a->number < b->number : a->id < b->id;
+  });
+  std::vector<Member> out;
+  for (const TrialRecord* t : ts)
+    if (auto m = as_member(*t, ctx.space, ctx.constraints)) out.push_back(std::move(*m));
+  return out;
+}
+
+std::optional<Genome> random_proposal(const Space& space, const std::set<std::string>& seen, Rng& rng, int attempts) {
+  for (int i = 0; i < attempts; ++i) {
+    Genome g = space.sample(rng);
+    if (!seen.count(genome_hash(g))) return g;
+  }
+  return std::nullopt;
+}
+
+class RandomSampler : public Sampler {
+ public:
+  explicit RandomSampler(const SamplerConfig& cfg) : cfg_(cfg) {}
+  std::string name() const override { return "random"; }
+  std::optional<Genome> propose(const SamplerContext& ctx) override {
+    Rng rng(mix_seed(ctx.seed, ctx.number));
+    return random_proposal(ctx.space, history_hashes(ctx.history), rng, cfg_.max_attempts);
+  }
+
+ private:
+  SamplerConfig cfg_;
+};
+
+// Regularized evolution: tournament over the last `population` complete trials (the
+// oldest dies), the winner's child differs in exactly one gene.
+class EvolutionSampler : public Sampler {
+ public:
+  explicit EvolutionSampler(const SamplerConfig& cfg) : cfg_(cfg) {}
+  std::string name() const override { return "evolution"; }
+  std::optional<Genome> propose(const SamplerContext& ctx) override {
+    Rng rng(mix_seed(ctx.seed, ctx.number));
+    const std::set<std::string> seen = history_hashes(ctx.history);
+    std::vector<Member> pop = members(ctx, false);
+    if (int(pop.size()) < cfg_.population) return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+    pop.erase(pop.begin(), pop.end() - cfg_.population);
+    auto better = [](const Member& a, const Member& b) {
+      return a.violation != b.violation ? a.violation < b.violation : a.psnr > b.psnr;
+    };
+    for (int attempt = 0; attempt < cfg_.max_attempts; ++attempt) {
+      size_t best = rng.below(pop.size());
+      for (int k = 1; k < cfg_.tournament; ++k) {
+        size_t i = rng.below(pop.size());
+        if (better(pop[i], pop[best])) best = i;
+      }
+      try {
+        Genome child = ctx.space.mutate(pop[best].genome, rng);
+        if (!seen.count(genome_hash(child))) return child;
+      } catch (const Error&) {  // no gene can change (single-valued space)
+      }
+    }
+    // Every neighbour drawn was already tried: widen to the whole space before giving up.
+    return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+  }
+
+ private:
+  SamplerConfig cfg_;
+};
+
+// Steady-state NSGA-II with Deb's constrained domination.
+class Nsga2Sampler : public Sampler {
+ public:
+  explicit Nsga2Sampler(const SamplerConfig& cfg) : cfg_(cfg) {}
+  std::string name() const override { return "nsga2"; }
+  std::optional<Genome> propose(const SamplerContext& ctx) override {
+    Rng rng(mix_seed(ctx.seed, ctx.number));
+    const std::set<std::string> seen = history_hashes(ctx.history);
+    std::vector<Member> pool = members(ctx, true);
+    int complete = 0;
+    for (auto& m : pool) {
+      if (m.t->state == TrialState::Complete) {
+        ++complete;
+      } else {
+        m.violation = std::max(m.violation, 1e-9);  // pruned: always infeasible
+      }
+    }
+    if (complete < cfg_.population) return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+
+    const size_t n = pool.size();
+    std::vector<Point> pts = objectives(pool);
+    // Constrained non-dominated sort: feasible fronts by Pareto dominance, then the
+    // infeasible ones, one front per distinct violation in ascending order.
+    std::vector<size_t> rank(n, 0);
+    std::vector<double> crowd(n, 0);
+    std::vector<size_t> feasible;
+    std::map<double, std::vector<size_t>> infeasible;
+    for (size_t i = 0; i < n; ++i) {
+      if (pool[i].violation > 0) infeasible[pool[i].violation].push_back(i);
+      else feasible.push_back(i);
+    }
+    std::vector<std::vector<size_t>> fronts;
+    if (!feasible.empty()) {
+      std::vector<Point> fp;
+      for (size_t i : feasible) fp.push_back(pts[i]);
+      for (const auto& f : non_dominated_sort(fp)) {
+        fronts.emplace_back();
+        for (size_t k : f) fronts.back().push_back(feasible[k]);
+      }
+    }
+    for (auto& [v, f] : infeasible) fronts.push_back(f);
+    for (size_t r = 0; r < fronts.size(); ++r) {
+      std::vector<double> cd = crowding_distance(pts, fronts[r]);
+      for (size_t k = 0; k < fronts[r].size(); ++k) {
+        rank[fronts[r][k]] = r;
+        crowd[fronts[r][k]] = cd[k];
+      }
+    }
+    std::vector<size_t> order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = i;
+    auto better = [&](size_t a, size_t b) { return rank[a] != rank[b] ? rank[a] < rank[b] : crowd[a] > crowd[b]; };
+    std::stable_sort(order.begin(), order.end(), better);  // pool is by number: ties keep the older first
+    order.resize(std::min(n, size_t(cfg_.population)));
+
+    auto tournament = [&]() {
+      size_t a = order[rng.below(order.size())], b = order[rng.below(order.size())];
+      return better(b, a) ? b : a;
+    };
+    for (int attempt = 0; attempt < cfg_.max_attempts; ++attempt) {
+      const Member& p1 = pool[tournament()];
+      const Member& p2 = pool[tournament()];
+      std::vector<int> genes = p1.genes;
+      if (rng.uniform() < cfg_.crossover_prob)
+        for (size_t i = 0; i < genes.size(); ++i)
+          if (rng.below(2)) genes[i] = p2.genes[i];
+      try {
+        Genome child = ctx.space.decode(genes);
+        if (rng.uniform() < cfg_.mutation_prob) child = ctx.space.mutate(child, rng);
+        if (!seen.count(genome_hash(child))) return child;
+      } catch (const Error&) {  // no gene can change (single-valued space)
+      }
+    }
+    return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+  }
+
+ private:
+  SamplerConfig cfg_;
+
+  // (-psnr, params, runtime_ratio), all minimised; a missing value takes the worst value
+  // present for that objective (0 if none has it), so it never wins on that objective.
+  static std::vector<Point> objectives(const std::vector<Member>& pool) {
+    std::vector<std::vector<std::optional<double>>> raw;
+    for (const auto& m : pool) {
+      const TrialRecord& t = *m.t;
+      raw.push_back({t.psnr_rgb ? std::optional<double>(-*t.psnr_rgb) : std::nullopt,
+                     t.params ? std::optional<double>(double(*t.params)) : std::nullopt, t.runtime_ratio});
+    }
+    std::vector<Point> pts(pool.size(), Point(3, 0.0));
+    for (size_t k = 0; k < 3; ++k) {
+      std::optional<double> worst;
+      for (const auto& r : raw)
+        if (r[k] && (!worst || *r[k] > *worst)) worst = r[k];
+      for (size_t i = 0; i < raw.size(); ++i) pts[i][k] = raw[i][k] ? *raw[i][k] : worst.value_or(0.0);
+    }
+    return pts;
+  }
+};
+
+}  // namespace
+
+uint64_t mix_seed(uint64_t seed, int64_t number) { return splitmix64(splitmix64(seed) ^ uint64_t(number)); }
+
+double constraint_violation(const TrialRecord& t, const Constraints& c) {
+  double v = 0;
+  if (c.max_params && t.params) {
+    const double m = double(*c.max_params);
+    v += std::max(0.0, (double(*t.params) - m) / (m > 0 ? m : 1.0));
+  }
+  if (c.max_runtime_ratio && t.runtime_ratio) {
+    const double m = *c.max_runtime_ratio;
+    v += std::max(0.0, (*t.runtime_ratio - m) / (m > 0 ? m : 1.0));
+  }
+  if (c.min_psnr && t.psnr_rgb) v += std::max(0.0, *c.min_psnr - *t.psnr_rgb);
+  return v;
+}
+
+SamplerConfig parse_sampler_config(const nlohmann::json& j, const std::string& path) {
+  JsonReader r(j, path);
+  SamplerConfig c;
+  c.type = r.choice("type", {"random", "evolution", "nsga2"}, c.type);
+  c.population = r.integer("population", 1, 1000000, c.population);
+  c.tournament = r.integer("tournament", 1, 1000000, c.tournament);
+  c.crossover_prob = r.number("crossover_prob", 0.0, 1.0, c.crossover_prob);
+  c.mutation_prob = r.number("mutation_prob", 0.0, 1.0, c.mutation_prob);
+  c.max_attempts = r.integer("max_attempts", 1, 1000000000, c.max_attempts);
+  r.finish();
+  return c;
+}
+
+std::unique_ptr<Sampler> make_sampler(const SamplerConfig& cfg) {
+  if (cfg.population < 1 || cfg.tournament < 1 || cfg.max_attempts < 1)
+    throw Error(fmt::format("sampler: population, tournament and max_attempts must be >= 1, got {}, {}, {}",
+                            cfg.population, cfg.tournament, cfg.max_attempts));
+  if (!(cfg.crossover_prob >= 0 && cfg.crossover_prob <= 1 && cfg.mutation_prob >= 0 && cfg.mutation_prob <= 1))
+    throw Error(fmt::format("sampler: crossover_prob and mutation_prob must be in [0, 1], got {}, {}",
+                            cfg.crossover_prob, cfg.mutation_prob));
+  if (cfg.type == "random") return std::make_unique<RandomSampler>(cfg);
+  if (cfg.type == "evolution") return std::make_unique<EvolutionSampler>(cfg);
+  if (cfg.type == "nsga2") return std::make_unique<Nsga2Sampler>(cfg);
+  throw Error("sampler.type: expected one of {random, evolution, nsga2}, got '" + cfg.type + "'");
+}
+
+}  // namespace srnas

@@ -1,0 +1,85 @@
+// Samplers propose a study's next genome from the space and its history (Optuna-like):
+// random (uniform), evolution (regularized evolution, Real et al. 2019), nsga2 (steady-state
+// NSGA-II, Deb et al. 2002, over PSNR-RGB, params, runtime ratio; constrained domination).
+// Contract: propose() is a pure function of (config, space, history as a set, seed, number)
+// via Rng(mix_seed(seed, number)); it never returns a genome_hash of the history (any state,
+// baselines included); nullopt means max_attempts draws found none (space exhausted).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "sampler/trial.h"
+#include "search_space/genome.h"
+#include "search_space/space.h"
+
+namespace srnas {
+
+// Track constraints relative to the baseline (protocol.md "The three tracks"): a candidate
+// is feasible when params <= max_params, runtime_ratio <= max_runtime_ratio and
+// psnr_rgb >= min_psnr (each optional).
+struct Constraints {
+  std::optional<int64_t> max_params;
+  std::optional<double> max_runtime_ratio;
+  std::optional<double> min_psnr;
+};
+
+// Sum of normalised violations (0 = feasible): max(0, params/max_params - 1)
+// + max(0, ratio/max_ratio - 1) + max(0, (min_psnr - psnr) / 1 dB); a missing metric
+// counts as feasible for its term.
+double constraint_violation(const TrialRecord& t, const Constraints& c);
+
+struct SamplerConfig {
+  std::string type = "random";  // random | evolution | nsga2
+  int population = 20;          // evolution: the last `population` complete trials; nsga2: survivors
+  int tournament = 5;           // evolution: tournament size (sampled with replacement)
+  double crossover_prob = 0.9;  // nsga2: uniform crossover probability
+  double mutation_prob = 1.0;   // nsga2: probability of mutating one gene of the child
+  int max_attempts = 1000;      // draws before giving up (space exhausted)
+};
+
+// Strict: unknown keys and bad types or ranges throw srnas::Error naming path.key, e.g.
+// "sampler.type: expected one of {random, evolution, nsga2}, got 'x'". Every key is optional.
+SamplerConfig parse_sampler_config(const nlohmann::json& j, const std::string& path);
+
+struct SamplerContext {
+  const Space& space;
+  const std::vector<TrialRecord>& history;
+  Constraints constraints;
+  uint64_t seed = 0;
+  int64_t number = 0;  // the number the proposed trial will get
+};
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  virtual std::string name() const = 0;
+  // A genome of ctx.space whose genome_hash is not in ctx.history, or nullopt when
+  // max_attempts draws found none.
+  virtual std::optional<Genome> propose(const SamplerContext& ctx) = 0;
+};
+
+// random: space.sample until the hash is new.
+// evolution: population = the last `population` COMPLETE non-baseline trials of the space by
+//   number (the oldest dies); fewer than that: random. Else each attempt draws `tournament`
+//   members with replacement, takes the best by (violation asc, psnr_rgb desc) and mutates
+//   one gene (space.mutate).
+// nsga2: pool = COMPLETE plus PRUNED-with-metrics non-baseline trials of the space (PRUNED ones
+//   are infeasible: violation >= 1e-9); objectives (-psnr_rgb, params, runtime_ratio), a missing
+//   value taking the worst present. Fewer than `population` COMPLETE: random. Else survivors =
+//   best `population` by (constrained rank, crowding desc, older first); each attempt picks two
+//   parents by binary tournament, uniform crossover (crossover_prob) then one-gene mutation
+//   (mutation_prob). Trials whose genome is not in the space never act as parents.
+// evolution and nsga2: after max_attempts duplicate children, max_attempts random draws
+// before giving up. Throws srnas::Error on an unknown type or out-of-range numbers.
+std::unique_ptr<Sampler> make_sampler(const SamplerConfig& cfg);
+
+// The per-proposal seed: splitmix64 of seed and number, so nearby numbers give unrelated streams.
+uint64_t mix_seed(uint64_t seed, int64_t number);
+
+}  // namespace srnas

@@ -1,0 +1,27 @@
+#include "sampler/trial.h"
+
+#include "search_space/error.h"
+
+namespace srnas {
+
+const char* to_string(TrialState s) {
+  switch (s) {
+    case TrialState::Pending: return "PENDING";
+    case TrialState::Running: return "RUNNING";
+    case TrialState::Complete: return "COMPLETE";
+    case TrialState::Pruned: return "PRUNED";
+    case TrialState::Failed: return "FAILED";
+  }
+  return "?";
+}
+
+TrialState trial_state_from_string(const std::string& s) {
+  if (s == "PENDING") return TrialState::Pending;
+  if (s == "RUNNING") return TrialState::Running;
+  if (s == "COMPLETE") return TrialState::Complete;
+  if (s == "PRUNED") return TrialState::Pruned;
+  if (s == "FAILED") return TrialState::Failed;
+  throw Error("trial state: expected one of {PENDING, RUNNING, COMPLETE, PRUNED, FAILED}, got '" + s + "'");
+}
+
+}  // namespace srnas

@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Reference for scripts/bench_train.sh: the same MSRResNet training step in PyTorch.
+
+BasicSR's MSRResNet (1,517,571 params, kaiming x0.1 init), L1 loss, Adam(2e-4, betas
+0.9/0.99), one pre-made batch of random [0,1] patches; prints one JSON line like
+`srnas bench train`. Run with Debian's /usr/bin/python3 (python3-torch).
+"""
+import argparse, json, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class ResidualBlockNoBN(nn.Module):
+    def __init__(self, nf=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(nf, nf, 3, 1, 1)
+        self.conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
+
+    def forward(self, x):
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class MSRResNet(nn.Module):
+    def __init__(self, nf=64, nb=16):
+        super().__init__()
+        self.conv_first = nn.Conv2d(3, nf, 3, 1, 1)
+        self.body = nn.Sequential(*[ResidualBlockNoBN(nf) for _ in range(nb)])
+        self.upconv1 = nn.Conv2d(nf, nf * 4, 3, 1, 1)
+        self.upconv2 = nn.Conv2d(nf, nf * 4, 3, 1, 1)
+        self.conv_hr = nn.Conv2d(nf, nf, 3, 1, 1)
+        self.conv_last = nn.Conv2d(nf, 3, 3, 1, 1)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+                m.weight.data *= 0.1
+                m.bias.data.zero_()
+
+    def forward(self, x):
+        out = F.leaky_relu(self.conv_first(x), 0.1)
+        out = self.body(out)
+        out = F.leaky_relu(F.pixel_shuffle(self.upconv1(out), 2), 0.1)
+        out = F.leaky_relu(F.pixel_shuffle(self.upconv2(out), 2), 0.1)
+        out = self.conv_last(F.leaky_relu(self.conv_hr(out), 0.1))
+        return out + F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--patch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0)
+    a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    net = MSRResNet()
+    assert sum(p.numel() for p in net.parameters()) == 1517571
+    opt = torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.9, 0.99))
+    lr = torch.rand(a.batch, 3, a.patch, a.patch)
+    hr = torch.rand(a.batch, 3, a.patch * 4, a.patch * 4)
+
+    def step():
+        loss = F.l1_loss(net(lr), hr)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(a.warmup):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    s = time.perf_counter() - t0
+    print(json.dumps({"impl": "python", "arch": "msrresnet", "batch": a.batch, "patch": a.patch, "steps": a.steps,
+                      "seconds": s, "steps_per_s": a.steps / s, "threads": torch.get_num_threads(),
+                      "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+// Samplers: constraints, config parsing, determinism, no duplicates, exhaustion, the
+// evolution/NSGA-II operators, and a synthetic benchmark where evolution must beat random
+// on best PSNR and NSGA-II must beat random on (PSNR, params) hypervolume.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "sampler/pareto.h"
+#include "sampler/sampler.h"
+#include "search_space/accounting.h"
+#include "search_space/error.h"
+#include "search_space/registry.h"
+
+using namespace srnas;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TrialRecord record(int64_t number, const Genome& g, TrialState state = TrialState::Complete) {
+  TrialRecord t;
+  t.id = number + 1;
+  t.number = number;
+  t.genome_json = canonical_json(g);
+  t.genome_hash = genome_hash(g);
+  t.state = state;
+  return t;
+}
+
+int genes_changed(const Space& s, const Genome& a, const Genome& b) {
+  auto x = s.encode(a), y = s.encode(b);
+  int n = 0;
+  for (size_t i = 0; i < x.size(); ++i) n += x[i] != y[i];
+  return n;
+}
+
+SamplerConfig config(const std::string& type, int population = 20) {
+  SamplerConfig c;
+  c.type = type;
+  c.population = population;
+  return c;
+}
+
+// The synthetic objective on the krahaon space: PSNR peaks at krahaon's published best
+// (30 dB) and falls by 0.5 dB per gene's full range away from it; params and MACs are exact.
+struct Synthetic {
+  std::unique_ptr<Space> space = Space::load("krahaon");
+  std::vector<int> target = space->encode(load_arch("krahaon_best").genome);
+  double baseline_macs = double(account(load_arch("msrresnet").genome, 32, 32).macs);
+
+  void evaluate(TrialRecord& t) const {
+    Genome g = genome_from_string(t.genome_json);
+    std::vector<int> v = space->encode(g);
+    double d = 0;
+    for (size_t i = 0; i < v.size(); ++i) d += std::abs(v[i] - target[i]) / double(space->genes()[i].labels.size() - 1);
+    t.psnr_rgb = 30.0 - 0.5 * d;
+    t.params = count_params(g);
+    t.macs = account(g, 32, 32).macs;
+    t.runtime_ratio = double(*t.macs) / baseline_macs;
+  }
+  std::vector<TrialRecord> history(int n, uint64_t seed) const {
+    std::vector<TrialRecord> h;
+    Rng rng(seed);
+    std::set<std::string> seen;
+    while (int(h.size()) < n) {
+      Genome g = space->sample(rng);
+      if (!seen.insert(genome_hash(g)).second) continue;
+      h.push_back(record(int64_t(h.size()), g));
+      evaluate(h.back());
+    }
+    return h;
+  }
+};
+
+const Synthetic& synthetic() {
+  static const Synthetic s;
+  return s;
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  auto p = std::filesystem::temp_directory_path() / ("srnas_test_sampler_" + name);
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+}  // namespace
+
+TEST(Constraints, ViolationByHand) {
+  TrialRecord t;
+  Constraints c{1000000, 1.0, 28.7};
+  EXPECT_DOUBLE_EQ(constraint_violation(t, c), 0.0);  // nothing measured: feasible
+  t.params = 1200000;
+  EXPECT_NEAR(constraint_violation(t, c), 0.2, 1e-12);
+  t.runtime_ratio = 1.5;
+  EXPECT_NEAR(constraint_violation(t, c), 0.7, 1e-12);
+  t.psnr_rgb = 28.5;
+  EXPECT_NEAR(constraint_violation(t, c), 0.9, 1e-12);
+  t.params = 900000;
+  t.runtime_ratio = 0.5;
+  t.psnr_rgb = 29.0;
+  EXPECT_DOUBLE_EQ(constraint_violation(t, c), 0.0);
+  t.params = 1000000;  // equal to the bound: feasible
+  t.runtime_ratio = 1.0;
+  t.psnr_rgb = 28.7;
+  EXPECT_DOUBLE_EQ(constraint_violation(t, c), 0.0);
+  t.params = 3000000;
+  EXPECT_NEAR(constraint_violation(t, Constraints{}), 0.0, 0);  // no constraints
+  EXPECT_NEAR(constraint_violation(t, Constraints{1000000, {}, {}}), 2.0, 1e-12);
+}
+
+TEST(SamplerConfig, Parse) {
+  SamplerConfig c = parse_sampler_config(nlohmann::json::object(), "sampler");
+  EXPECT_EQ(c.type, "random");
+  EXPECT_EQ(c.population, 20);
+  EXPECT_EQ(c.tournament, 5);
+  EXPECT_EQ(c.crossover_prob, 0.9);
+  EXPECT_EQ(c.mutation_prob, 1.0);
+  EXPECT_EQ(c.max_attempts, 1000);
+  c = parse_sampler_config(nlohmann::json{{"type", "nsga2"}, {"population", 8}, {"tournament", 2},
+                                          {"crossover_prob", 0.5}, {"mutation_prob", 0}, {"max_attempts", 50}},
+                           "sampler");
+  EXPECT_EQ(c.type, "nsga2");
+  EXPECT_EQ(c.population, 8);
+  EXPECT_EQ(c.tournament, 2);
+  EXPECT_EQ(c.crossover_prob, 0.5);
+  EXPECT_EQ(c.mutation_prob, 0.0);
+  EXPECT_EQ(c.max_attempts, 50);
+  EXPECT_EQ(error_of([] { parse_sampler_config(nlohmann::json{{"type", "x"}}, "sampler"); }),
+            "sampler.type: expected one of {random, evolution, nsga2}, got 'x'");
+  EXPECT_EQ(error_of([] { parse_sampler_config(nlohmann::json{{"popsize", 3}}, "sampler"); }),
+            "sampler: unknown key 'popsize'");
+  EXPECT_EQ(error_of([] { parse_sampler_config(nlohmann::json{{"population", "20"}}, "study.sampler"); }),
+            "study.sampler.population: expected an integer, got string '20'");
+  EXPECT_NE(error_of([] { parse_sampler_config(nlohmann::json{{"crossover_prob", 1.5}}, "sampler"); })
+                .find("sampler.crossover_prob: expected a number in [0, 1], got 1.5"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_sampler_config(nlohmann::json{{"population", 0}}, "sampler"); })
+                .find("sampler.population: expected an integer in [1, "),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_sampler_config(nlohmann::json("random"), "sampler"); }).find("sampler: expected an object"),
+            std::string::npos);
+  for (const std::string type : {"random", "evolution", "nsga2"}) EXPECT_EQ(make_sampler(config(type))->name(), type);
+  SamplerConfig bad;
+  bad.population = 0;
+  EXPECT_THROW(make_sampler(bad), Error);
+  bad = SamplerConfig{};
+  bad.type = "grid";
+  EXPECT_THROW(make_sampler(bad), Error);
+}
+
+TEST(Samplers, SeededDeterminism) {
+  const Synthetic& syn = synthetic();
+  std::vector<TrialRecord> h = syn.history(30, 1);
+  std::vector<TrialRecord> shuffled = h;
+  std::mt19937 g(3);
+  std::shuffle(shuffled.begin(), shuffled.end(), g);
+  for (const std::string type : {"random", "evolution", "nsga2"}) {
+    auto a = make_sampler(config(type, 10)), b = make_sampler(config(type, 10));
+    int differ_number = 0, differ_seed = 0;
+    for (int64_t n = 30; n < 40; ++n) {
+      auto p = a->propose({*syn.space, h, {}, 42, n});
+      auto q = b->propose({*syn.space, h, {}, 42, n});
+      auto r = b->propose({*syn.space, shuffled, {}, 42, n});
+      ASSERT_TRUE(p && q && r) << type;
+      EXPECT_EQ(canonical_json(*p), canonical_json(*q)) << type;
+      EXPECT_EQ(canonical_json(*p), canonical_json(*r)) << type << ": history order must not matter";
+      differ_number += *p != *a->propose({*syn.space, h, {}, 42, n + 100});
+      differ_seed += *p != *a->propose({*syn.space, h, {}, 43, n});
+    }
+    EXPECT_GE(differ_number, 9) << type;
+    EXPECT_GE(differ_seed, 9) << type;
+  }
+  EXPECT_NE(mix_seed(0, 1), mix_seed(0, 2));
+  EXPECT_NE(mix_seed(1, 0), mix_seed(0, 1));
+}
+
+TEST(Samplers, NoDuplicates) {
+  const Synthetic& syn = synthetic();
+  for (const std::string type : {"random", "evolution", "nsga2"}) {
+    auto s = make_sampler(config(type, 10));
+    std::vector<TrialRecord> h;
+    // The baseline's hash is never proposed either (any state counts).
+    TrialRecord base = record(0, load_arch("krahaon_best").genome);
+    base.is_baseline = true;
+    h.push_back(base);
+    std::set<std::string> hashes{base.genome_hash};
+    const int n = type == "random" ? 200 : 100;
+    for (int i = 1; i <= n; ++i) {
+      auto g = s->propose({*syn.space, h, {}, 7, i});
+      ASSERT_TRUE(g) << type;
+      EXPECT_TRUE(syn.space->contains(*g)) << type;
+      EXPECT_TRUE(hashes.insert(genome_hash(*g)).second) << type << " proposal " << i << " is a duplicate";
+      // Mixed states: pending/failed trials also block their genome.
+      TrialState st = i % 7 == 0 ? TrialState::Failed : i % 5 == 0 ? TrialState::Pending : TrialState::Complete;
+      h.push_back(record(i, *g, st));
+      if (st == TrialState::Complete) syn.evaluate(h.back());
+    }
+  }
+}
+
+TEST(Samplers, ExhaustionReturnsNullopt) {
+  // A unified space with two free genes (lr_width, hr_conv): exactly 4 genomes.
+  std::string f = write_temp("tiny.yaml", R"(kind: unified
+base: msrresnet
+lr_width: [16, 32]
+lr_blocks: [1]
+long_skip: [false]
+upsampler: [progressive]
+x2_width: [8]
+x2_blocks: [0]
+x4_width: [4]
+x4_blocks: [0]
+hr_conv: [false, true]
+global_skip: [none]
+lr_choices: [{type: res_relu}]
+hr_choices: [{type: res_relu}]
+)");
+  auto space = Space::load(f);
+  for (const std::string type : {"random", "evolution", "nsga2"}) {
+    SamplerConfig c = config(type, 2);
+    c.max_attempts = 200;
+    auto s = make_sampler(c);
+    std::vector<TrialRecord> h;
+    std::set<std::string> hashes;
+    for (int i = 0; i < 4; ++i) {
+      auto g = s->propose({*space, h, {}, 1, i});
+      ASSERT_TRUE(g) << type << " proposal " << i;
+      EXPECT_TRUE(hashes.insert(genome_hash(*g)).second) << type;
+      h.push_back(record(i, *g));
+      h.back().psnr_rgb = 20.0 + i;
+      h.back().params = count_params(*g);
+      h.back().runtime_ratio = 0.1;
+    }
+    EXPECT_FALSE(s->propose({*space, h, {}, 1, 4})) << type;
+    EXPECT_FALSE(s->propose({*space, h, {}, 2, 5})) << type;
+  }
+}
+
+TEST(Samplers, BelowPopulationEvolutionAndNsga2DrawAtRandom) {
+  const Synthetic& syn = synthetic();
+  std::vector<TrialRecord> h = syn.history(9, 4);
+  auto r = make_sampler(config("random"));
+  for (const std::string type : {"evolution", "nsga2"}) {
+    auto s = make_sampler(config(type, 10));
+    for (int64_t n = 9; n < 15; ++n)
+      EXPECT_EQ(*s->propose({*syn.space, h, {}, 5, n}), *r->propose({*syn.space, h, {}, 5, n})) << type;
+  }
+}
+
+TEST(Evolution, MutatesOneGeneOfTheTournamentWinner) {
+  const Synthetic& syn = synthetic();
+  std::vector<TrialRecord> h = syn.history(12, 9);
+  // Old trials (numbers 0..6) have died: give them the best PSNR, they must not be parents.
+  for (int i = 0; i < 7; ++i) h[i].psnr_rgb = 40.0 + i;
+  // The living population (numbers 7..11); 9 is the best feasible, 10 is better but too big.
+  for (int i = 7; i < 12; ++i) h[i].psnr_rgb = 20.0 + i;
+  h[9].psnr_rgb = 35.0;
+  h[10].psnr_rgb = 36.0;
+  h[10].params = 5000000;
+  h[9].params = 1000000;
+  TrialRecord base = record(99, load_arch("krahaon_best").genome);
+  base.is_baseline = true;
+  base.psnr_rgb = 50.0;
+  h.push_back(base);
+  Constraints c{2000000, {}, {}};
+  for (auto& t : h)
+    if (&t != &h[9] && &t != &h[10]) t.params = 1500000;  // every other member feasible
+  SamplerConfig cfg = config("evolution", 5);
+  cfg.tournament = 64;  // the tournament sees the whole population
+  auto s = make_sampler(cfg);
+  const Genome winner = genome_from_string(h[9].genome_json);
+  for (int64_t n = 12; n < 32; ++n) {
+    auto g = s->propose({*syn.space, h, c, 3, n});
+    ASSERT_TRUE(g);
+    EXPECT_EQ(genes_changed(*syn.space, winner, *g), 1) << "proposal " << n;
+  }
+  // Without constraints the bigger, better one wins.
+  const Genome big = genome_from_string(h[10].genome_json);
+  for (int64_t n = 12; n < 22; ++n) EXPECT_EQ(genes_changed(*syn.space, big, *s->propose({*syn.space, h, {}, 3, n})), 1);
+  // A size-1 tournament: always one gene away from some living member.
+  cfg.tournament = 1;
+  s = make_sampler(cfg);
+  for (int64_t n = 12; n < 32; ++n) {
+    Genome g = *s->propose({*syn.space, h, c, 3, n});
+    int best = 99;
+    for (int i = 7; i < 12; ++i) best = std::min(best, genes_changed(*syn.space, genome_from_string(h[i].genome_json), g));
+    EXPECT_EQ(best, 1);
+  }
+}
+
+TEST(Nsga2, ConstrainedDominationPicksFeasibleParents) {
+  const Synthetic& syn = synthetic();
+  auto space = syn.space.get();
+  // Four genomes that differ in every gene, so a one-gene child has exactly one parent.
+  std::vector<Genome> gs;
+  for (int k = 0; k < 4; ++k) gs.push_back(space->decode({k % 4, k % 2, (k + 1) % 2, 2 * k, 3 * k + 1, 4 * k + 2}));
+  std::vector<TrialRecord> h;
+  for (int k = 0; k < 4; ++k) {
+    h.push_back(record(k, gs[k]));
+    h.back().params = k < 2 ? 900000 : 3000000;  // 2 and 3 violate max_params
+    h.back().psnr_rgb = k < 2 ? 25.0 + k : 30.0 + k;
+    h.back().runtime_ratio = 0.5;
+  }
+  // A pruned trial with the best metrics counts as infeasible.
+  h.push_back(record(4, space->decode({3, 1, 1, 20, 16, 16}), TrialState::Pruned));
+  h.back().psnr_rgb = 40.0;
+  h.back().params = 100;
+  h.back().reason = "successive halving: ...";
+  SamplerConfig cfg = config("nsga2", 2);
+  cfg.crossover_prob = 0.0;
+  auto s = make_sampler(cfg);
+  Constraints c{1000000, {}, {}};
+  for (int64_t n = 5; n < 25; ++n) {
+    Genome g = *s->propose({*space, h, c, 11, n});
+    const int d0 = genes_changed(*space, gs[0], g), d1 = genes_changed(*space, gs[1], g);
+    EXPECT_TRUE(d0 == 1 || d1 == 1) << "child of a feasible survivor";
+  }
+  // Crossover without mutation: every gene comes from one of the two feasible survivors.
+  cfg.crossover_prob = 1.0;
+  cfg.mutation_prob = 0.0;
+  s = make_sampler(cfg);
+  auto v0 = space->encode(gs[0]), v1 = space->encode(gs[1]);
+  for (int64_t n = 5; n < 25; ++n) {
+    auto g = s->propose({*space, h, c, 11, n});
+    ASSERT_TRUE(g);
+    auto v = space->encode(*g);
+    for (size_t i = 0; i < v.size(); ++i) EXPECT_TRUE(v[i] == v0[i] || v[i] == v1[i]);
+  }
+}
+
+// THE KEY TEST: 150 instant evaluations per run, 5 seeds per sampler.
+TEST(Samplers, SyntheticBenchmarkBeatsRandom) {
+  const Synthetic& syn = synthetic();
+  // (30 - PSNR, params / 1e6), both minimised; ref just beyond the worst of the space.
+  Genome biggest = syn.space->decode({3, 0, 0, 20, 16, 16});
+  const Point ref{3.0 + 1e-6, double(count_params(biggest)) / 1e6 * 1.001};
+  std::map<std::string, double> best_mean, hv_mean;
+  for (const std::string type : {"random", "evolution", "nsga2"}) {
+    for (uint64_t seed = 1; seed <= 5; ++seed) {
+      auto s = make_sampler(config(type));
+      std::vector<TrialRecord> h;
+      double best = 0;
+      for (int i = 0; i < 150; ++i) {
+        auto g = s->propose({*syn.space, h, {}, seed, i});
+        ASSERT_TRUE(g);
+        h.push_back(record(i, *g));
+        syn.evaluate(h.back());
+        best = std::max(best, *h.back().psnr_rgb);
+      }
+      std::vector<Point> pts;
+      for (const auto& t : h) pts.push_back({30.0 - *t.psnr_rgb, double(*t.params) / 1e6});
+      best_mean[type] += best / 5;
+      hv_mean[type] += hypervolume_2d(pts, ref) / 5;
+    }
+    std::printf("[ synthetic ] %-9s mean best PSNR %.4f dB, mean HV(PSNR, params) %.4f\n", type.c_str(),
+                best_mean[type], hv_mean[type]);
+  }
+  EXPECT_GT(best_mean["evolution"], best_mean["random"]);
+  EXPECT_GT(hv_mean["nsga2"], hv_mean["random"]);
+}

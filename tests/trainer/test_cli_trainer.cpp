@@ -1,0 +1,183 @@
+// `srnas data/train/eval` as a user runs them: real processes on real image files.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../support/cli_runner.h"
+#include "trainer/image.h"
+#include "trainer/matlab_resize.h"
+#include "trainer/metrics.h"
+
+using namespace srnas;
+using srnas::testing::expect_cli_error;
+using srnas::testing::run_cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+Image pattern(int h, int w, int k) {
+  Image img(h, w);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) img.at(y, x, c) = uint8_t((x * (2 + k) + y * (3 + c) + (x * y) % 7 * 9) % 256);
+  return img;
+}
+
+fs::path dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("srnas_clitr_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+// benchmark layout with n images of 64x48 HR
+fs::path benchmark(const std::string& name, int n) {
+  fs::path d = dir(name);
+  fs::create_directories(d / "HR");
+  fs::create_directories(d / "LR_bicubic" / "X4");
+  for (int i = 0; i < n; ++i) {
+    Image hr = pattern(64, 48, i);
+    write_png((d / "HR" / ("img" + std::to_string(i) + ".png")).string(), hr);
+    write_png((d / "LR_bicubic" / "X4" / ("img" + std::to_string(i) + "x4.png")).string(), imresize_bicubic(hr, 0.25));
+  }
+  return d;
+}
+
+std::string options_file(const std::string& text) {
+  fs::path p = dir("opt") / "o.yaml";
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+}  // namespace
+
+TEST(CliTrainer, EvalBicubicMatchesTheLibraryMetrics) {
+  fs::path d = benchmark("bench", 2);
+  auto r = run_cli("eval --arch bicubic --data " + d.string() + " --format json --no-runtime");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  double rgb = 0, y = 0;
+  for (int i = 0; i < 2; ++i) {
+    Image hr = read_image((d / "HR" / ("img" + std::to_string(i) + ".png")).string());
+    Image lr = read_image((d / "LR_bicubic" / "X4" / ("img" + std::to_string(i) + "x4.png")).string());
+    Image sr = imresize_bicubic(lr, 4.0);
+    rgb += psnr_rgb(sr, hr, 4) / 2;
+    y += psnr_y(sr, hr, 4) / 2;
+  }
+  EXPECT_NEAR(j["psnr_rgb"].get<double>(), rgb, 1e-9);
+  EXPECT_NEAR(j["psnr_y"].get<double>(), y, 1e-9);
+  EXPECT_EQ(j["per_image"].size(), 2u);
+  EXPECT_EQ(j["params"], 0);
+}
+
+TEST(CliTrainer, EvalReportsRuntimeRatio) {
+  fs::path d = benchmark("rt", 1);
+  auto r = run_cli("eval --arch imdn_aim19 --data " + d.string() + " --format json --runs 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["params"], 893936);
+  EXPECT_GT(j["runtime_s"].get<double>(), 0);
+  EXPECT_GT(j["runtime_ratio"].get<double>(), 0.05);
+  EXPECT_LT(j["runtime_ratio"].get<double>(), 1.5);  // IMDN is cheaper than MSRResNet (0.35 of its MACs)
+}
+
+TEST(CliTrainer, PrepareThenTrainThenEvalWithTheWeights) {
+  fs::path hr = dir("hr");
+  for (int i = 0; i < 3; ++i) write_png((hr / ("h" + std::to_string(i) + ".png")).string(), pattern(70, 61, i));
+  fs::path prepared = dir("prep");
+  auto p = run_cli("data prepare --hr " + hr.string() + " --out " + prepared.string());
+  ASSERT_EQ(p.status, 0) << p.err;
+  EXPECT_EQ(read_image((prepared / "HR" / "h0.png").string()).h, 68);  // modcrop 70x61 -> 68x60
+  EXPECT_EQ(read_image((prepared / "LR_bicubic" / "X4" / "h0x4.png").string()).w, 15);
+
+  fs::path root = dir("root");
+  fs::create_directories(root / "train");
+  fs::create_directories(root / "val");
+  for (int i = 0; i < 3; ++i) write_png((root / "train" / ("t" + std::to_string(i) + ".png")).string(), pattern(64, 64, i));
+  write_png((root / "val" / "v.png").string(), pattern(48, 48, 9));
+  fs::path genome = dir("genome") / "g.json";
+  std::ofstream(genome) << R"({"head":{"act":{"type":"none"}},"lr":{"width":8,"blocks":[{"type":"res_relu"}]},
+    "upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":4},"tail":{"hr_conv":false},
+    "global_skip":"bicubic","init":{"type":"kaiming","scale":0.1}})";
+  fs::path out = dir("out");
+  std::string opts = options_file("iterations: 6\nbatch_size: 2\npatch_size: 8\nlog_every: 3\ndevice: cpu\n");
+  auto t = run_cli("train --arch " + genome.string() + " --data " + root.string() + " --options " + opts + " --out " +
+                   out.string() + " --set iterations=4 --set cache_dir_unused=1");
+  EXPECT_EQ(t.status, 2) << "unknown override key is an error";
+  t = run_cli("train --arch " + genome.string() + " --data " + root.string() + " --options " + opts + " --out " +
+              out.string() + " --set iterations=4");
+  ASSERT_EQ(t.status, 0) << t.err;
+  EXPECT_NE(t.err.find("[train] 3/4"), std::string::npos) << t.err;
+  EXPECT_TRUE(fs::exists(out / "weights.safetensors"));
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(out / "result.json"))["iterations"], 4);
+  auto e = run_cli("eval --arch " + genome.string() + " --weights " + (out / "weights.safetensors").string() +
+                   " --data " + root.string() + " --format json --no-runtime");
+  ASSERT_EQ(e.status, 0) << e.err;
+  EXPECT_EQ(nlohmann::json::parse(e.out)["images"], 1);
+}
+
+TEST(CliTrainer, BadInputIsAOneLineError) {
+  // corrupt PNG
+  fs::path d = benchmark("corrupt", 1);
+  { std::ofstream((d / "HR" / "img0.png").string(), std::ios::binary) << "\x89PNG\r\n\x1a\n garbage"; }
+  expect_cli_error("eval --arch bicubic --no-runtime --data " + d.string(), "img0.png");
+  // truncated JPEG
+  fs::path j = dir("jpeg");
+  {
+    fs::path src = benchmark("jpegsrc", 1) / "HR" / "img0.png";
+    (void)src;
+    std::string jpeg = "\xFF\xD8\xFF\xE0";
+    jpeg += std::string(40, '\x11');
+    std::ofstream((j / "a.jpg").string(), std::ios::binary) << jpeg;
+  }
+  expect_cli_error("eval --arch bicubic --no-runtime --data " + j.string(), "a.jpg");
+  // empty folder
+  expect_cli_error("eval --arch bicubic --no-runtime --data " + dir("empty").string(), "empty");
+  // HR/LR size mismatch
+  d = benchmark("mismatch", 1);
+  write_png((d / "LR_bicubic" / "X4" / "img0x4.png").string(), pattern(10, 10, 0));
+  expect_cli_error("eval --arch bicubic --no-runtime --data " + d.string(), "img0x4.png");
+  // LR missing for an HR
+  d = benchmark("missing", 2);
+  fs::remove(d / "LR_bicubic" / "X4" / "img1x4.png");
+  expect_cli_error("eval --arch bicubic --no-runtime --data " + d.string(), "img1");
+  // NaN in weights: a complete file for a 4-tensor genome, one value NaN
+  d = benchmark("nan", 1);
+  {
+    fs::path g = d / "g.json";
+    std::ofstream(g) << R"({"head":{"act":{"type":"none"}},"lr":{"width":1},"upsampler":{"type":"pixelshuffle4",
+      "act":{"type":"none"}},"x4":{"width":3},"tail":{"hr_conv":false,"last_conv":false},"global_skip":"none",
+      "init":{"type":"pytorch"}})";
+    std::vector<std::pair<std::string, std::vector<int>>> tensors = {
+        {"head.bias", {1}}, {"head.weight", {1, 3, 3, 3}}, {"up.0.bias", {48}}, {"up.0.weight", {48, 1, 3, 3}}};
+    nlohmann::json h = nlohmann::json::object();
+    std::vector<float> data;
+    for (const auto& [name, shape] : tensors) {
+      size_t n = 1;
+      for (int s : shape) n *= s;
+      h[name] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {data.size() * 4, (data.size() + n) * 4}}};
+      data.resize(data.size() + n, 0.01f);
+    }
+    data[7] = NAN;
+    std::string header = h.dump();
+    uint64_t n = header.size();
+    std::ofstream f((d / "w.safetensors").string(), std::ios::binary);
+    f.write(reinterpret_cast<const char*>(&n), 8);
+    f << header;
+    f.write(reinterpret_cast<const char*>(data.data()), data.size() * 4);
+    f.close();
+    expect_cli_error("eval --arch " + g.string() + " --no-runtime --weights " + (d / "w.safetensors").string() +
+                         " --data " + d.string(), "contains NaN or Inf");
+  }
+  // options: unknown key, wrong type
+  fs::path root = benchmark("opts", 1);
+  expect_cli_error("train --arch msrresnet --data " + root.string() + " --out " + dir("o1").string() +
+                       " --options " + options_file("iterations: 5\nlearning_rate: 1\n"),
+                   "unknown key 'learning_rate'");
+  expect_cli_error("train --arch msrresnet --data " + root.string() + " --out " + dir("o2").string() +
+                       " --options " + options_file("iterations: 5\nbatch_size: many\n"),
+                   "options.batch_size: expected an integer");
+  expect_cli_error("data prepare --hr /nonexistent/hr --out " + dir("o3").string(), "/nonexistent/hr");
+}

@@ -1,0 +1,97 @@
+// Training options: strict YAML, overrides, learning-rate schedules by hand.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "search_space/error.h"
+#include "trainer/options.h"
+
+using namespace srnas;
+
+namespace {
+
+std::string write(const std::string& name, const std::string& text) {
+  auto p = std::filesystem::temp_directory_path() / ("srnas_opt_" + name);
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Options, ShippedConfigsParse) {
+  for (const auto& e : std::filesystem::directory_iterator(std::string(SRNAS_SOURCE_DIR) + "/configs/train"))
+    EXPECT_NO_THROW(load_train_options(e.path().string())) << e.path();
+  TrainOptions o = load_train_options(std::string(SRNAS_SOURCE_DIR) + "/configs/train/tiny.yaml");
+  EXPECT_EQ(o.batch_size, 8);
+  EXPECT_EQ(o.patch_lr, 16);
+  EXPECT_DOUBLE_EQ(o.beta2, 0.99);
+}
+
+TEST(Options, OverridesAndRoundTrip) {
+  std::string f = write("a.yaml", "iterations: 10\nschedule: {type: multistep, milestones: [5]}\n");
+  TrainOptions o = load_train_options(f, {"iterations=20", "schedule.gamma=0.25", "loader.workers=3", "lr=1e-3"});
+  EXPECT_EQ(o.iterations, 20);
+  EXPECT_DOUBLE_EQ(o.schedule.gamma, 0.25);
+  EXPECT_EQ(o.workers, 3);
+  EXPECT_DOUBLE_EQ(o.lr, 1e-3);
+  TrainOptions back = parse_train_options(to_json(o), "roundtrip");
+  EXPECT_EQ(to_json(back), to_json(o));
+}
+
+TEST(Options, BadInputNamesFileAndKey) {
+  std::string f = write("b.yaml", "iterations: 10\nbatchsize: 4\n");
+  EXPECT_NE(error_of([&] { load_train_options(f); }).find(f + ": options: unknown key 'batchsize'"), std::string::npos)
+      << error_of([&] { load_train_options(f); });
+  f = write("c.yaml", "iterations: ten\n");
+  EXPECT_NE(error_of([&] { load_train_options(f); }).find("options.iterations: expected an integer, got string 'ten'"),
+            std::string::npos) << error_of([&] { load_train_options(f); });
+  f = write("d.yaml", "iterations: -5\n");
+  EXPECT_NE(error_of([&] { load_train_options(f); }).find("options.iterations"), std::string::npos);
+  f = write("e.yaml", "schedule: {type: step}\n");
+  EXPECT_NE(error_of([&] { load_train_options(f); }).find("options.schedule.type"), std::string::npos);
+  f = write("f.yaml", "lr: [1\n");
+  EXPECT_NE(error_of([&] { load_train_options(f); }).find("malformed YAML"), std::string::npos);
+  f = write("h.yaml", "iterations: 10\n");
+  EXPECT_NE(error_of([&] { load_train_options(f, {"noequals"}); }).find("expected key=value"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_train_options("/nonexistent.yaml"); }).find("cannot open"), std::string::npos);
+  f = write("g.yaml", "iterations: 10\n");
+  EXPECT_NE(error_of([&] { load_train_options(f, {"loader.bogus=1"}); }).find("options.loader: unknown key 'bogus'"),
+            std::string::npos);
+}
+
+TEST(Options, MultistepHalvesAtMilestones) {
+  TrainOptions o;
+  o.lr = 2e-4;
+  o.schedule.milestones = {200, 400};
+  o.schedule.gamma = 0.5;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 0), 2e-4);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 199), 2e-4);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 200), 1e-4);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 400), 5e-5);
+}
+
+TEST(Options, CosineWithRestartsByHand) {
+  TrainOptions o;
+  o.lr = 1.0;
+  o.schedule.type = "cosine_restarts";
+  o.schedule.periods = {10, 20};
+  o.schedule.restart_weights = {1.0, 0.5};
+  o.schedule.eta_min = 0.0;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 0), 1.0);
+  EXPECT_NEAR(learning_rate(o, 5), 0.5, 1e-12);               // 0.5 * (1 + cos(pi/2))
+  EXPECT_NEAR(learning_rate(o, 10), 0.5, 1e-12);              // restart at weight 0.5
+  EXPECT_NEAR(learning_rate(o, 20), 0.25, 1e-12);             // half-way through the second cycle
+  EXPECT_NEAR(learning_rate(o, 29), 0.25 * (1 + std::cos(M_PI * 19 / 20)), 1e-12);
+}

@@ -1,0 +1,57 @@
+// Evaluator: measures a model exactly as the AIM 2019 challenge did (protocol.md).
+//
+// Quality: full-image inference on each LR image, output clamped to [0,1], x255, rounded
+// to uint8, then PSNR-RGB (challenge) and PSNR-Y (benchmark), both with a 4-px crop, and
+// optionally SSIM-Y; the mean of per-image values. Runtime: the model is warmed up, then
+// the average time per image over the LR set is measured 3 times and the best kept; LR
+// tensors are on the device before timing (no file I/O or conversion in the timed region)
+// and CUDA is synchronized. runtime_ratio = candidate / MSRResNet measured in the same
+// process on the same images. A "model" is anything that maps an LR tensor to an SR tensor.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "search_space/builder.h"
+#include "trainer/dataset.h"
+#include "trainer/image.h"
+
+namespace srnas {
+
+// LR (N=1, 3 x h x w float in [0,1]) -> SR (1 x 3 x 4h x 4w, unclamped).
+using SRFunction = std::function<torch::Tensor(const torch::Tensor&)>;
+
+torch::Tensor image_to_tensor(const Image& img);              // 1 x 3 x h x w float in [0,1], CPU
+Image tensor_to_image(const torch::Tensor& t);                // clamp [0,1], x255, round -> uint8
+SRFunction model_function(SRNet net);                         // eval mode, InferenceMode
+SRFunction bicubic_function();                                // MATLAB bicubic x4 on uint8 (the floor)
+
+struct ImageScore {
+  std::string name;
+  double psnr_rgb = 0, psnr_y = 0, ssim_y = 0;
+};
+
+struct QualityResult {
+  double psnr_rgb = 0, psnr_y = 0, ssim_y = 0;  // means over images
+  std::vector<ImageScore> images;
+};
+
+QualityResult evaluate_quality(const SRFunction& f, const std::vector<LoadedPair>& pairs, const torch::Device& device,
+                               int crop_px = 4, bool with_ssim = false);
+
+struct RuntimeOptions {
+  int warmup = 1;  // passes over the set before timing
+  int runs = 3;    // best of
+};
+
+// Best over `runs` of the average seconds per image; inputs already on `device`.
+double measure_runtime_s(const SRFunction& f, const std::vector<torch::Tensor>& lr_on_device,
+                         const torch::Device& device, const RuntimeOptions& opt = {});
+
+torch::Device pick_device(const std::string& name);  // "auto" | "cpu" | "cuda"
+void synchronize(const torch::Device& device);
+
+}  // namespace srnas

@@ -1,0 +1,56 @@
+// TrainOptions: everything that decides a training run, read from a YAML options file
+// (configs/train/*.yaml) with `--set key.path=value` overrides from the command line.
+//
+// Contract: parsing is strict (unknown keys and wrong types are errors naming the file
+// and the key path); the learning-rate schedule is a pure function of the iteration;
+// to_json() writes back every field so a run's options are recorded in full.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace srnas {
+
+struct Schedule {
+  std::string type = "multistep";        // "multistep" (IMDN: halve at milestones) | "cosine_restarts" (SRSTAR)
+  std::vector<int64_t> milestones;       // multistep: lr *= gamma from each milestone on
+  double gamma = 0.5;
+  std::vector<int64_t> periods;          // cosine_restarts: lengths of the cycles (sum >= iterations)
+  std::vector<double> restart_weights;   // peak of each cycle relative to lr (default all 1)
+  double eta_min = 1e-7;
+};
+
+struct TrainOptions {
+  uint64_t seed = 0;
+  int64_t iterations = 1000;
+  int batch_size = 16;
+  int patch_lr = 32;          // LR patch side; HR patch = 4x
+  bool augment = true;        // 8 flips/rotations
+  double lr = 2e-4;
+  double beta1 = 0.9, beta2 = 0.99;
+  double weight_decay = 0.0;
+  Schedule schedule;
+  int64_t val_every = 0;      // 0: validate at the end only
+  int64_t checkpoint_every = 0;  // 0: checkpoint at the end only
+  int64_t log_every = 100;
+  int workers = 2;            // loader threads
+  int queue_depth = 8;
+  int64_t max_memory_mb = 4096;  // cap on decoded training + validation images
+  std::string device = "auto";   // auto | cpu | cuda
+  int threads = 0;               // LibTorch threads, 0 = all cores
+};
+
+TrainOptions parse_train_options(const nlohmann::json& j, const std::string& origin);
+// Reads a YAML file (or a built-in name under configs/train) and applies overrides
+// "a.b=value" (value parsed as YAML: 200, 1e-4, true, [1, 2]).
+TrainOptions load_train_options(const std::string& path, const std::vector<std::string>& overrides = {});
+void apply_override(nlohmann::json& j, const std::string& assignment);
+nlohmann::json to_json(const TrainOptions& o);
+
+// Learning rate for iteration t (0-based; the step that is about to run).
+double learning_rate(const TrainOptions& o, int64_t t);
+
+}  // namespace srnas

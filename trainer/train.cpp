@@ -1,0 +1,215 @@
+#include "trainer/train.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "search_space/builder.h"
+#include "search_space/error.h"
+#include "search_space/weights.h"
+#include "trainer/evaluate.h"
+#include "trainer/loader.h"
+
+namespace srnas {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+void write_json(const fs::path& path, const json& j) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) throw Error(fmt::format("{}: cannot write", tmp.string()));
+    f << j.dump(2) << "\n";
+  }
+  fs::rename(tmp, path);
+}
+
+// checkpoint/ = model.safetensors + optimizer.pt + state.json, replaced atomically.
+void save_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, int64_t iteration,
+                     const Genome& genome, const TrainOptions& opt) {
+  fs::path tmp = out / "checkpoint.tmp", dst = out / "checkpoint", old = out / "checkpoint.old";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  save_weights(*net, (tmp / "model.safetensors").string());
+  torch::save(adam, (tmp / "optimizer.pt").string());
+  write_json(tmp / "state.json", {{"iteration", iteration},
+                                  {"genome_hash", genome_hash(genome)},
+                                  {"seed", opt.seed},
+                                  {"loader_next_batch", iteration}});
+  fs::remove_all(old);
+  if (fs::exists(dst)) fs::rename(dst, old);
+  fs::rename(tmp, dst);
+  fs::remove_all(old);
+}
+
+int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, const Genome& genome) {
+  fs::path dir = out / "checkpoint";
+  json state;
+  try {
+    state = json::parse(std::ifstream(dir / "state.json"));
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{}: unreadable checkpoint state: {}", (dir / "state.json").string(), e.what()));
+  }
+  if (state.value("genome_hash", "") != genome_hash(genome))
+    throw Error(fmt::format("{}: checkpoint is for genome {}, not {}", dir.string(), state.value("genome_hash", "?"),
+                            genome_hash(genome)));
+  load_weights(*net, (dir / "model.safetensors").string());
+  torch::load(adam, (dir / "optimizer.pt").string());
+  return state.at("iteration").get<int64_t>();
+}
+
+void set_lr(torch::optim::Adam& adam, double lr) {
+  for (auto& group : adam.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+}
+
+}  // namespace
+
+double train_step(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
+                  GradientReducer* reducer) {
+  torch::Tensor sr = net->forward(lr);
+  torch::Tensor loss = torch::l1_loss(sr, hr);
+  adam.zero_grad();
+  loss.backward();
+  if (reducer) {
+    std::vector<torch::Tensor> grads;
+    for (auto& p : net->parameters()) grads.push_back(p.grad());
+    reducer->average(grads);
+  }
+  adam.step();
+  return loss.item<double>();
+}
+
+TrainResult train(const Genome& genome, const TrainData& data, const TrainOptions& opt, const std::string& out_dir,
+                  bool resume, const TrainHooks& hooks) {
+  using clock = std::chrono::steady_clock;
+  const fs::path out(out_dir);
+  fs::create_directories(out);
+  const torch::Device device = pick_device(opt.device);
+  const int dp_rank = hooks.reducer ? hooks.reducer->rank() : 0;
+  const int dp_size = hooks.reducer ? hooks.reducer->size() : 1;
+  if (opt.batch_size % dp_size)
+    throw Error(fmt::format("batch_size {} is not divisible by the {} data-parallel ranks", opt.batch_size, dp_size));
+
+  // 1. Model and optimizer, initialised from the seed.
+  torch::manual_seed(opt.seed);
+  SRNet net(genome);
+  net->to(device);
+  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(opt.lr)
+                                                 .betas({opt.beta1, opt.beta2})
+                                                 .weight_decay(opt.weight_decay));
+  int64_t start = 0;
+  if (resume && fs::exists(out / "checkpoint" / "state.json")) start = load_checkpoint(out, net, adam, genome);
+  if (dp_rank == 0) {
+    write_json(out / "genome.json", to_json(genome));
+    write_json(out / "options.json", to_json(opt));
+  }
+
+  // 2. Loader: batch k is a pure function of (seed, k), so resuming at `start` is exact.
+  LoaderOptions lo;
+  lo.batch_size = opt.batch_size;
+  lo.patch_lr = opt.patch_lr;
+  lo.augment = opt.augment;
+  lo.workers = opt.workers;
+  lo.queue_depth = opt.queue_depth;
+  lo.seed = opt.seed;
+  lo.slice_begin = dp_rank * (opt.batch_size / dp_size);
+  lo.slice_end = (dp_rank + 1) * (opt.batch_size / dp_size);
+  PatchLoader loader(data.train, lo, start);
+
+  std::ofstream log(out / "log.jsonl", std::ios::app);
+  TrainResult result;
+  result.status = "complete";
+  const auto t_begin = clock::now();
+  double window_loss = 0;
+  int64_t window_n = 0;
+
+  auto validate = [&](int64_t it) {
+    if (!data.val || data.val->empty()) return;
+    QualityResult q = evaluate_quality(model_function(net), *data.val, device);
+    net->train();
+    result.val_psnr_rgb = q.psnr_rgb;
+    result.val_psnr_y = q.psnr_y;
+    if (dp_rank == 0) log << json{{"it", it}, {"val_psnr_rgb", q.psnr_rgb}, {"val_psnr_y", q.psnr_y}}.dump() << "\n";
+  };
+
+  // 3. The loop.
+  net->train();
+  int64_t it = start;
+  for (; it < opt.iterations; ++it) {
+    if (hooks.should_stop && hooks.should_stop()) {
+      result.status = "stopped";
+      result.reason = fmt::format("stopped at iteration {}", it);
+      break;
+    }
+    const double lr = learning_rate(opt, it);
+    set_lr(adam, lr);
+
+    Batch b = loader.next();
+    const int64_t n = b.n, p = b.patch_lr, P = p * b.scale;
+    torch::Tensor lr_t = torch::from_blob(b.lr.data(), {n, 3, p, p}, torch::kFloat32).to(device, /*non_blocking=*/false, /*copy=*/true);
+    torch::Tensor hr_t = torch::from_blob(b.hr.data(), {n, 3, P, P}, torch::kFloat32).to(device, false, true);
+
+    const double loss_v = train_step(net, adam, lr_t, hr_t, hooks.reducer);
+    if (!std::isfinite(loss_v)) {
+      result.status = "diverged";
+      result.reason = fmt::format("loss is {} at iteration {}", loss_v, it);
+      break;
+    }
+    window_loss += loss_v;
+    ++window_n;
+    result.final_loss = loss_v;
+
+    const int64_t done = it + 1;
+    const bool log_now = done % opt.log_every == 0 || done == opt.iterations;
+    const bool val_now = opt.val_every > 0 && done % opt.val_every == 0 && done != opt.iterations;
+    if (val_now) validate(done);
+    if (log_now || val_now) {
+      TrainProgress pr{done, opt.iterations, window_loss / double(std::max<int64_t>(1, window_n)), lr,
+                       std::chrono::duration<double>(clock::now() - t_begin).count(),
+                       val_now ? result.val_psnr_rgb : NAN};
+      if (dp_rank == 0) log << json{{"it", done}, {"loss", pr.loss}, {"lr", lr}, {"elapsed_s", pr.elapsed_s}}.dump() << "\n";
+      if (hooks.on_log) hooks.on_log(pr);
+      if (!hooks.quiet && dp_rank == 0)
+        fmt::print(stderr, "[train] {}/{} loss {:.5f} lr {:.2e} {:.1f} it/s{}\n", done, opt.iterations, pr.loss, lr,
+                   double(done - start) / std::max(1e-9, pr.elapsed_s),
+                   val_now ? fmt::format(" val PSNR {:.3f} dB", result.val_psnr_rgb) : "");
+      window_loss = 0;
+      window_n = 0;
+    }
+    if (opt.checkpoint_every > 0 && done % opt.checkpoint_every == 0 && done != opt.iterations && dp_rank == 0)
+      save_checkpoint(out, net, adam, done, genome, opt);
+  }
+  result.iterations = it;
+  result.train_seconds = std::chrono::duration<double>(clock::now() - t_begin).count();
+  result.loader_wait_s = loader.wait_seconds();
+
+  // 4. Final checkpoint, weights, validation, result.
+  if (result.status != "diverged") {
+    if (dp_rank == 0) save_checkpoint(out, net, adam, it, genome, opt);
+    if (result.status == "complete") {
+      validate(it);
+      result.weights_path = (out / "weights.safetensors").string();
+      if (dp_rank == 0) save_weights(*net, result.weights_path, {}, {{"genome_hash", genome_hash(genome)}});
+    }
+  }
+  if (dp_rank == 0) {
+    json r = {{"status", result.status},          {"reason", result.reason},
+              {"iterations", result.iterations},  {"final_loss", std::isfinite(result.final_loss) ? json(result.final_loss) : json(nullptr)},
+              {"val_psnr_rgb", std::isfinite(result.val_psnr_rgb) ? json(result.val_psnr_rgb) : json(nullptr)},
+              {"val_psnr_y", std::isfinite(result.val_psnr_y) ? json(result.val_psnr_y) : json(nullptr)},
+              {"train_seconds", result.train_seconds}, {"loader_wait_s", result.loader_wait_s},
+              {"weights", result.weights_path}};
+    write_json(out / "result.json", r);
+  }
+  return result;
+}
+
+}  // namespace srnas

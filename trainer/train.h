@@ -1,0 +1,76 @@
+// Trainer: trains one genome on a data set with L1 loss and Adam, validates, checkpoints.
+//
+// The loop reads top to bottom in train.cpp. Contract: the run is a pure function of
+// (genome, data, options.seed) on a given device and thread count; a checkpoint holds the
+// model, the optimizer, the iteration and the loader position, and resuming from it
+// continues to bit-identical weights (CPU). A NaN/Inf loss ends the run with status
+// "diverged" and the reason instead of crashing. The trainer never sees the results DB
+// or MPI: data-parallel gradient averaging reaches it through GradientReducer.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "search_space/builder.h"
+#include "search_space/genome.h"
+#include "trainer/dataset.h"
+#include "trainer/options.h"
+
+namespace srnas {
+
+// Implemented by distributed/: averages gradients across the ranks of a group, in place.
+class GradientReducer {
+ public:
+  virtual ~GradientReducer() = default;
+  virtual void average(std::vector<torch::Tensor>& grads) = 0;
+  virtual int rank() const = 0;   // this rank's index within the group
+  virtual int size() const = 0;   // ranks in the group (the global batch is split across them)
+};
+
+struct TrainProgress {
+  int64_t iteration = 0;  // iterations done
+  int64_t total = 0;
+  double loss = 0;        // mean L1 over the last log window
+  double lr = 0;
+  double elapsed_s = 0;
+  double val_psnr_rgb = NAN;  // set on validation steps
+};
+
+struct TrainHooks {
+  std::function<void(const TrainProgress&)> on_log;  // every log_every iterations and at validation
+  std::function<bool()> should_stop;                 // polled each iteration; true: checkpoint and stop
+  GradientReducer* reducer = nullptr;
+  bool quiet = false;                                 // no progress lines on stderr
+};
+
+struct TrainResult {
+  std::string status;        // "complete" | "diverged" | "stopped"
+  std::string reason;        // why, for diverged/stopped
+  int64_t iterations = 0;    // done in total (including before a resume)
+  double final_loss = NAN;
+  double val_psnr_rgb = NAN, val_psnr_y = NAN;
+  double train_seconds = 0;
+  double loader_wait_s = 0;
+  std::string weights_path;  // out_dir/weights.safetensors
+};
+
+struct TrainData {
+  std::shared_ptr<const std::vector<LoadedPair>> train;
+  std::shared_ptr<const std::vector<LoadedPair>> val;
+};
+
+// One optimisation step (forward, L1, backward, gradient averaging, Adam); returns the
+// loss (synchronizes). train() runs exactly this; benchmarks time it.
+double train_step(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
+                  GradientReducer* reducer = nullptr);
+
+// Trains into out_dir (created): checkpoint/, log.jsonl, genome.json, options.json,
+// weights.safetensors, result.json. resume: continue from out_dir/checkpoint if present.
+TrainResult train(const Genome& genome, const TrainData& data, const TrainOptions& opt, const std::string& out_dir,
+                  bool resume, const TrainHooks& hooks = {});
+
+}  // namespace srnas
