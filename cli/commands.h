@@ -13,5 +13,6 @@ void add_data_commands(CLI::App& app);
 void add_train_commands(CLI::App& app);
 void add_eval_commands(CLI::App& app);
 void add_bench_commands(CLI::App& app);
+void add_search_commands(CLI::App& app);
 
 }  // namespace srnas::cli

@@ -1,5 +1,7 @@
 #include "results_db/results_db.h"
 
+#include <cstdlib>
+
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -455,6 +457,10 @@ void ResultsDB::Impl::migrate() {
 }
 
 std::unique_ptr<ResultsDB> ResultsDB::open(const std::string& path, Mode mode, int busy_timeout_ms) {
+  if (busy_timeout_ms < 0) {
+    const char* env = std::getenv("SRNAS_BUSY_TIMEOUT_MS");
+    busy_timeout_ms = env && std::atoi(env) >= 0 ? std::atoi(env) : 10000;
+  }
   check_path(path, mode);
   auto impl = std::make_unique<Impl>();
   impl->path = path;

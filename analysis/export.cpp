@@ -1,0 +1,304 @@
+#include "analysis/export.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "search_space/accounting.h"
+#include "search_space/error.h"
+
+namespace srnas {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// First line of a c10::Error (what() carries a multi-line backtrace).
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+// One weight the genome's SRNet has, in dataflow order (as accounting lists the layers).
+struct WeightSpec {
+  std::string key;
+  std::vector<int64_t> shape;
+};
+
+std::vector<WeightSpec> weight_specs(const Genome& g) {
+  std::vector<WeightSpec> out;
+  for (const LayerInfo& l : account(g, 0, 0).layers) {
+    if (l.kind == "scale") {
+      out.push_back({l.name, {1}});
+      continue;
+    }
+    out.push_back({l.name + ".weight", {l.out_ch, l.in_ch / l.groups, l.kernel, l.kernel}});
+    if (l.bias) out.push_back({l.name + ".bias", {l.out_ch}});
+  }
+  return out;
+}
+
+// The strict check of a weight map against the genome; returns float32 contiguous
+// clones in dataflow order (as a map: srnas names sort, the order is kept by specs).
+TensorMap prepare_weights(const Genome& g, const TensorMap& weights, const std::vector<WeightSpec>& specs) {
+  TensorMap out;
+  std::map<std::string, std::string> flat;  // TorchScript name -> srnas name
+  for (const WeightSpec& s : specs) {
+    auto it = weights.find(s.key);
+    if (it == weights.end())
+      throw Error(fmt::format("weights: missing key '{}' (shape {}) of genome {}", s.key, shape_str(s.shape),
+                              genome_hash(g)));
+    const torch::Tensor& t = it->second;
+    if (!t.defined()) throw Error(fmt::format("weights: key '{}' is an undefined tensor", s.key));
+    if (t.sizes().vec() != s.shape)
+      throw Error(fmt::format("weights: key '{}' has shape {}, the genome expects {}", s.key, shape_str(t.sizes().vec()),
+                              shape_str(s.shape)));
+    if (!t.is_floating_point())
+      throw Error(fmt::format("weights: key '{}' has dtype {}, expected a floating-point tensor", s.key,
+                              std::string(c10::toString(t.scalar_type()))));
+    auto [pos, fresh] = flat.emplace(torchscript_name(s.key), s.key);
+    if (!fresh)
+      throw Error(fmt::format("weights: keys '{}' and '{}' both map to TorchScript name '{}'", pos->second, s.key,
+                              pos->first));
+    torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat32).clone(at::MemoryFormat::Contiguous);
+    if (!torch::isfinite(c).all().item<bool>())
+      throw Error(fmt::format("weights: key '{}' contains NaN or Inf values", s.key));
+    out[s.key] = c;
+  }
+  for (const auto& kv : weights)
+    if (!out.count(kv.first))
+      throw Error(fmt::format("weights: unexpected key '{}' (not a parameter of genome {})", kv.first, genome_hash(g)));
+  return out;
+}
+
+torch::jit::Module assemble(const Genome& g, const TensorMap& prepared, const std::vector<WeightSpec>& specs) {
+  torch::jit::Module m(c10::QualifiedName("__torch__.srnas.SRNet"));
+  // nn.Module's flag; Python's model.eval()/train() and LibTorch's Module::train() need it.
+  m.register_attribute("training", c10::BoolType::get(), false);
+  for (const WeightSpec& s : specs) m.register_parameter(torchscript_name(s.key), prepared.at(s.key), /*is_buffer=*/false);
+  try {
+    m.define(torchscript_source(g));
+  } catch (const c10::Error& e) {
+    throw Error(fmt::format("torchscript: the generated forward of genome {} does not compile: {}", genome_hash(g),
+                            first_line(e.what_without_backtrace())));
+  }
+  return m;
+}
+
+// A float literal TorchScript parses back to the same double ("0.1", "4.0", "1e-05").
+std::string flt(double v) {
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+  return s;
+}
+
+// Generates forward() statement by statement. The running activation is y, the input
+// is x (kept for the global skip); temporaries are t, s (tensors) and s1..s3 (lists).
+class SourceWriter {
+ public:
+  explicit SourceWriter(const Genome& g) {
+    for (const LayerInfo& l : account(g, 0, 0).layers) layers_[l.name] = l;
+  }
+
+  void line(const std::string& s) { out_ += "    " + s + "\n"; }
+  std::string str() const { return out_; }
+
+  std::string param(const std::string& key) const { return "self." + torchscript_name(key); }
+
+  // nn::Conv2d's forward: torch::conv2d(x, w, b, stride 1, padding d*(k-1)/2, dilation d, groups).
+  std::string conv(const std::string& in, const std::string& layer) const {
+    const LayerInfo& l = layers_.at(layer);
+    const int p = l.dilation * (l.kernel - 1) / 2;
+    return fmt::format("torch.conv2d({}, {}, {}, [1, 1], [{}, {}], [{}, {}], {})", in, param(layer + ".weight"),
+                       param(layer + ".bias"), p, p, l.dilation, l.dilation, l.groups);
+  }
+
+  static std::string act(const std::string& e, const Act& a) {
+    switch (a.type) {
+      case ActType::None: return e;
+      case ActType::ReLU: return "torch.relu(" + e + ")";
+      case ActType::LeakyReLU: return fmt::format("torch.leaky_relu({}, {})", e, flt(a.slope));
+    }
+    return e;
+  }
+
+  // One block on y (blocks.cpp, op for op).
+  void block(const Block& b, const std::string& p, int w) {
+    line(fmt::format("# {}: {}", p, describe(b)));
+    switch (b.type) {
+      case BlockType::ResReLU:
+      case BlockType::Dilated:
+        line("t = torch.relu(" + conv("y", p + ".conv1") + ")");
+        line("y = y + " + conv("t", p + ".conv2"));
+        break;
+      case BlockType::ResLReLU:
+        line("t = " + act(conv("y", p + ".conv1"), Act{ActType::LeakyReLU, b.slope}));
+        line("y = y + " + conv("t", p + ".conv2"));
+        break;
+      case BlockType::InvRes:
+        line("t = torch.clamp(" + conv("y", p + ".expand") + ", 0.0, 6.0)");
+        line("t = torch.clamp(" + conv("t", p + ".dw") + ", 0.0, 6.0)");
+        line("y = y + " + conv("t", p + ".project"));
+        break;
+      case BlockType::IMD: {
+        const int d = w / 4, r = w - d;
+        const std::string split = fmt::format(".split_with_sizes([{}, {}], 1)", d, r);
+        const std::string slope = flt(b.slope);
+        line(fmt::format("s1 = torch.leaky_relu({}, {}){}", conv("y", p + ".conv1"), slope, split));
+        line(fmt::format("s2 = torch.leaky_relu({}, {}){}", conv("s1[1]", p + ".conv2"), slope, split));
+        line(fmt::format("s3 = torch.leaky_relu({}, {}){}", conv("s2[1]", p + ".conv3"), slope, split));
+        line("t = " + conv("s3[1]", p + ".conv4"));
+        line("y = y + " + conv("torch.cat([s1[0], s2[0], s3[0], t], 1)", p + ".conv1x1"));
+        break;
+      }
+      case BlockType::AWRU:
+        line("t = torch.relu(" + conv("y", p + ".conv1") + ")");
+        line(fmt::format("y = {} * {} + {} * y", param(p + ".res_scale"), conv("t", p + ".conv2"),
+                         param(p + ".x_scale")));
+        break;
+      case BlockType::SERes:
+        line("t = " + conv("y", p + ".conv1"));
+        line("t = t * torch.clamp(t + 3.0, 0.0, 6.0) / 6.0");
+        line("t = " + conv("t", p + ".conv2"));
+        line("s = torch.relu(" + conv("torch.mean(t, [2, 3], True)", p + ".se_reduce") + ")");
+        line("s = torch.clamp(" + conv("s", p + ".se_expand") + " + 3.0, 0.0, 6.0) / 6.0");
+        line("y = y + t * s");
+        break;
+      case BlockType::DWSepRes:
+        line("t = torch.relu(" + conv(conv("y", p + ".dw1"), p + ".pw1") + ")");
+        line("y = y + " + conv(conv("t", p + ".dw2"), p + ".pw2"));
+        break;
+    }
+  }
+
+  // StageNet: blocks, then (trunk) y = f + trunk(blocks(f)).
+  void stage(const Stage& s, const std::string& name, bool trunk) {
+    if (trunk) line("f = y");
+    for (size_t i = 0; i < s.blocks.size(); ++i) block(s.blocks[i], fmt::format("{}.blocks.{}", name, i), s.width);
+    if (trunk) line("y = f + " + conv("y", name + ".trunk"));
+  }
+
+ private:
+  std::map<std::string, LayerInfo> layers_;
+  std::string out_;
+};
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw Error(fmt::format("{}: cannot write: {}", tmp, std::strerror(errno)));
+    f << text;
+    f.flush();
+    if (!f) throw Error(fmt::format("{}: write failed: {}", tmp, std::strerror(errno)));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw Error(fmt::format("{}: cannot rename from {}: {}", path, tmp, ec.message()));
+}
+
+void save_atomic(const torch::jit::Module& m, const Genome& g, const std::string& path) {
+  const std::string tmp = path + ".tmp";
+  {
+    // Saved to a stream, the archive's root folder is "archive" (as torch.jit.save to a
+    // buffer), not the temporary file's name.
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw Error(fmt::format("{}: cannot write {}: {}", path, tmp, std::strerror(errno)));
+    try {
+      m.save(f, {{"genome.json", canonical_json(g)}});
+    } catch (const c10::Error& e) {
+      f.close();
+      std::error_code ignored;
+      fs::remove(tmp, ignored);
+      throw Error(fmt::format("{}: cannot write: {}", path, first_line(e.what_without_backtrace())));
+    }
+    f.flush();
+    if (!f) throw Error(fmt::format("{}: write failed: {}", tmp, std::strerror(errno)));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw Error(fmt::format("{}: cannot rename from {}: {}", path, tmp, ec.message()));
+}
+
+}  // namespace
+
+std::string torchscript_name(const std::string& srnas_name) {
+  std::string s = srnas_name;
+  for (char& c : s)
+    if (c == '.') c = '_';
+  return s;
+}
+
+std::string torchscript_source(const Genome& g) {
+  validate(g);
+  SourceWriter w(g);
+  w.line(fmt::format("# srnas genome {}", genome_hash(g)));
+  w.line("y = " + SourceWriter::act(w.conv("x", "head"), g.head_act));
+  w.stage(g.lr, "lr", g.long_skip);
+  if (g.upsampler == Upsampler::Progressive) {
+    w.line("y = " + SourceWriter::act("torch.pixel_shuffle(" + w.conv("y", "up.0") + ", 2)", g.up_act));
+    w.stage(*g.x2, "x2", false);
+    w.line("y = " + SourceWriter::act("torch.pixel_shuffle(" + w.conv("y", "up.1") + ", 2)", g.up_act));
+  } else {
+    w.line("y = " + SourceWriter::act("torch.pixel_shuffle(" + w.conv("y", "up.0") + ", 4)", g.up_act));
+  }
+  w.stage(g.x4, "x4", false);
+  if (g.hr_conv) w.line("y = " + SourceWriter::act(w.conv("y", "hr_conv"), g.tail_act));
+  if (g.last_conv) w.line("y = " + w.conv("y", "last_conv"));
+  if (g.global_skip != GlobalSkip::None) {
+    // F::interpolate(scale_factor 4, align_corners false) calls exactly this overload:
+    // output size floor(4 h) x floor(4 w) and the scales themselves.
+    const char* op = g.global_skip == GlobalSkip::Bilinear ? "upsample_bilinear2d" : "upsample_bicubic2d";
+    w.line(fmt::format("y = y + torch.{}(x, [x.size(2) * 4, x.size(3) * 4], False, 4.0, 4.0)", op));
+  }
+  w.line("return y");
+  return "def forward(self, x):\n" + w.str();
+}
+
+torch::jit::Module build_torchscript(const Genome& g, const TensorMap& weights) {
+  validate(g);
+  const std::vector<WeightSpec> specs = weight_specs(g);
+  return assemble(g, prepare_weights(g, weights, specs), specs);
+}
+
+void export_torchscript(const Genome& g, const TensorMap& weights, const std::string& path) {
+  torch::jit::Module m;
+  try {
+    m = build_torchscript(g, weights);
+  } catch (const Error& e) {
+    rethrow_with(path, e);
+  }
+  save_atomic(m, g, path);
+}
+
+void export_model_dir(const Genome& g, const TensorMap& weights, const std::string& out_dir) {
+  TensorMap prepared;
+  torch::jit::Module m;
+  try {
+    validate(g);
+    const std::vector<WeightSpec> specs = weight_specs(g);
+    prepared = prepare_weights(g, weights, specs);
+    m = assemble(g, prepared, specs);
+  } catch (const Error& e) {
+    rethrow_with(out_dir, e);
+  }
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw Error(fmt::format("{}: cannot create directory: {}", out_dir, ec.message()));
+  const fs::path dir(out_dir);
+  write_text_atomic((dir / "genome.json").string(), to_json(g).dump(2) + "\n");
+  write_safetensors((dir / "weights.safetensors").string(), prepared,
+                    {{"genome_hash", genome_hash(g)}, {"genome", canonical_json(g)}});
+  save_atomic(m, g, (dir / "model.pt").string());
+}
+
+}  // namespace srnas

@@ -1,0 +1,40 @@
+// Export: a trained genome as a TorchScript file that stock PyTorch loads with
+// torch.jit.load (no srnas, no Python classes) and runs on N x 3 x h x w float input.
+//
+// Contract: the module is assembled in C++: one parameter per srnas weight, named with
+// '.' -> '_' ("lr.blocks.3.conv1.weight" -> "lr_blocks_3_conv1_weight"; float32,
+// contiguous clones, requires_grad false), and a forward() generated from the genome
+// with aten ops only (torch.conv2d, torch.pixel_shuffle, ...), mirroring SRNet's forward
+// op for op, so its output equals SRNet's (same weights) to float rounding. Weights are
+// strict: a missing, extra, mis-shaped, non-float or non-finite tensor throws
+// srnas::Error naming the key. Files are written atomically (temp file + rename).
+#pragma once
+
+#include <string>
+
+#include <torch/script.h>
+
+#include "search_space/genome.h"
+#include "search_space/weights.h"
+
+namespace srnas {
+
+// Builds the TorchScript module for g with the given weights (srnas names, e.g. from
+// module_state(*net)). The module also has the usual "training" attribute (false).
+torch::jit::Module build_torchscript(const Genome& g, const TensorMap& weights);
+
+// Writes path (torch::jit::Module::save; the archive carries extra file "genome.json",
+// the canonical genome), atomically. Errors name path.
+void export_torchscript(const Genome& g, const TensorMap& weights, const std::string& path);
+
+// Creates out_dir and writes out_dir/genome.json (canonical JSON, pretty),
+// out_dir/weights.safetensors (srnas names) and out_dir/model.pt.
+void export_model_dir(const Genome& g, const TensorMap& weights, const std::string& out_dir);
+
+// The generated TorchScript source of the module's forward (for debugging / docs).
+std::string torchscript_source(const Genome& g);
+
+// The attribute name of an srnas weight in the TorchScript module ('.' -> '_').
+std::string torchscript_name(const std::string& srnas_name);
+
+}  // namespace srnas

@@ -1,0 +1,117 @@
+#include "analysis/tracks.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "sampler/pareto.h"
+#include "search_space/error.h"
+
+namespace srnas {
+
+std::vector<Objective> parse_objectives(const std::string& csv) {
+  std::vector<Objective> out;
+  std::stringstream ss(csv);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    Objective o;
+    if (item == "psnr") o = Objective::PSNR;
+    else if (item == "params") o = Objective::Params;
+    else if (item == "runtime") o = Objective::Runtime;
+    else throw Error(fmt::format("--objectives: expected a comma list of psnr, params, runtime; got '{}'", item));
+    if (std::find(out.begin(), out.end(), o) != out.end())
+      throw Error(fmt::format("--objectives: '{}' given twice", item));
+    out.push_back(o);
+  }
+  if (out.empty()) throw Error("--objectives: expected at least one of psnr, params, runtime");
+  return out;
+}
+
+std::string to_string(Objective o) {
+  return o == Objective::PSNR ? "psnr" : o == Objective::Params ? "params" : "runtime";
+}
+
+namespace {
+
+bool has_metrics(const TrialRecord& t) {
+  return t.state == TrialState::Complete && t.psnr_rgb && t.params && t.runtime_ratio;
+}
+
+}  // namespace
+
+std::vector<TrialRecord> pareto_trials(const std::vector<TrialRecord>& trials, const std::vector<Objective>& objectives) {
+  std::vector<TrialRecord> pool;
+  for (const auto& t : trials)
+    if (has_metrics(t)) pool.push_back(t);
+  std::vector<Point> pts;
+  for (const auto& t : pool) {
+    Point p;
+    for (Objective o : objectives)
+      p.push_back(o == Objective::PSNR ? -*t.psnr_rgb : o == Objective::Params ? double(*t.params) : *t.runtime_ratio);
+    pts.push_back(p);
+  }
+  std::vector<TrialRecord> out;
+  for (size_t i : pareto_front(pts)) out.push_back(pool[i]);
+  std::sort(out.begin(), out.end(), [](const TrialRecord& a, const TrialRecord& b) { return a.number < b.number; });
+  return out;
+}
+
+TracksReport rank_tracks(const std::vector<TrialRecord>& trials) {
+  TracksReport r;
+  r.tracks[0].track = 1, r.tracks[0].name = "params";
+  r.tracks[1].track = 2, r.tracks[1].name = "runtime";
+  r.tracks[2].track = 3, r.tracks[2].name = "fidelity";
+  for (const auto& t : trials)
+    if (t.is_baseline && has_metrics(t)) r.baseline = t;
+  for (const auto& t : trials) {
+    if (t.is_baseline || t.state != TrialState::Complete) continue;
+    for (auto& tr : r.tracks) {
+      if (!r.baseline) {
+        tr.unranked.push_back({t, "no COMPLETE baseline in the study"});
+        continue;
+      }
+      if (!has_metrics(t)) {
+        tr.unranked.push_back({t, "missing metrics"});
+        continue;
+      }
+      const TrialRecord& b = *r.baseline;
+      std::string why;
+      const bool psnr_ok = *t.psnr_rgb >= *b.psnr_rgb, params_ok = *t.params <= *b.params,
+                 runtime_ok = *t.runtime_ratio <= *b.runtime_ratio;
+      auto psnr_why = fmt::format("PSNR {:.3f} dB < baseline {:.3f} dB", *t.psnr_rgb, *b.psnr_rgb);
+      auto params_why = fmt::format("params {} > baseline {}", *t.params, *b.params);
+      auto runtime_why = fmt::format("runtime ratio {:.3f} > baseline {:.3f}", *t.runtime_ratio, *b.runtime_ratio);
+      if (tr.track == 1) why = !psnr_ok ? psnr_why : !runtime_ok ? runtime_why : "";
+      if (tr.track == 2) why = !params_ok ? params_why : !psnr_ok ? psnr_why : "";
+      if (tr.track == 3) why = !params_ok ? params_why : !runtime_ok ? runtime_why : "";
+      if (why.empty())
+        tr.ranked.push_back(t);
+      else
+        tr.unranked.push_back({t, why});
+    }
+  }
+  auto by = [](auto key) {
+    return [key](const TrialRecord& a, const TrialRecord& b) {
+      auto ka = key(a), kb = key(b);
+      return ka != kb ? ka < kb : a.number < b.number;
+    };
+  };
+  std::sort(r.tracks[0].ranked.begin(), r.tracks[0].ranked.end(),
+            by([](const TrialRecord& t) { return std::make_pair(double(*t.params), -*t.psnr_rgb); }));
+  std::sort(r.tracks[1].ranked.begin(), r.tracks[1].ranked.end(),
+            by([](const TrialRecord& t) { return std::make_pair(*t.runtime_ratio, -*t.psnr_rgb); }));
+  std::sort(r.tracks[2].ranked.begin(), r.tracks[2].ranked.end(),
+            by([](const TrialRecord& t) { return std::make_pair(-*t.psnr_rgb, double(*t.params)); }));
+  return r;
+}
+
+std::optional<TrialRecord> track_winner(const std::vector<TrialRecord>& trials, int track) {
+  if (track < 1 || track > 3) throw Error(fmt::format("--track: expected 1, 2 or 3, got {}", track));
+  TracksReport r = rank_tracks(trials);
+  const auto& ranked = r.tracks[size_t(track - 1)].ranked;
+  if (ranked.empty()) return std::nullopt;
+  return ranked.front();
+}
+
+}  // namespace srnas

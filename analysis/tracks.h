@@ -1,0 +1,53 @@
+// Analysis of a study's trials: the Pareto front and the three AIM 2019 tracks.
+//
+// Contract: only COMPLETE trials with their metrics are ranked (the baseline is shown as a
+// reference row, never ranked). Track rules (protocol.md), all relative to the study's
+// baseline trial measured under the same budget and device:
+//   Track 1 (params):   fewest params,   needs psnr_rgb >= baseline and runtime_ratio <= baseline
+//   Track 2 (runtime):  lowest runtime,  needs params <= baseline and psnr_rgb >= baseline
+//   Track 3 (fidelity): highest PSNR,    needs params <= baseline and runtime_ratio <= baseline
+// Every unranked trial carries the first rule it breaks, as one line. Pure functions.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sampler/trial.h"
+
+namespace srnas {
+
+enum class Objective { PSNR, Params, Runtime };
+
+// "psnr,params,runtime" (any non-empty subset, any order); throws srnas::Error otherwise.
+std::vector<Objective> parse_objectives(const std::string& csv);
+std::string to_string(Objective o);
+
+// COMPLETE trials (the baseline included) not dominated by another COMPLETE trial on the
+// objectives (maximize PSNR-RGB, minimize params, minimize runtime_ratio), by number.
+std::vector<TrialRecord> pareto_trials(const std::vector<TrialRecord>& trials, const std::vector<Objective>& objectives);
+
+struct Unranked {
+  TrialRecord trial;
+  std::string reason;
+};
+
+struct TrackResult {
+  int track = 0;                     // 1, 2, 3
+  std::string name;                  // "params", "runtime", "fidelity"
+  std::vector<TrialRecord> ranked;   // best first
+  std::vector<Unranked> unranked;
+};
+
+struct TracksReport {
+  std::optional<TrialRecord> baseline;  // nullopt: no COMPLETE baseline yet (nothing is ranked)
+  std::array<TrackResult, 3> tracks;
+};
+
+TracksReport rank_tracks(const std::vector<TrialRecord>& trials);
+
+// The winner of a track (1..3), if any.
+std::optional<TrialRecord> track_winner(const std::vector<TrialRecord>& trials, int track);
+
+}  // namespace srnas

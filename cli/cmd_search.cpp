@@ -1,0 +1,262 @@
+// `srnas search | trials | pareto | tracks | export | retrain`: run a study and read it back.
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "analysis/export.h"
+#include "analysis/tracks.h"
+#include "cli/commands.h"
+#include "cli/format.h"
+#include "distributed/search.h"
+#include "results_db/results_db.h"
+#include "search_space/error.h"
+#include "search_space/weights.h"
+
+namespace srnas::cli {
+
+namespace {
+
+std::unique_ptr<ResultsDB> open_db(const std::string& path, bool write = false) {
+  if (!std::filesystem::exists(path)) throw Error(fmt::format("{}: no such results DB", path));
+  return ResultsDB::open(path, write ? ResultsDB::Mode::ReadWrite : ResultsDB::Mode::ReadOnly);
+}
+
+StudyRecord pick_study(const ResultsDB& db, const std::string& name) {
+  if (!name.empty()) {
+    auto s = db.find_study(name);
+    if (!s) throw Error(fmt::format("{}: no study named '{}'", db.path(), name));
+    return *s;
+  }
+  auto all = db.studies();
+  if (all.empty()) throw Error(fmt::format("{}: the DB holds no study yet", db.path()));
+  if (all.size() > 1) {
+    std::string names;
+    for (const auto& s : all) names += (names.empty() ? "" : ", ") + s.name;
+    throw Error(fmt::format("{}: {} studies ({}): pass --study NAME", db.path(), all.size(), names));
+  }
+  return all.front();
+}
+
+nlohmann::json num(const std::optional<double>& v) { return v && std::isfinite(*v) ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+nlohmann::json num(const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+
+nlohmann::json trial_json(const TrialRecord& t) {
+  return {{"trial", t.id},           {"number", t.number},         {"state", to_string(t.state)},
+          {"reason", t.reason},      {"baseline", t.is_baseline},  {"params", num(t.params)},
+          {"macs", num(t.macs)},     {"psnr_rgb", num(t.psnr_rgb)}, {"psnr_y", num(t.psnr_y)},
+          {"runtime_s", num(t.runtime_s)}, {"runtime_ratio", num(t.runtime_ratio)}, {"budget", t.budget},
+          {"rung", t.rung},          {"parent", t.parent_id ? nlohmann::json(*t.parent_id) : nlohmann::json(nullptr)},
+          {"genome_hash", t.genome_hash}, {"weights", t.weights_path}};
+}
+
+std::string opt_str(const std::optional<double>& v, const char* f) {
+  return v && std::isfinite(*v) ? fmt::format(fmt::runtime(f), *v) : "-";
+}
+
+std::string csv_escape(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string o = "\"";
+  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return o + "\"";
+}
+
+void print_trials(const std::vector<TrialRecord>& ts, const std::string& format, const std::string& extra_col = "",
+                  const std::function<std::string(const TrialRecord&)>& extra = nullptr) {
+  if (format == "json") {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& t : ts) a.push_back(trial_json(t));
+    std::cout << a.dump(2) << "\n";
+    return;
+  }
+  if (format == "csv") {
+    std::cout << "trial,number,state,baseline,params,macs,psnr_rgb,psnr_y,runtime_s,runtime_ratio,budget,rung,parent,"
+                 "genome_hash,reason\n";
+    for (const auto& t : ts)
+      std::cout << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", t.id, t.number, to_string(t.state),
+                               t.is_baseline ? 1 : 0, t.params ? std::to_string(*t.params) : "",
+                               t.macs ? std::to_string(*t.macs) : "", opt_str(t.psnr_rgb, "{:.6f}"),
+                               opt_str(t.psnr_y, "{:.6f}"), opt_str(t.runtime_s, "{:.6g}"),
+                               opt_str(t.runtime_ratio, "{:.6f}"), t.budget, t.rung,
+                               t.parent_id ? std::to_string(*t.parent_id) : "", t.genome_hash, csv_escape(t.reason));
+    return;
+  }
+  fmt::print("{:>5} {:<9} {:>11} {:>9} {:>8} {:>8} {:>7}  {}\n", "trial", "state", "params", "PSNR-RGB", "PSNR-Y",
+             "runtime", "budget", extra_col.empty() ? "note" : extra_col);
+  for (const auto& t : ts) {
+    std::string note = extra ? extra(t) : t.is_baseline ? "baseline" : t.parent_id ? fmt::format("retrain of {}", *t.parent_id) : t.reason;
+    fmt::print("{:>5} {:<9} {:>11} {:>9} {:>8} {:>8} {:>7}  {}\n", t.id, to_string(t.state),
+               t.params ? group_digits(*t.params) : "-", opt_str(t.psnr_rgb, "{:.3f}"), opt_str(t.psnr_y, "{:.3f}"),
+               opt_str(t.runtime_ratio, "{:.3f}"), t.budget, note);
+  }
+}
+
+}  // namespace
+
+void add_search_commands(CLI::App& app) {
+  static std::string config, db, study, objectives = "psnr,params,runtime", format = "table", state, out, options;
+  static bool resume = false, verbose = false;
+  static int64_t trial = 0;
+  static int track = 0;
+  static std::vector<std::string> sets;
+
+  auto* s = app.add_subcommand("search", "Run (or --resume) a search study from a config");
+  s->add_option("--config", config, "search config YAML (configs/search/*.yaml)")->required();
+  s->add_option("--db", db, "results DB file (default: the config's db, else <study>.db)");
+  s->add_flag("--resume", resume, "continue the study: re-queue interrupted trials, keep everything recorded");
+  s->add_flag("--verbose", verbose, "print training progress lines");
+  s->callback([] {
+    SearchConfig cfg = load_search_config(config);
+    SearchOptions so;
+    so.db_path = !db.empty() ? db : !cfg.db.empty() ? cfg.db : cfg.study + ".db";
+    so.resume = resume;
+    so.quiet = !verbose;
+    install_stop_signals();
+    auto runner = make_local_runner(cfg, so.quiet);
+    SearchSummary sum = run_search(cfg, so, *runner);
+    fmt::print("study '{}' in {}: {} complete, {} pruned, {} failed, {} pending, {} running ({:.0f} s){}\n", cfg.study,
+               so.db_path, sum.counts[TrialState::Complete], sum.counts[TrialState::Pruned],
+               sum.counts[TrialState::Failed], sum.counts[TrialState::Pending], sum.counts[TrialState::Running],
+               sum.seconds, sum.interrupted ? " - interrupted; continue with --resume" : "");
+    if (sum.interrupted) throw Error("interrupted by a signal; run again with --resume");
+  });
+
+  auto add_common = [](CLI::App* c, bool with_format = true) {
+    c->add_option("--db", db, "results DB file")->required();
+    c->add_option("--study", study, "study name (needed when the DB holds several)");
+    if (with_format)
+      c->add_option("--format", format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}))->capture_default_str();
+  };
+
+  auto* tr = app.add_subcommand("trials", "List the trials of a study");
+  add_common(tr);
+  tr->add_option("--state", state, "only this state (PENDING, RUNNING, COMPLETE, PRUNED, FAILED)");
+  tr->callback([] {
+    auto d = open_db(db);
+    StudyRecord st = pick_study(*d, study);
+    std::optional<TrialState> filter;
+    if (!state.empty()) filter = trial_state_from_string(state);
+    print_trials(d->trials(st.id, filter), format);
+  });
+
+  auto* pa = app.add_subcommand("pareto", "Non-dominated COMPLETE trials");
+  add_common(pa);
+  pa->add_option("--objectives", objectives, "comma list of psnr, params, runtime")->capture_default_str();
+  pa->callback([] {
+    auto objs = parse_objectives(objectives);
+    auto d = open_db(db);
+    StudyRecord st = pick_study(*d, study);
+    auto front = pareto_trials(d->trials(st.id), objs);
+    if (format == "table") {
+      std::string names;
+      for (auto o : objs) names += (names.empty() ? "" : ", ") + to_string(o);
+      fmt::print("Pareto front of study '{}' ({}): {} trial(s)\n", st.name, names, front.size());
+    }
+    print_trials(front, format);
+  });
+
+  auto* tk = app.add_subcommand("tracks", "The three AIM 2019 tracks: rankings, the baseline, unranked trials");
+  add_common(tk);
+  tk->callback([] {
+    auto d = open_db(db);
+    StudyRecord st = pick_study(*d, study);
+    TracksReport r = rank_tracks(d->trials(st.id));
+    if (format == "json") {
+      nlohmann::json j = {{"study", st.name}, {"baseline", r.baseline ? trial_json(*r.baseline) : nlohmann::json(nullptr)}};
+      for (const auto& t : r.tracks) {
+        nlohmann::json ranked = nlohmann::json::array(), unranked = nlohmann::json::array();
+        for (const auto& x : t.ranked) ranked.push_back(trial_json(x));
+        for (const auto& u : t.unranked) unranked.push_back({{"trial", u.trial.id}, {"reason", u.reason}});
+        j["tracks"].push_back({{"track", t.track}, {"name", t.name}, {"ranked", ranked}, {"unranked", unranked}});
+      }
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    if (format == "csv") {
+      std::cout << "track,rank,trial,params,psnr_rgb,runtime_ratio,reason\n";
+      for (const auto& t : r.tracks) {
+        int rank = 0;
+        for (const auto& x : t.ranked)
+          std::cout << fmt::format("{},{},{},{},{},{},\n", t.track, ++rank, x.id, *x.params, *x.psnr_rgb, *x.runtime_ratio);
+        for (const auto& u : t.unranked) std::cout << fmt::format("{},,{},,,,{}\n", t.track, u.trial.id, csv_escape(u.reason));
+      }
+      return;
+    }
+    fmt::print("study '{}'\n", st.name);
+    if (r.baseline) {
+      fmt::print("baseline (trial {}): PSNR-RGB {:.3f} dB, {} params, runtime ratio {:.3f}\n", r.baseline->id,
+                 *r.baseline->psnr_rgb, group_digits(*r.baseline->params), *r.baseline->runtime_ratio);
+    } else {
+      fmt::print("no COMPLETE baseline: nothing can be ranked\n");
+    }
+    const char* titles[] = {"Track 1 - fewest params (PSNR >= baseline, runtime <= baseline)",
+                            "Track 2 - lowest runtime (params <= baseline, PSNR >= baseline)",
+                            "Track 3 - best PSNR (params <= baseline, runtime <= baseline)"};
+    for (const auto& t : r.tracks) {
+      fmt::print("\n{}\n", titles[t.track - 1]);
+      int rank = 0;
+      for (const auto& x : t.ranked)
+        fmt::print("  {:>2}. trial {:>4}  {:>11} params  {:.3f} dB  ratio {:.3f}\n", ++rank, x.id,
+                   group_digits(*x.params), *x.psnr_rgb, *x.runtime_ratio);
+      if (t.ranked.empty()) fmt::print("  (no eligible trial)\n");
+      for (const auto& u : t.unranked) fmt::print("   -  trial {:>4}  unranked: {}\n", u.trial.id, u.reason);
+    }
+  });
+
+  auto* ex = app.add_subcommand("export", "Write genome.json, weights.safetensors and TorchScript model.pt");
+  add_common(ex, false);
+  auto* tr_opt = ex->add_option("--trial", trial, "trial id");
+  auto* tk_opt = ex->add_option("--track", track, "the winner of track 1, 2 or 3")->check(CLI::Range(1, 3));
+  tr_opt->excludes(tk_opt);
+  ex->add_option("--out", out, "output folder")->required();
+  ex->callback([] {
+    auto d = open_db(db);
+    TrialRecord t;
+    if (track > 0) {
+      StudyRecord st = pick_study(*d, study);
+      auto w = track_winner(d->trials(st.id), track);
+      if (!w) throw Error(fmt::format("{}: track {} has no eligible trial in study '{}' (see srnas tracks)", d->path(), track, st.name));
+      t = *w;
+    } else if (trial > 0) {
+      auto x = d->trial(trial);
+      if (!x) throw Error(fmt::format("{}: trial {} does not exist", d->path(), trial));
+      t = *x;
+    } else {
+      throw Error("export: pass --trial N or --track 1|2|3");
+    }
+    if (t.state != TrialState::Complete || t.weights_path.empty())
+      throw Error(fmt::format("{}: trial {} is {}{}: only COMPLETE trials with weights can be exported", d->path(), t.id,
+                              to_string(t.state), t.reason.empty() ? "" : " (" + t.reason + ")"));
+    Genome g = genome_from_string(t.genome_json);
+    export_model_dir(g, read_safetensors(t.weights_path), out);
+    fmt::print("exported trial {} ({} params, {:.3f} dB) to {}/ (genome.json, weights.safetensors, model.pt)\n", t.id,
+               t.params.value_or(0), t.psnr_rgb.value_or(NAN), out);
+  });
+
+  auto* rt = app.add_subcommand("retrain", "Train a trial's genome at a full budget as a new linked trial");
+  rt->add_option("--db", db, "results DB file")->required();
+  rt->add_option("--trial", trial, "trial id to retrain")->required();
+  rt->add_option("--options", options, "training options YAML")->required();
+  rt->add_option("--set", sets, "override an option: key.path=value (repeatable)");
+  rt->add_flag("--verbose", verbose, "print training progress lines");
+  rt->callback([] {
+    auto d = open_db(db, /*write=*/true);
+    auto parent = d->trial(trial);
+    if (!parent) throw Error(fmt::format("{}: trial {} does not exist", d->path(), trial));
+    StudyRecord st;
+    for (const auto& s : d->studies())
+      if (s.id == parent->study_id) st = s;
+    TrainOptions opt = load_train_options(options, sets);
+    SearchConfig cfg = load_search_config_text(st.config_yaml, d->path() + " (study " + st.name + ")");
+    install_stop_signals();
+    auto runner = make_local_runner(cfg, !verbose);
+    std::string runs = (std::filesystem::path(cfg.runs_dir.empty() ? default_runs_dir(db) : cfg.runs_dir) / st.name).string();
+    TrialRecord t = retrain_trial(*d, trial, opt, *runner, runs, "");
+    fmt::print("retrained trial {} as trial {}: {} at {} iterations, PSNR-RGB {:.3f} dB\n", trial, t.id,
+               to_string(t.state), t.budget, t.psnr_rgb.value_or(NAN));
+    if (t.state != TrialState::Complete) throw Error(fmt::format("retrain {}: {}", to_string(t.state), t.reason));
+  });
+}
+
+}  // namespace srnas::cli

@@ -1,0 +1,50 @@
+// The search loop: propose -> count -> prune -> train (successive halving) -> record.
+//
+// One process drives a study in a results DB (the single source of truth): it trains and
+// measures the baseline first (same budget and device as the candidates), then proposes
+// candidates with the sampler inside a DB transaction (so a proposal is recorded exactly
+// once), prunes those that cannot satisfy the track constraints before training (params,
+// and runtime measured untrained), trains the rest rung by rung, and records every
+// outcome. Contract: after a crash (kill -9) `resume` puts RUNNING trials back to PENDING
+// and continues from their checkpoints; every proposed trial ends COMPLETE, PRUNED or
+// FAILED exactly once. SIGINT/SIGTERM checkpoint the running trial and stop cleanly.
+// The loop knows nothing of MPI: distributed/ hands it a CandidateRunner.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "distributed/runner.h"
+#include "distributed/search_config.h"
+#include "results_db/results_db.h"
+
+namespace srnas {
+
+struct SearchOptions {
+  std::string db_path;
+  bool resume = false;
+  bool quiet = false;         // no per-iteration training lines (progress lines stay)
+  std::string worker;         // recorded on claimed trials; default host:pid
+};
+
+struct SearchSummary {
+  int64_t study_id = 0;
+  std::map<TrialState, int> counts;
+  double seconds = 0;
+  bool interrupted = false;
+};
+
+SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, CandidateRunner& runner);
+
+// Trains trial `parent_id`'s genome at the budget of `options` as a new trial linked to
+// it (parent_id), measured like any trial; returns the new trial.
+TrialRecord retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& options, CandidateRunner& runner,
+                          const std::string& runs_dir, const std::string& worker);
+
+// Default folder for trial runs next to a DB: "<db>.runs".
+std::string default_runs_dir(const std::string& db_path);
+void install_stop_signals();  // SIGINT/SIGTERM -> stop_requested()
+bool stop_requested();
+
+}  // namespace srnas

@@ -1,0 +1,87 @@
+#include "distributed/search_config.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "search_space/error.h"
+#include "search_space/json_reader.h"
+#include "search_space/yaml_json.h"
+
+namespace srnas {
+
+namespace {
+
+std::string str(JsonReader& r, const std::string& key, const std::string& def, bool required = false) {
+  const json* v = required ? &r.need(key) : r.get(key);
+  if (!v) return def;
+  if (!v->is_string()) throw Error(fmt::format("{}: expected a string, got {}", r.sub(key), JsonReader::kind(*v)));
+  return v->get<std::string>();
+}
+
+}  // namespace
+
+SearchConfig load_search_config(const std::string& path) { return load_search_config_text(read_text_file(path), path); }
+
+SearchConfig load_search_config_text(const std::string& text, const std::string& path) {
+  SearchConfig c;
+  c.origin = path;
+  c.yaml = text;
+  try {
+    json j = yaml_to_json(c.yaml, path);
+    JsonReader r(j, "search");
+    c.study = str(r, "study", "", true);
+    if (c.study.empty()) throw Error("search.study: expected a non-empty name");
+    c.description = str(r, "description", "");
+    c.space = str(r, "space", c.space);
+    if (const json* s = r.get("sampler")) c.sampler = parse_sampler_config(*s, "search.sampler");
+    c.trials = r.integer("trials", 1, 1000000, c.trials);
+    if (const json* s = r.get("seed")) {
+      if (!s->is_number_integer() || s->get<int64_t>() < 0)
+        throw Error(fmt::format("search.seed: expected a non-negative integer, got {}", JsonReader::kind(*s)));
+      c.seed = s->get<uint64_t>();
+    }
+    c.data = str(r, "data", c.data);
+    if (const json* t = r.get("train")) {
+      JsonReader tr(*t, "search.train");
+      c.train_options = str(tr, "options", c.train_options);
+      if (const json* set = tr.get("set")) {
+        if (!set->is_object()) throw Error("search.train.set: expected a map of option overrides");
+        for (auto it = set->begin(); it != set->end(); ++it) c.train_set.push_back(it.key() + "=" + it.value().dump());
+      }
+      tr.finish();
+    }
+    if (const json* a = r.get("asha")) c.asha = parse_asha_config(*a, "search.asha");
+    c.baseline = str(r, "baseline", c.baseline);
+    if (const json* p = r.get("prune")) {
+      JsonReader pr(*p, "search.prune");
+      c.prune_params = pr.boolean("params", c.prune_params);
+      c.prune_runtime = pr.boolean("runtime", c.prune_runtime);
+      pr.finish();
+    }
+    if (const json* rt = r.get("runtime")) {
+      JsonReader rr(*rt, "search.runtime");
+      c.runtime.runs = rr.integer("runs", 1, 100, c.runtime.runs);
+      c.runtime.warmup = rr.integer("warmup", 0, 100, c.runtime.warmup);
+      c.runtime.max_images = rr.integer("max_images", 0, 100000, c.runtime.max_images);
+      c.runtime.crop_lr = rr.integer("crop_lr", 0, 100000, c.runtime.crop_lr);
+      rr.finish();
+    }
+    if (const json* m = r.get("macs_lr_size")) {
+      if (!m->is_array() || m->size() != 2 || !(*m)[0].is_number_integer() || !(*m)[1].is_number_integer() ||
+          (*m)[0].get<int>() < 1 || (*m)[1].get<int>() < 1)
+        throw Error("search.macs_lr_size: expected [height, width] positive integers");
+      c.macs_h = (*m)[0].get<int>();
+      c.macs_w = (*m)[1].get<int>();
+    }
+    c.device = r.choice("device", {"auto", "cpu", "cuda"}, c.device);
+    c.runs_dir = str(r, "runs_dir", "");
+    c.db = str(r, "db", "");
+    r.finish();
+  } catch (const Error& e) {
+    if (std::string(e.what()).rfind(path, 0) == 0) throw;
+    rethrow_with(path, e);
+  }
+  return c;
+}
+
+}  // namespace srnas

@@ -1,0 +1,53 @@
+// SearchConfig: everything that decides a search (configs/search/*.yaml), parsed strictly.
+//
+// Contract: unknown keys and wrong types are errors naming the file and key. Paths (data,
+// train options, space and arch files) are taken relative to the current directory.
+// The YAML text itself is stored in the study, so a study records what produced it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sampler/asha.h"
+#include "sampler/sampler.h"
+
+namespace srnas {
+
+struct RuntimeProbe {
+  int runs = 3;          // best of
+  int warmup = 1;        // passes before timing
+  int max_images = 0;    // 0: every validation image
+  int crop_lr = 0;       // 0: full LR images; else centre crops of this size (quick probes)
+};
+
+struct SearchConfig {
+  std::string study;                 // study name in the DB
+  std::string description;
+  std::string space = "unified";     // built-in name or YAML file
+  SamplerConfig sampler;
+  int trials = 8;                    // candidates to propose (the baseline is extra)
+  uint64_t seed = 0;
+  std::string data = "data/samples"; // train/ + val/ root, DIV2K root, ...
+  std::string train_options = "configs/train/tiny.yaml";
+  std::vector<std::string> train_set;  // overrides "key=value" applied to the options
+  std::optional<AshaConfig> asha;    // successive halving on PSNR; budgets in iterations
+  std::string baseline = "msrresnet";
+  bool prune_params = true;          // PRUNED before training when params > baseline
+  bool prune_runtime = true;         // PRUNED before training when runtime ratio > baseline
+  RuntimeProbe runtime;
+  int macs_h = 339, macs_w = 510;    // LR size for the recorded MACs
+  std::string device = "auto";
+  std::string runs_dir;              // trial folders; default "<db>.runs"
+  std::string db = "";               // default DB file when --db is not given
+  std::string yaml;                  // the config text as read
+  std::string origin;                // file path
+};
+
+SearchConfig load_search_config(const std::string& path);
+// The same from text (e.g. a study's stored config); `origin` prefixes errors.
+SearchConfig load_search_config_text(const std::string& text, const std::string& origin);
+
+}  // namespace srnas

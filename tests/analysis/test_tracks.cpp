@@ -1,0 +1,73 @@
+// Tracks and Pareto over hand-made trials, checked against the challenge's rules by hand.
+#include <gtest/gtest.h>
+
+#include "analysis/tracks.h"
+#include "search_space/error.h"
+
+using namespace srnas;
+
+namespace {
+
+TrialRecord trial(int64_t id, double psnr, int64_t params, double ratio, bool baseline = false,
+                  TrialState s = TrialState::Complete) {
+  TrialRecord t;
+  t.id = id;
+  t.number = id;
+  t.psnr_rgb = psnr;
+  t.params = params;
+  t.runtime_ratio = ratio;
+  t.is_baseline = baseline;
+  t.state = s;
+  return t;
+}
+
+std::vector<int64_t> ids(const std::vector<TrialRecord>& ts) {
+  std::vector<int64_t> out;
+  for (const auto& t : ts) out.push_back(t.id);
+  return out;
+}
+
+}  // namespace
+
+TEST(Tracks, RulesOfTheChallenge) {
+  std::vector<TrialRecord> ts = {
+      trial(1, 25.0, 1000, 1.0, true),  // baseline
+      trial(2, 25.5, 500, 0.5),         // better everywhere: in all three tracks
+      trial(3, 24.0, 300, 0.3),         // lower PSNR: only track 3 (params and runtime fine)
+      trial(4, 26.0, 2000, 0.8),        // more params: only track 1 (PSNR and runtime fine)
+      trial(5, 25.2, 900, 1.2),         // slower: only track 2
+      trial(6, 30.0, 10, 0.1, false, TrialState::Pruned),
+  };
+  TracksReport r = rank_tracks(ts);
+  ASSERT_TRUE(r.baseline);
+  EXPECT_EQ(r.baseline->id, 1);
+  EXPECT_EQ(ids(r.tracks[0].ranked), (std::vector<int64_t>{2, 4}));  // fewest params first
+  EXPECT_EQ(ids(r.tracks[1].ranked), (std::vector<int64_t>{2, 5}));  // lowest runtime first
+  EXPECT_EQ(ids(r.tracks[2].ranked), (std::vector<int64_t>{2, 3}));  // best PSNR first
+  ASSERT_EQ(r.tracks[0].unranked.size(), 2u);
+  EXPECT_EQ(r.tracks[0].unranked[0].reason, "PSNR 24.000 dB < baseline 25.000 dB");
+  EXPECT_EQ(r.tracks[0].unranked[1].reason, "runtime ratio 1.200 > baseline 1.000");
+  EXPECT_EQ(r.tracks[1].unranked[1].reason, "params 2000 > baseline 1000");
+  EXPECT_EQ(track_winner(ts, 1)->id, 2);
+  EXPECT_THROW(track_winner(ts, 4), Error);
+}
+
+TEST(Tracks, NoBaselineNothingRanked) {
+  TracksReport r = rank_tracks({trial(2, 25.5, 500, 0.5)});
+  EXPECT_FALSE(r.baseline);
+  EXPECT_TRUE(r.tracks[0].ranked.empty());
+  EXPECT_EQ(r.tracks[0].unranked.at(0).reason, "no COMPLETE baseline in the study");
+}
+
+TEST(Pareto, TrialsOnChosenObjectives) {
+  std::vector<TrialRecord> ts = {trial(1, 25.0, 1000, 1.0, true), trial(2, 25.5, 500, 0.5), trial(3, 24.0, 300, 0.3),
+                                 trial(4, 26.0, 2000, 0.8), trial(5, 25.2, 900, 1.2),
+                                 trial(6, 30.0, 10, 0.1, false, TrialState::Failed)};
+  EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("psnr,params,runtime"))), (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("psnr,params"))), (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("params"))), (std::vector<int64_t>{3}));
+  EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("psnr"))), (std::vector<int64_t>{4}));
+  EXPECT_THROW(parse_objectives("psnr,speed"), Error);
+  EXPECT_THROW(parse_objectives("psnr,psnr"), Error);
+  EXPECT_THROW(parse_objectives(""), Error);
+}

@@ -1,0 +1,239 @@
+// The search as a user runs it: real `srnas search` processes on real image files and a
+// real SQLite DB; kill -9 at random moments, --resume, concurrent readers, bad input.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "../support/cli_runner.h"
+#include "trainer/image.h"
+
+using srnas::testing::expect_cli_error;
+using srnas::testing::run_cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path fresh(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("srnas_search_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+srnas::Image pattern(int h, int w, int k) {
+  srnas::Image img(h, w);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) img.at(y, x, c) = uint8_t((x * (2 + k) + y * (3 + c) + (x / 5 + y / 7) % 3 * 40) % 256);
+  return img;
+}
+
+// A data root (3 train, 1 val photo-like images), tiny options and a search config.
+fs::path make_study(const std::string& name, int trials, const std::string& sampler = "random",
+                    const std::string& extra = "", int iterations = 8) {
+  fs::path d = fresh(name);
+  fs::create_directories(d / "data" / "train");
+  fs::create_directories(d / "data" / "val");
+  for (int i = 0; i < 3; ++i) srnas::write_png((d / "data" / "train" / fmt::format("t{}.png", i)).string(), pattern(64, 64, i));
+  srnas::write_png((d / "data" / "val" / "v.png").string(), pattern(48, 48, 7));
+  std::ofstream(d / "tiny.yaml") << "iterations: " << iterations << "\nbatch_size: 2\npatch_size: 8\nlog_every: 4\ncheckpoint_every: 2\n"
+                                    "lr: 1.0e-3\ndevice: cpu\nloader: {workers: 1}\n";
+  std::ofstream(d / "search.yaml") << fmt::format(
+      "study: {}\nspace: unified_small\nsampler: {{type: {}}}\ntrials: {}\nseed: 3\ndata: {}\n"
+      "train: {{options: {}}}\nasha: {{min_budget: 4, eta: 2, rungs: 2}}\n"
+      "runtime: {{runs: 1, warmup: 0, max_images: 1, crop_lr: 12}}\ndevice: cpu\n{}",
+      name, sampler, trials, (d / "data").string(), (d / "tiny.yaml").string(), extra);
+  return d;
+}
+
+std::string search_cmd(const fs::path& d, bool resume) {
+  return "search --config " + (d / "search.yaml").string() + " --db " + (d / "s.db").string() +
+         (resume ? " --resume" : "");
+}
+
+nlohmann::json trials_json(const fs::path& d) {
+  auto r = run_cli("trials --db " + (d / "s.db").string() + " --format json");
+  EXPECT_EQ(r.status, 0) << r.err;
+  return nlohmann::json::parse(r.out.empty() ? "[]" : r.out);
+}
+
+// Every proposed trial final exactly once, numbers 0..n-1, no duplicate candidate genome.
+void expect_complete_study(const nlohmann::json& ts, int trials) {
+  ASSERT_EQ(ts.size(), size_t(trials + 1)) << ts.dump(1);
+  std::set<std::string> hashes;
+  int baselines = 0;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const auto& t = ts[i];
+    EXPECT_EQ(t["number"], int(i));
+    std::string s = t["state"];
+    EXPECT_TRUE(s == "COMPLETE" || s == "PRUNED" || s == "FAILED") << t.dump();
+    if (t["baseline"]) {
+      ++baselines;
+      EXPECT_EQ(s, "COMPLETE");
+    } else {
+      EXPECT_TRUE(hashes.insert(t["genome_hash"]).second) << "duplicate genome " << t.dump();
+    }
+    if (s == "COMPLETE") {
+      EXPECT_TRUE(t["psnr_rgb"].is_number()) << t.dump();
+    }
+  }
+  EXPECT_EQ(baselines, 1);
+}
+
+pid_t spawn(const std::string& args) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::string cmd = std::string("exec ") + SRNAS_BIN + " " + args + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+TEST(Search, RunsAStudyThenAnalysisAndExport) {
+  fs::path d = make_study("basic", 4);
+  auto r = run_cli(search_cmd(d, false));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("[search] baseline 0/4"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("[search] trial 4/4"), std::string::npos) << r.err;
+  auto ts = trials_json(d);
+  expect_complete_study(ts, 4);
+  // running it again without --resume is refused, nothing changes
+  expect_cli_error(search_cmd(d, false), "already exists; pass --resume");
+  EXPECT_EQ(trials_json(d), ts);
+  // --resume of a finished study adds nothing
+  ASSERT_EQ(run_cli(search_cmd(d, true)).status, 0);
+  EXPECT_EQ(trials_json(d), ts);
+
+  auto p = run_cli("pareto --db " + (d / "s.db").string() + " --format json");
+  ASSERT_EQ(p.status, 0) << p.err;
+  EXPECT_GE(nlohmann::json::parse(p.out).size(), 1u);
+  auto tk = run_cli("tracks --db " + (d / "s.db").string() + " --format json");
+  ASSERT_EQ(tk.status, 0) << tk.err;
+  auto tj = nlohmann::json::parse(tk.out);
+  EXPECT_EQ(tj["tracks"].size(), 3u);
+  EXPECT_TRUE(tj["baseline"]["baseline"].get<bool>());
+  auto csv = run_cli("trials --db " + (d / "s.db").string() + " --format csv");
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 6);
+
+  // export a COMPLETE trial (the baseline is one), refuse a missing one
+  auto e = run_cli("export --db " + (d / "s.db").string() + " --trial 1 --out " + (d / "export").string());
+  ASSERT_EQ(e.status, 0) << e.err;
+  EXPECT_TRUE(fs::exists(d / "export" / "model.pt"));
+  EXPECT_TRUE(fs::exists(d / "export" / "weights.safetensors"));
+  EXPECT_TRUE(fs::exists(d / "export" / "genome.json"));
+  expect_cli_error("export --db " + (d / "s.db").string() + " --trial 999 --out " + (d / "x").string(),
+                   "trial 999 does not exist");
+  for (const auto& t : ts)
+    if (t["state"] != "COMPLETE") {
+      expect_cli_error("export --db " + (d / "s.db").string() + " --trial " + std::to_string(t["trial"].get<int>()) +
+                           " --out " + (d / "x").string(),
+                       "only COMPLETE trials with weights can be exported");
+      break;
+    }
+
+  // retrain the baseline's genome at a different budget: a new linked trial
+  std::ofstream(d / "long.yaml") << "iterations: 12\nbatch_size: 2\npatch_size: 8\ndevice: cpu\nloader: {workers: 1}\n";
+  auto rt = run_cli("retrain --db " + (d / "s.db").string() + " --trial 1 --options " + (d / "long.yaml").string());
+  ASSERT_EQ(rt.status, 0) << rt.err;
+  auto after = trials_json(d);
+  ASSERT_EQ(after.size(), ts.size() + 1);
+  EXPECT_EQ(after.back()["parent"], 1);
+  EXPECT_EQ(after.back()["state"], "COMPLETE");
+  EXPECT_EQ(after.back()["budget"], 12);
+}
+
+TEST(Search, SurvivesKill9AtRandomMomentsWithResume) {
+  // ~8 s of work: long enough to be killed several times at random moments
+  fs::path d = make_study("crash", 8, "random", "", 60);
+  std::mt19937 rng(12345);
+  int kills = 0;
+  for (int round = 0; round < 6; ++round) {
+    pid_t pid = spawn(search_cmd(d, round > 0));
+    std::this_thread::sleep_for(std::chrono::milliseconds(400 + rng() % 1600));
+    int st = 0;
+    if (waitpid(pid, &st, WNOHANG) == 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      ++kills;
+    }
+  }
+  auto r = run_cli(search_cmd(d, true));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_GE(kills, 2) << "the test should interrupt the search a few times";
+  expect_complete_study(trials_json(d), 8);
+}
+
+TEST(Search, ReadersNeverFailOrBlockTheSearch) {
+  fs::path d = make_study("readers", 4);
+  pid_t pid = spawn(search_cmd(d, false));
+  int reads = 0, st = 0;
+  while (waitpid(pid, &st, WNOHANG) == 0) {
+    if (fs::exists(d / "s.db")) {
+      auto r = run_cli("pareto --db " + (d / "s.db").string() + " --format csv");
+      if (r.err.find("holds no study yet") == std::string::npos) {
+        EXPECT_EQ(r.status, 0) << r.err;
+        ++reads;
+      }
+    }
+  }
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+  EXPECT_GE(reads, 3);
+  expect_complete_study(trials_json(d), 4);
+}
+
+TEST(Search, BadInputLeavesTheDbIntact) {
+  fs::path d = make_study("bad", 2);
+  ASSERT_EQ(run_cli(search_cmd(d, false)).status, 0);
+  auto before = trials_json(d);
+  // unknown sampler
+  fs::path bad = make_study("bad_sampler", 2, "simulated_annealing");
+  expect_cli_error(search_cmd(bad, false), "search.sampler.type: expected one of {random, evolution, nsga2}");
+  // the study was made with another space
+  {
+    std::string text;
+    std::ifstream in(d / "search.yaml");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+    text.replace(text.find("unified_small"), 13, "krahaon");
+    std::ofstream(d / "other_space.yaml") << text;
+  }
+  expect_cli_error("search --resume --config " + (d / "other_space.yaml").string() + " --db " + (d / "s.db").string(),
+                   "was created with space 'unified_small', the config says 'krahaon'");
+  // unknown space / unknown key in the config
+  fs::path us = make_study("bad_space", 2, "random", "colour: blue\n");
+  expect_cli_error(search_cmd(us, false), "unknown key 'colour'");
+  // DB locked by a foreign writer
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open((d / "s.db").string().c_str(), &h), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(h, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  setenv("SRNAS_BUSY_TIMEOUT_MS", "300", 1);
+  expect_cli_error(search_cmd(d, true), "locked");
+  unsetenv("SRNAS_BUSY_TIMEOUT_MS");
+  sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(h);
+  // a DB where nothing can be written, a DB that is not one, a missing trial
+  expect_cli_error("search --config " + (d / "search.yaml").string() + " --db /proc/srnas_test.db", "/proc/srnas_test.db");
+  std::ofstream(d / "garbage.db") << "this is not sqlite at all";
+  expect_cli_error("pareto --db " + (d / "garbage.db").string(), "not an srnas results DB");
+  expect_cli_error("tracks --db " + (d / "nonexistent.db").string(), "no such results DB");
+  expect_cli_error("trials --db " + (d / "s.db").string() + " --state DONE", "trial state: expected one of");
+  expect_cli_error("pareto --db " + (d / "s.db").string() + " --objectives psnr,flops", "--objectives");
+  expect_cli_error("retrain --db " + (d / "s.db").string() + " --trial 77 --options " + (d / "tiny.yaml").string(),
+                   "trial 77 does not exist");
+  EXPECT_EQ(trials_json(d), before);
+}
