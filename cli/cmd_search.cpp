@@ -113,8 +113,8 @@ void add_search_commands(CLI::App& app) {
     so.resume = resume;
     so.quiet = !verbose;
     install_stop_signals();
-    auto runner = make_local_runner(cfg, so.quiet);
-    SearchSummary sum = run_search(cfg, so, *runner);
+    auto pool = make_local_pool(make_local_runner(cfg, so.quiet), "local");
+    SearchSummary sum = run_search(cfg, so, *pool);
     fmt::print("study '{}' in {}: {} complete, {} pruned, {} failed, {} pending, {} running ({:.0f} s){}\n", cfg.study,
                so.db_path, sum.counts[TrialState::Complete], sum.counts[TrialState::Pruned],
                sum.counts[TrialState::Failed], sum.counts[TrialState::Pending], sum.counts[TrialState::Running],

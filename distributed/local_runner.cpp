@@ -1,6 +1,12 @@
+#include <chrono>
+#include <thread>
+
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "distributed/runner.h"
+#include "distributed/search.h"
+#include "search_space/registry.h"
 #include "search_space/builder.h"
 #include "search_space/error.h"
 #include "trainer/dataset.h"
@@ -41,6 +47,7 @@ class LocalRunner : public CandidateRunner {
   CandidateOutcome train(const CandidateJob& job) override {
     TrainHooks hooks;
     hooks.quiet = quiet_;
+    hooks.reducer = job.reducer;
     auto last = std::chrono::steady_clock::now();
     hooks.should_stop = [&] {
       auto now = std::chrono::steady_clock::now();
@@ -87,10 +94,124 @@ class LocalRunner : public CandidateRunner {
   std::vector<torch::Tensor> probe_;
 };
 
+// Runs each submitted item when the loop waits for it: one worker, this process.
+class LocalPool : public WorkerPool {
+ public:
+  LocalPool(std::unique_ptr<CandidateRunner> runner, std::string name) : runner_(std::move(runner)), name_(std::move(name)) {}
+  int size() const override { return 1; }
+  void submit(int, const WorkItem& item) override { pending_.push_back(item); }
+  WorkResult wait_any(int* worker, const std::function<void()>& tick) override {
+    if (pending_.empty()) throw Error("internal: wait_any with nothing submitted");
+    WorkItem item = pending_.front();
+    pending_.erase(pending_.begin());
+    *worker = 0;
+    return execute(*runner_, item, nullptr, tick, [] { return stop_requested(); });
+  }
+  std::string device() const override { return runner_->device(); }
+  std::string worker_name(int) const override { return name_; }
+
+ private:
+  std::unique_ptr<CandidateRunner> runner_;
+  std::string name_;
+  std::vector<WorkItem> pending_;
+};
+
 }  // namespace
 
 std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet) {
   return std::make_unique<LocalRunner>(cfg, quiet);
+}
+
+std::unique_ptr<WorkerPool> make_local_pool(std::unique_ptr<CandidateRunner> runner, const std::string& name) {
+  return std::make_unique<LocalPool>(std::move(runner), name);
+}
+
+double CandidateRunner::reference_runtime_s() {
+  if (std::isnan(ref_runtime_s_)) ref_runtime_s_ = runtime_s(load_arch("msrresnet").genome);
+  return ref_runtime_s_;
+}
+
+namespace {
+const char* kind_name(WorkItem::Kind k) {
+  return k == WorkItem::Kind::Probe ? "probe" : k == WorkItem::Kind::Train ? "train" : "stop";
+}
+WorkItem::Kind kind_from(const std::string& s) {
+  if (s == "probe") return WorkItem::Kind::Probe;
+  if (s == "train") return WorkItem::Kind::Train;
+  if (s == "stop") return WorkItem::Kind::Stop;
+  throw Error("work item: unknown kind '" + s + "'");
+}
+nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+double num_from(const nlohmann::json& j) { return j.is_number() ? j.get<double>() : NAN; }
+}  // namespace
+
+nlohmann::json to_json(const WorkItem& w) {
+  nlohmann::json j = {{"kind", kind_name(w.kind)}, {"trial_id", w.trial_id}, {"run_dir", w.run_dir}};
+  if (w.kind != WorkItem::Kind::Stop) {
+    j["genome"] = to_json(w.genome);
+    j["options"] = to_json(w.options);
+  }
+  return j;
+}
+
+WorkItem work_item_from_json(const nlohmann::json& j) {
+  WorkItem w;
+  w.kind = kind_from(j.at("kind").get<std::string>());
+  w.trial_id = j.at("trial_id").get<int64_t>();
+  w.run_dir = j.at("run_dir").get<std::string>();
+  if (w.kind != WorkItem::Kind::Stop) {
+    w.genome = genome_from_json(j.at("genome"));
+    w.options = parse_train_options(j.at("options"), "work item");
+  }
+  return w;
+}
+
+nlohmann::json to_json(const WorkResult& r) {
+  return {{"trial_id", r.trial_id},           {"kind", kind_name(r.kind)},
+          {"status", r.outcome.status},       {"reason", r.outcome.reason},
+          {"iterations", r.outcome.iterations}, {"psnr_rgb", num(r.outcome.psnr_rgb)},
+          {"psnr_y", num(r.outcome.psnr_y)},  {"train_seconds", r.outcome.train_seconds},
+          {"weights", r.outcome.weights_path}, {"runtime_s", num(r.runtime_s)},
+          {"ref_runtime_s", num(r.ref_runtime_s)}};
+}
+
+WorkResult work_result_from_json(const nlohmann::json& j) {
+  WorkResult r;
+  r.trial_id = j.at("trial_id").get<int64_t>();
+  r.kind = kind_from(j.at("kind").get<std::string>());
+  r.outcome.status = j.at("status").get<std::string>();
+  r.outcome.reason = j.at("reason").get<std::string>();
+  r.outcome.iterations = j.at("iterations").get<int64_t>();
+  r.outcome.psnr_rgb = num_from(j.at("psnr_rgb"));
+  r.outcome.psnr_y = num_from(j.at("psnr_y"));
+  r.outcome.train_seconds = j.at("train_seconds").get<double>();
+  r.outcome.weights_path = j.at("weights").get<std::string>();
+  r.runtime_s = num_from(j.at("runtime_s"));
+  r.ref_runtime_s = num_from(j.at("ref_runtime_s"));
+  return r;
+}
+
+WorkResult execute(CandidateRunner& runner, const WorkItem& item, GradientReducer* reducer,
+                   const std::function<void()>& heartbeat, const std::function<bool()>& should_stop) {
+  WorkResult r;
+  r.trial_id = item.trial_id;
+  r.kind = item.kind;
+  if (item.kind == WorkItem::Kind::Probe) {
+    r.ref_runtime_s = runner.reference_runtime_s();
+    r.runtime_s = item.genome == load_arch("msrresnet").genome ? r.ref_runtime_s : runner.runtime_s(item.genome);
+    r.outcome.status = "complete";
+    return r;
+  }
+  CandidateJob job;
+  job.trial_id = item.trial_id;
+  job.genome = item.genome;
+  job.options = item.options;
+  job.run_dir = item.run_dir;
+  job.heartbeat = heartbeat;
+  job.should_stop = should_stop;
+  job.reducer = reducer;
+  r.outcome = runner.train(job);
+  return r;
 }
 
 }  // namespace srnas

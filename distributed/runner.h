@@ -13,11 +13,15 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "distributed/search_config.h"
 #include "search_space/genome.h"
 #include "trainer/options.h"
 
 namespace srnas {
+
+class GradientReducer;  // trainer/train.h
 
 struct CandidateJob {
   int64_t trial_id = 0;
@@ -26,6 +30,7 @@ struct CandidateJob {
   std::string run_dir;               // checkpoint, log, weights
   std::function<void()> heartbeat;   // called at least every few seconds while training
   std::function<bool()> should_stop; // true: checkpoint and return status "stopped"
+  GradientReducer* reducer = nullptr; // data-parallel group (distributed/), nullptr: one process
 };
 
 struct CandidateOutcome {
@@ -43,9 +48,58 @@ class CandidateRunner {
   virtual CandidateOutcome train(const CandidateJob& job) = 0;
   virtual double runtime_s(const Genome& g) = 0;
   virtual std::string device() const = 0;
+  // MSRResNet's runtime_s on this runner, measured once (the protocol's reference).
+  double reference_runtime_s();
+
+ private:
+  double ref_runtime_s_ = NAN;
 };
 
 // Trains in this process on cfg.data (loaded once) and probes runtime on its validation images.
 std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet);
+
+// One unit of work the search loop hands to a worker: time an untrained genome (Probe:
+// runtime_s and the worker's own MSRResNet reference, so ratios compare like with like)
+// or train it to a budget (Train). Values with a JSON form, so they cross MPI as text.
+struct WorkItem {
+  enum class Kind { Probe, Train, Stop } kind = Kind::Train;
+  int64_t trial_id = 0;
+  Genome genome;
+  TrainOptions options;
+  std::string run_dir;
+};
+
+struct WorkResult {
+  int64_t trial_id = 0;
+  WorkItem::Kind kind = WorkItem::Kind::Train;
+  CandidateOutcome outcome;   // Train
+  double runtime_s = NAN;     // Probe
+  double ref_runtime_s = NAN; // Probe: MSRResNet on the same worker
+};
+
+nlohmann::json to_json(const WorkItem& w);
+WorkItem work_item_from_json(const nlohmann::json& j);
+nlohmann::json to_json(const WorkResult& r);
+WorkResult work_result_from_json(const nlohmann::json& j);
+
+// Runs one item on a runner (reference runtime cached per runner).
+WorkResult execute(CandidateRunner& runner, const WorkItem& item, GradientReducer* reducer,
+                   const std::function<void()>& heartbeat, const std::function<bool()>& should_stop);
+
+// Where the search loop sends work: `size()` workers (groups of ranks) run items
+// concurrently; wait_any() returns the next finished one. LocalPool: this process.
+class WorkerPool {
+ public:
+  virtual ~WorkerPool() = default;
+  virtual int size() const = 0;
+  virtual void submit(int worker, const WorkItem& item) = 0;
+  // Blocks until a submitted item finishes; calls tick() every few seconds meanwhile
+  // (the loop heartbeats its in-flight trials there).
+  virtual WorkResult wait_any(int* worker, const std::function<void()>& tick) = 0;
+  virtual std::string device() const = 0;
+  virtual std::string worker_name(int worker) const = 0;
+};
+
+std::unique_ptr<WorkerPool> make_local_pool(std::unique_ptr<CandidateRunner> runner, const std::string& name);
 
 }  // namespace srnas

@@ -43,13 +43,11 @@ std::string hms(double s) {
 struct Ctx {
   const SearchConfig& cfg;
   ResultsDB& db;
-  CandidateRunner& runner;
+  WorkerPool& pool;
   int64_t study_id;
   std::string runs_dir;
   std::string worker;
   TrainOptions base_opt;
-  double ref_runtime_s;      // MSRResNet's runtime in this process (the protocol's reference)
-  Genome msrresnet;
 };
 
 std::optional<TrialRecord> baseline_of(const std::vector<TrialRecord>& trials) {
@@ -67,70 +65,98 @@ void finish(Ctx& c, TrialRecord& t, TrialState s, const std::string& reason) {
 
 struct Interrupted {};
 
-// Measures, prunes, trains rung by rung, records. Throws Interrupted on a stop signal
-// (the trial is back to PENDING with its checkpoint).
-void run_trial(Ctx& c, TrialRecord t) {
+int rungs_of(const Ctx& c, const TrialRecord& t) { return c.cfg.asha && !t.is_baseline ? c.cfg.asha->rungs : 1; }
+
+WorkItem train_item(const Ctx& c, const TrialRecord& t) {
+  WorkItem w;
+  w.kind = WorkItem::Kind::Train;
+  w.trial_id = t.id;
+  w.genome = genome_from_string(t.genome_json);
+  w.options = c.base_opt;
+  w.options.iterations = c.cfg.asha ? (t.is_baseline ? max_budget(*c.cfg.asha) : rung_budget(*c.cfg.asha, t.rung))
+                                    : c.base_opt.iterations;
+  w.run_dir = (fs::path(c.runs_dir) / fmt::format("trial_{}", t.number)).string();
+  return w;
+}
+
+// A claimed trial's next item: measure it first (params, MACs, untrained runtime), then train.
+WorkItem first_item(Ctx& c, TrialRecord& t) {
   Genome g = genome_from_string(t.genome_json);
   Accounting acc = account(g, c.cfg.macs_h, c.cfg.macs_w);
   t.params = acc.params;
   t.macs = acc.macs;
-  if (!t.runtime_s) {
-    double rt = g == c.msrresnet ? c.ref_runtime_s : c.runner.runtime_s(g);
-    t.runtime_s = rt;
-    t.runtime_ratio = rt / c.ref_runtime_s;
-  }
   c.db.update_trial(t);
-
-  if (!t.is_baseline) {
-    auto base = baseline_of(c.db.trials(c.study_id));
-    if (!base) throw Error("internal: candidate trial before the baseline completed");
-    if (c.cfg.prune_params && *t.params > *base->params)
-      return finish(c, t, TrialState::Pruned,
-                    fmt::format("constraint: params {} > baseline {} (before training)", *t.params, *base->params));
-    if (c.cfg.prune_runtime && *t.runtime_ratio > *base->runtime_ratio)
-      return finish(c, t, TrialState::Pruned,
-                    fmt::format("constraint: runtime ratio {:.3f} > baseline {:.3f} (untrained, before training)",
-                                *t.runtime_ratio, *base->runtime_ratio));
+  if (!t.runtime_s) {
+    WorkItem w;
+    w.kind = WorkItem::Kind::Probe;
+    w.trial_id = t.id;
+    w.genome = g;
+    return w;
   }
+  return train_item(c, t);
+}
 
-  const int rungs = c.cfg.asha && !t.is_baseline ? c.cfg.asha->rungs : 1;
-  const fs::path run_dir = fs::path(c.runs_dir) / fmt::format("trial_{}", t.number);
-  for (int r = t.rung; r < rungs; ++r) {
-    CandidateJob job;
-    job.trial_id = t.id;
-    job.genome = g;
-    job.options = c.base_opt;
-    job.options.iterations = c.cfg.asha ? (t.is_baseline ? max_budget(*c.cfg.asha) : rung_budget(*c.cfg.asha, r))
-                                        : c.base_opt.iterations;
-    job.run_dir = run_dir.string();
-    job.heartbeat = [&] { c.db.heartbeat(t.id); };
-    job.should_stop = [] { return g_stop.load(); };
-    CandidateOutcome o = c.runner.train(job);
-    t.budget = o.iterations;
-    if (o.status == "stopped") {
-      t.state = TrialState::Pending;
-      t.worker.clear();
-      t.reason = "interrupted: will continue from its checkpoint on --resume";
-      c.db.update_trial(t);
-      throw Interrupted{};
-    }
-    if (o.status != "complete")
-      return finish(c, t, TrialState::Failed, o.status == "diverged" ? "diverged: " + o.reason : o.reason);
-    t.rung = r;
-    t.rung_psnr[r] = o.psnr_rgb;
-    t.psnr_rgb = o.psnr_rgb;
-    t.psnr_y = o.psnr_y;
-    t.weights_path = o.weights_path;
+// Pre-training constraints; true when the trial was pruned.
+bool prune_before_training(Ctx& c, TrialRecord& t) {
+  if (t.is_baseline) return false;
+  auto base = baseline_of(c.db.trials(c.study_id));
+  if (!base) throw Error("internal: candidate trial before the baseline completed");
+  if (c.cfg.prune_params && *t.params > *base->params) {
+    finish(c, t, TrialState::Pruned,
+           fmt::format("constraint: params {} > baseline {} (before training)", *t.params, *base->params));
+    return true;
+  }
+  if (c.cfg.prune_runtime && *t.runtime_ratio > *base->runtime_ratio) {
+    finish(c, t, TrialState::Pruned,
+           fmt::format("constraint: runtime ratio {:.3f} > baseline {:.3f} (untrained, before training)",
+                       *t.runtime_ratio, *base->runtime_ratio));
+    return true;
+  }
+  return false;
+}
+
+// Handles a finished item; returns the trial's next item, or nullopt when the trial is final.
+std::optional<WorkItem> on_result(Ctx& c, const WorkResult& r) {
+  TrialRecord t = *c.db.trial(r.trial_id);
+  if (r.kind == WorkItem::Kind::Probe) {
+    t.runtime_s = r.runtime_s;
+    t.runtime_ratio = r.runtime_s / r.ref_runtime_s;
     c.db.update_trial(t);
-    if (r + 1 < rungs) {
-      AshaDecision d = asha_decide(c.db.trials(c.study_id), t.id, r, o.psnr_rgb, *c.cfg.asha);
-      if (!d.promote) return finish(c, t, TrialState::Pruned, d.reason);
-      t.rung = r + 1;
-      c.db.update_trial(t);
+    if (prune_before_training(c, t)) return std::nullopt;
+    return train_item(c, t);
+  }
+  const CandidateOutcome& o = r.outcome;
+  t.budget = o.iterations;
+  if (o.status == "stopped") {
+    t.state = TrialState::Pending;
+    t.worker.clear();
+    t.reason = "interrupted: will continue from its checkpoint on --resume";
+    c.db.update_trial(t);
+    throw Interrupted{};
+  }
+  if (o.status != "complete") {
+    finish(c, t, TrialState::Failed, o.status == "diverged" ? "diverged: " + o.reason : o.reason);
+    return std::nullopt;
+  }
+  const int r_now = t.rung;
+  t.rung_psnr[r_now] = o.psnr_rgb;
+  t.psnr_rgb = o.psnr_rgb;
+  t.psnr_y = o.psnr_y;
+  t.weights_path = o.weights_path;
+  c.db.update_trial(t);
+  if (r_now + 1 < rungs_of(c, t)) {
+    AshaDecision d = asha_decide(c.db.trials(c.study_id), t.id, r_now, o.psnr_rgb, *c.cfg.asha);
+    if (!d.promote) {
+      finish(c, t, TrialState::Pruned, d.reason);
+      return std::nullopt;
     }
+    t.rung = r_now + 1;
+    c.db.update_trial(t);
+    return train_item(c, t);
   }
   c.db.add_artifact(t.id, "weights", t.weights_path);
   finish(c, t, TrialState::Complete, "");
+  return std::nullopt;
 }
 
 void print_progress(Ctx& c, const TrialRecord& t, double t0, int done, int total) {
@@ -170,7 +196,7 @@ bool stop_requested() { return g_stop.load(); }
 
 std::string default_runs_dir(const std::string& db_path) { return db_path + ".runs"; }
 
-SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, CandidateRunner& runner) {
+SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool) {
   const double t0 = now_s();
   auto db = ResultsDB::open(opt.db_path, ResultsDB::Mode::ReadWrite);
   auto existing = db->find_study(cfg.study);
@@ -184,32 +210,31 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Cand
       throw Error(fmt::format("{}: study '{}' was created with space '{}', the config says '{}'", opt.db_path,
                               cfg.study, existing->space, cfg.space));
     study_id = existing->id;
-    int n = db->requeue_running(study_id);
-    if (n) fmt::print(stderr, "[search] re-queued {} interrupted trial(s)\n", n);
+    for (const auto& t : db->trials(study_id, TrialState::Running))
+      fmt::print(stderr, "[search] re-queued trial {} (was running on {})\n", t.id, t.worker);
+    db->requeue_running(study_id);
   } else {
     StudyRecord s;
     s.name = cfg.study;
     s.config_yaml = cfg.yaml;
     s.space = cfg.space;
     s.seed = cfg.seed;
-    s.device = runner.device();
+    s.device = pool.device();
     study_id = db->create_study(s);
   }
 
-  Ctx c{cfg, *db, runner, study_id, cfg.runs_dir.empty() ? default_runs_dir(opt.db_path) : cfg.runs_dir,
-        opt.worker.empty() ? default_worker() : opt.worker,
-        load_train_options(cfg.train_options, cfg.train_set), 0.0, load_arch("msrresnet").genome};
+  Ctx c{cfg, *db, pool, study_id, cfg.runs_dir.empty() ? default_runs_dir(opt.db_path) : cfg.runs_dir,
+        opt.worker.empty() ? default_worker() : opt.worker, load_train_options(cfg.train_options, cfg.train_set)};
   c.runs_dir = (fs::path(c.runs_dir) / cfg.study).string();
   fs::create_directories(c.runs_dir);
-  fmt::print(stderr, "[search] study '{}' in {}: {} candidates from space {} by {}, device {}\n", cfg.study,
-             opt.db_path, cfg.trials, cfg.space, sampler->name(), runner.device());
-  c.ref_runtime_s = runner.runtime_s(c.msrresnet);
+  fmt::print(stderr, "[search] study '{}' in {}: {} candidates from space {} by {}, {} worker(s), device {}\n",
+             cfg.study, opt.db_path, cfg.trials, cfg.space, sampler->name(), pool.size(), pool.device());
 
   // The baseline is trial number 0, trained under the same budget and device.
-  Genome base_genome = load_arch(cfg.baseline).genome;
   bool have_baseline = false;
   for (const auto& t : db->trials(study_id)) have_baseline |= t.is_baseline;
   if (!have_baseline) {
+    Genome base_genome = load_arch(cfg.baseline).genome;
     TrialRecord b;
     b.study_id = study_id;
     b.genome_json = canonical_json(base_genome);
@@ -220,48 +245,84 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Cand
 
   SearchSummary summary;
   summary.study_id = study_id;
+  std::map<int, int64_t> busy;  // worker -> trial id
+  bool sampler_exhausted = false;
+  auto worker_label = [&](int w) { return pool.size() == 1 ? c.worker : c.worker + "/" + pool.worker_name(w); };
+
+  // Next trial for an idle worker: a PENDING one, else a new proposal (only once the baseline
+  // is COMPLETE, since constraints and comparisons need it).
+  auto next_trial = [&](int w) -> std::optional<TrialRecord> {
+    while (true) {
+      if (auto t = db->claim_pending(study_id, worker_label(w))) return t;
+      if (sampler_exhausted) return std::nullopt;
+      std::vector<TrialRecord> history = db->trials(study_id);
+      int64_t candidates = 0;
+      for (const auto& h : history) candidates += !h.is_baseline;
+      if (candidates >= cfg.trials) return std::nullopt;
+      auto base = baseline_of(history);
+      if (!base) return std::nullopt;
+      db->transaction([&] {
+        history = db->trials(study_id);
+        Constraints cons;
+        cons.max_params = base->params;
+        cons.max_runtime_ratio = base->runtime_ratio;
+        cons.min_psnr = base->psnr_rgb;
+        SamplerContext ctx{*space, history, cons, cfg.seed, int64_t(history.size())};
+        std::optional<Genome> g = sampler->propose(ctx);
+        if (!g) {
+          sampler_exhausted = true;
+          return;
+        }
+        TrialRecord n;
+        n.study_id = study_id;
+        n.genome_json = canonical_json(*g);
+        n.genome_hash = genome_hash(*g);
+        db->add_trial(n);
+      });
+      if (sampler_exhausted) fmt::print(stderr, "[search] the sampler found no new genome: space exhausted\n");
+    }
+  };
+
+  auto progress = [&](int64_t trial_id) {
+    int done = 0;
+    for (const auto& h : db->trials(study_id))
+      done += !h.is_baseline && (h.state == TrialState::Complete || h.state == TrialState::Pruned ||
+                                 h.state == TrialState::Failed);
+    print_progress(c, *db->trial(trial_id), t0, done, cfg.trials);
+  };
+
   try {
-    while (!g_stop) {
-      std::optional<TrialRecord> t = db->claim_pending(study_id, c.worker);
-      if (!t) {
-        std::vector<TrialRecord> history = db->trials(study_id);
-        int64_t candidates = 0;
-        for (const auto& h : history) candidates += !h.is_baseline;
-        if (candidates >= cfg.trials) break;
-        auto base = baseline_of(history);
-        if (!base) break;  // the baseline failed: nothing can be compared
-        bool exhausted = false;
-        db->transaction([&] {
-          history = db->trials(study_id);
-          Constraints cons;
-          cons.max_params = base->params;
-          cons.max_runtime_ratio = base->runtime_ratio;
-          cons.min_psnr = base->psnr_rgb;
-          int64_t number = int64_t(history.size());
-          SamplerContext ctx{*space, history, cons, cfg.seed, number};
-          std::optional<Genome> g = sampler->propose(ctx);
-          if (!g) {
-            exhausted = true;
-            return;
+    while (true) {
+      // Fill idle workers.
+      for (int w = 0; w < pool.size() && !g_stop; ++w) {
+        if (busy.count(w)) continue;
+        std::optional<TrialRecord> t = next_trial(w);
+        while (t) {
+          WorkItem item = first_item(c, *t);
+          if (item.kind == WorkItem::Kind::Train && prune_before_training(c, *t)) {
+            progress(t->id);
+            t = next_trial(w);
+            continue;
           }
-          TrialRecord n;
-          n.study_id = study_id;
-          n.genome_json = canonical_json(*g);
-          n.genome_hash = genome_hash(*g);
-          db->add_trial(n);
-        });
-        if (exhausted) {
-          fmt::print(stderr, "[search] the sampler found no new genome: space exhausted\n");
+          pool.submit(w, item);
+          busy[w] = t->id;
           break;
         }
-        continue;
       }
-      run_trial(c, *t);
-      int done = 0;
-      for (const auto& h : db->trials(study_id))
-        done += !h.is_baseline && (h.state == TrialState::Complete || h.state == TrialState::Pruned ||
-                                   h.state == TrialState::Failed);
-      print_progress(c, *t, t0, done, cfg.trials);
+      if (busy.empty()) break;
+      int w = -1;
+      WorkResult r = pool.wait_any(&w, [&] {
+        for (const auto& [wk, id] : busy) db->heartbeat(id);
+      });
+      busy.erase(w);
+      std::optional<WorkItem> next = on_result(c, r);
+      if (next) {
+        pool.submit(w, *next);
+        busy[w] = r.trial_id;
+      } else {
+        progress(r.trial_id);
+      }
+      if (g_stop && busy.empty()) break;
     }
   } catch (const Interrupted&) {
     summary.interrupted = true;

@@ -8,7 +8,8 @@
 // outcome. Contract: after a crash (kill -9) `resume` puts RUNNING trials back to PENDING
 // and continues from their checkpoints; every proposed trial ends COMPLETE, PRUNED or
 // FAILED exactly once. SIGINT/SIGTERM checkpoint the running trial and stop cleanly.
-// The loop knows nothing of MPI: distributed/ hands it a CandidateRunner.
+// The loop knows nothing of MPI: it hands WorkItems to a WorkerPool (one process, or
+// groups of MPI ranks) and keeps every worker busy.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +36,7 @@ struct SearchSummary {
   bool interrupted = false;
 };
 
-SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, CandidateRunner& runner);
+SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool);
 
 // Trains trial `parent_id`'s genome at the budget of `options` as a new trial linked to
 // it (parent_id), measured like any trial; returns the new trial.

@@ -1,0 +1,34 @@
+// Plots of a study drawn by gnuplot (Debian gnuplot-nox), run as a child process on a
+// generated script: params vs PSNR-RGB and runtime ratio vs PSNR-RGB (COMPLETE trials, the
+// Pareto front, the baseline, the track winners T1..T3), and PSNR over the search's progress.
+// Contract: every plot <name> is written to out_dir as <name>.png (pngcairo 900x600) and
+// <name>.svg next to its data (<name>_*.dat) and script (<name>.gp): `cd out_dir && gnuplot
+// <name>.gp` replots. 0 or 1 COMPLETE trials give a valid plot with a note. Errors: srnas::Error
+// "gnuplot not found: install gnuplot-nox (scripts/setup.sh does)", or "<script>: gnuplot ...".
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "results_db/results_db.h"
+
+namespace srnas {
+
+// Writes psnr_params, psnr_runtime and progress (PNG then SVG each); returns the six paths.
+std::vector<std::string> write_plots(const ResultsDB& db, const StudyRecord& study, const std::string& out_dir);
+
+// The same from trials already read (e.g. db.trials(study.id)); `title` names the study.
+std::vector<std::string> write_plots(const std::vector<TrialRecord>& trials, const std::string& title,
+                                     const std::string& out_dir);
+
+// The gnuplot executable found on $PATH, or "" when there is none.
+std::string find_gnuplot();
+
+// Runs `gnuplot <script>` with `dir` as the working directory; returns what gnuplot printed
+// (warnings). Throws the not-found Error above, or "<dir>/<script>: gnuplot failed: <line>".
+std::string run_gnuplot(const std::string& dir, const std::string& script);
+
+// 'text' as a single-quoted gnuplot string literal (quotes doubled, newlines dropped).
+std::string gnuplot_quote(const std::string& text);
+
+}  // namespace srnas
