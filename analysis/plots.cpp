@@ -30,14 +30,15 @@ const char* kNotFound = "gnuplot not found: install gnuplot-nox (scripts/setup.s
 const char* kStyles = R"gp(set style line 1 lc rgb '#4C72B0' pt 7 ps 0.9
 set style line 2 lc rgb '#DD8452' lw 2.5 pt 7 ps 1.1
 set style line 3 lc rgb '#000000' pt 5 ps 1.8
-set style line 4 lc rgb '#C44E52' pt 6 ps 2.6 lw 2
+set style line 4 lc rgb '#C44E52' pt 6 ps 2.2 lw 2
 set style line 5 lc rgb '#8C8C8C' pt 2 ps 0.8
 set style line 6 lc rgb '#C44E52' pt 1 ps 0.9
 set style line 7 lc rgb '#55A868' lw 2.5
 set style line 8 lc rgb '#000000' lw 1.5 dt 2
 set grid lc rgb '#DDDDDD' lw 1
 set border lc rgb '#444444'
-set key below horizontal font ',10'
+set key below horizontal
+set style textbox opaque noborder margins 1,1
 )gp";
 
 bool has_metrics(const TrialRecord& t) {
@@ -57,7 +58,7 @@ std::string outputs(const std::string& name, const std::string& plot) {
   return fmt::format(
       "set terminal pngcairo size 900,600 noenhanced font 'DejaVu Sans,11'\n"
       "set output '{0}.png'\n{1}\nset output\n"
-      "set terminal svg size 900,600 noenhanced font 'DejaVu Sans,11' background '#FFFFFF'\n"
+      "set terminal svg size 900,600 noenhanced font 'DejaVu Sans,14' background '#FFFFFF'\n"
       "set output '{0}.svg'\n{1}\nset output\n",
       name, plot);
 }
@@ -68,8 +69,13 @@ std::pair<double, double> padded(double lo, double hi, double frac, double min_p
   return {lo - pad, hi + pad};
 }
 
-// Explicit 1-2-5 tics on a log axis between lo and hi, labelled like "20k" or "1.5M".
+// Explicit tics on a log axis between lo and hi (1-2-3-...-9 over a decade or less, 1-2-5
+// over up to three decades, powers of ten beyond), labelled like "20k" or "1.5M".
 std::string log_tics(double lo, double hi) {
+  const double span = hi / lo;
+  const std::vector<double> mant = span <= 12 ? std::vector<double>{1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9}
+                                   : span <= 1200 ? std::vector<double>{1, 2, 5}
+                                                  : std::vector<double>{1};
   auto label = [](double v) {
     if (v >= 1e6) return fmt::format("{:g}M", v / 1e6);
     if (v >= 1e3) return fmt::format("{:g}k", v / 1e3);
@@ -77,7 +83,7 @@ std::string log_tics(double lo, double hi) {
   };
   std::string out;
   for (double dec = std::pow(10.0, std::floor(std::log10(lo))); dec <= hi; dec *= 10)
-    for (double m : {1.0, 2.0, 5.0}) {
+    for (double m : mant) {
       double v = m * dec;
       if (v >= lo && v <= hi) out += fmt::format("{}'{}' {:g}", out.empty() ? "" : ", ", label(v), v);
     }
@@ -177,7 +183,7 @@ void scatter(const std::vector<TrialRecord>& trials, const std::string& title, c
     int c = params_axis ? 4 : 6;
     series.push_back(fmt::format("'{}_winners.dat' using {}:5 with points ls 4 title 'track winners'", name, c));
     series.push_back(fmt::format(
-        "'{}_winners.dat' using {}:5:1 with labels offset char 1.6,1.0 left font ',11' tc rgb '#C44E52' notitle",
+        "'{}_winners.dat' using {}:5:1 with labels boxed offset char 1.5,1.0 left tc rgb '#C44E52' notitle",
         name, c));
   }
   std::string plot = "plot ";

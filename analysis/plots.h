@@ -1,10 +1,9 @@
-// Plots of a study drawn by gnuplot (Debian gnuplot-nox), run as a child process on a
-// generated script: params vs PSNR-RGB and runtime ratio vs PSNR-RGB (COMPLETE trials, the
-// Pareto front, the baseline, the track winners T1..T3), and PSNR over the search's progress.
-// Contract: every plot <name> is written to out_dir as <name>.png (pngcairo 900x600) and
-// <name>.svg next to its data (<name>_*.dat) and script (<name>.gp): `cd out_dir && gnuplot
-// <name>.gp` replots. 0 or 1 COMPLETE trials give a valid plot with a note. Errors: srnas::Error
-// "gnuplot not found: install gnuplot-nox (scripts/setup.sh does)", or "<script>: gnuplot ...".
+// Plots of a study drawn by gnuplot (Debian gnuplot-nox, run as a child process on a generated
+// script): params vs PSNR-RGB and runtime ratio vs PSNR-RGB (Pareto front, baseline, track
+// winners T1..T3), and PSNR-RGB over the search's progress.
+// Contract: plot <name> goes to out_dir as <name>.png (pngcairo 900x600) and <name>.svg next to
+// its <name>_*.dat and <name>.gp (`cd out_dir && gnuplot <name>.gp` replots); 0 or 1 COMPLETE
+// trials give a valid plot with a note. Errors are srnas::Error, one line (see run_gnuplot).
 #pragma once
 
 #include <string>

@@ -9,6 +9,8 @@
 #include "analysis/tracks.h"
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "distributed/mpi_env.h"
+#include "distributed/mpi_search.h"
 #include "distributed/search.h"
 #include "results_db/results_db.h"
 #include "search_space/error.h"
@@ -97,6 +99,7 @@ void print_trials(const std::vector<TrialRecord>& ts, const std::string& format,
 void add_search_commands(CLI::App& app) {
   static std::string config, db, study, objectives = "psnr,params,runtime", format = "table", state, out, options;
   static bool resume = false, verbose = false;
+  static int group_size = 1;
   static int64_t trial = 0;
   static int track = 0;
   static std::vector<std::string> sets;
@@ -106,6 +109,8 @@ void add_search_commands(CLI::App& app) {
   s->add_option("--db", db, "results DB file (default: the config's db, else <study>.db)");
   s->add_flag("--resume", resume, "continue the study: re-queue interrupted trials, keep everything recorded");
   s->add_flag("--verbose", verbose, "print training progress lines");
+  s->add_option("--group-size", group_size, "MPI ranks per candidate (data-parallel); N/g candidates at once")
+      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
   s->callback([] {
     SearchConfig cfg = load_search_config(config);
     SearchOptions so;
@@ -113,8 +118,18 @@ void add_search_commands(CLI::App& app) {
     so.resume = resume;
     so.quiet = !verbose;
     install_stop_signals();
-    auto pool = make_local_pool(make_local_runner(cfg, so.quiet), "local");
-    SearchSummary sum = run_search(cfg, so, *pool);
+    SearchSummary sum;
+    if (launched_by_mpi()) {
+      MpiEnv env(nullptr, nullptr);
+      sum = mpi_search(cfg, so, group_size, env);
+      if (env.world_rank() != 0) return;
+    } else {
+      if (group_size != 1)
+        throw Error(fmt::format("--group-size {} needs {} MPI ranks per group: run under mpirun -np N (N a multiple of {})",
+                                group_size, group_size, group_size));
+      auto pool = make_local_pool(make_local_runner(cfg, so.quiet), "local");
+      sum = run_search(cfg, so, *pool);
+    }
     fmt::print("study '{}' in {}: {} complete, {} pruned, {} failed, {} pending, {} running ({:.0f} s){}\n", cfg.study,
                so.db_path, sum.counts[TrialState::Complete], sum.counts[TrialState::Pruned],
                sum.counts[TrialState::Failed], sum.counts[TrialState::Pending], sum.counts[TrialState::Running],

@@ -14,5 +14,6 @@ void add_train_commands(CLI::App& app);
 void add_eval_commands(CLI::App& app);
 void add_bench_commands(CLI::App& app);
 void add_search_commands(CLI::App& app);
+void add_report_commands(CLI::App& app);
 
 }  // namespace srnas::cli

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   srnas::cli::add_train_commands(app);
   srnas::cli::add_eval_commands(app);
   srnas::cli::add_search_commands(app);
+  srnas::cli::add_report_commands(app);
   srnas::cli::add_bench_commands(app);
   app.parse_complete_callback([&] { srnas::init_torch_threads(threads); });
   try {

@@ -84,13 +84,23 @@ double measure_runtime_s(const SRFunction& f, const std::vector<torch::Tensor>& 
   return best;
 }
 
+namespace {
+int g_cuda_index = 0;
+}
+
+void set_cuda_device_index(int local_rank) {
+  const int n = torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0;
+  g_cuda_index = n > 0 ? local_rank % n : 0;
+}
+
 torch::Device pick_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
   if (name == "cuda") {
     if (!torch::cuda::is_available()) throw Error("device: cuda requested but no CUDA device is available");
-    return torch::Device(torch::kCUDA, 0);
+    return torch::Device(torch::kCUDA, c10::DeviceIndex(g_cuda_index));
   }
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (name == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, c10::DeviceIndex(g_cuda_index)) : torch::Device(torch::kCPU);
   throw Error(fmt::format("device: expected auto, cpu or cuda, got '{}'", name));
 }
 

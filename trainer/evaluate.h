@@ -52,6 +52,8 @@ double measure_runtime_s(const SRFunction& f, const std::vector<torch::Tensor>& 
                          const torch::Device& device, const RuntimeOptions& opt = {});
 
 torch::Device pick_device(const std::string& name);  // "auto" | "cpu" | "cuda"
+// CUDA device used by pick_device: local_rank % device_count (one GPU per rank of a node).
+void set_cuda_device_index(int local_rank);
 void synchronize(const torch::Device& device);
 
 }  // namespace srnas

@@ -1,8 +1,8 @@
 // srnas_dp_check: the data-parallel equality check's worker (run by test_data_parallel).
 //
-//   srnas_dp_check --out FILE --steps K --batch B [--seed S]     (alone, or under mpirun -np N)
+//   srnas_dp_check --out FILE --steps K --batch B [--seed S] [--threads T]   (alone, or under mpirun -np N)
 // trains a tiny genome on synthetic in-memory data for K steps with global batch B (split over
-// the N ranks, gradients averaged with the MPI reducer), one LibTorch thread, on the CPU; rank 0
+// the N ranks, gradients averaged with the MPI reducer), T (1) LibTorch threads, on the CPU; rank 0
 // writes the final weights to FILE. The same (K, B, S) must give the same weights for any N.
 //
 //   srnas_dp_check --out FILE --layout G                          (under mpirun -np N)
@@ -35,7 +35,8 @@ struct Args {
   int64_t steps = 6;
   int batch = 4;
   uint64_t seed = 7;
-  int layout = 0;  // > 0: the layout self-test with this group size
+  int threads = 1;  // LibTorch threads per rank
+  int layout = 0;   // > 0: the layout self-test with this group size
 };
 
 Args parse(int argc, char** argv) {
@@ -49,6 +50,7 @@ Args parse(int argc, char** argv) {
       else if (k == "--steps") a.steps = std::stoll(v);
       else if (k == "--batch") a.batch = std::stoi(v);
       else if (k == "--seed") a.seed = std::stoull(v);
+      else if (k == "--threads") a.threads = std::stoi(v);
       else if (k == "--layout") a.layout = std::stoi(v);
       else throw Error(fmt::format("unknown option {}", k));
     } catch (const std::logic_error&) {
@@ -86,7 +88,8 @@ std::shared_ptr<const std::vector<LoadedPair>> synthetic_data() {
 }
 
 void train_run(const Args& a, int rank, int size) {
-  init_torch_threads(1);
+  if (a.threads < 1) throw Error(fmt::format("--threads {} must be >= 1", a.threads));
+  init_torch_threads(a.threads);
   TrainOptions o;
   o.seed = a.seed;
   o.iterations = a.steps;
@@ -154,7 +157,7 @@ std::string layout_check(int group_size, int rank, int size) {
         while (!probe_string(2, l.leaders_comm, &src)) {
         }
         int from = -1;
-        const std::string reply = recv_string(MPI_ANY_SOURCE, 2, l.leaders_comm, &from);
+        const std::string reply = recv_string(src, 2, l.leaders_comm, &from);
         expect(from == src && reply == fmt::format("result from {}", from) && !seen[size_t(from)],
                "leader reply '" + reply + "'");
         if (from >= 0 && from < l.n_groups) seen[size_t(from)] = true;
@@ -199,7 +202,7 @@ void layout_run(const Args& a, int rank, int size) {
     send_string(line, 0, 9, MPI_COMM_WORLD);
     return;
   }
-  std::vector<std::string> lines(size_t(size));
+  std::vector<std::string> lines(static_cast<size_t>(size));
   lines[0] = line;
   for (int r = 1; r < size; ++r) lines[size_t(r)] = recv_string(r, 9, MPI_COMM_WORLD);
   FILE* f = std::fopen(a.out.c_str(), "w");

@@ -237,3 +237,91 @@ TEST(Search, BadInputLeavesTheDbIntact) {
                    "trial 77 does not exist");
   EXPECT_EQ(trials_json(d), before);
 }
+
+// ---- under mpirun: candidate-parallel groups, a rank killed mid-study ------------------
+
+namespace {
+
+std::string mpirun(int np, const std::string& args) {
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  return fmt::format("mpirun --oversubscribe -np {} {} {}", np, SRNAS_BIN, args);
+}
+
+// pids of srnas processes whose environment says OMPI_COMM_WORLD_RANK=rank and whose
+// command line mentions `needle`.
+std::vector<pid_t> rank_pids(int rank, const std::string& needle) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmd(e.path() / "cmdline"), env(e.path() / "environ");
+    std::string c((std::istreambuf_iterator<char>(cmd)), {}), v((std::istreambuf_iterator<char>(env)), {});
+    if (c.find(needle) == std::string::npos || c.find("mpirun") != std::string::npos) continue;
+    if (v.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + '\0') != std::string::npos)
+      out.push_back(pid_t(std::stoi(name)));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(MpiSearch, TwoGroupsRunEveryTrialExactlyOnce) {
+  if (std::system("command -v mpirun >/dev/null") != 0) GTEST_FAIL() << "mpirun missing: install openmpi-bin";
+  fs::path d = make_study("mpi", 6);
+  std::string out = (d / "log.txt").string();
+  int st = std::system((mpirun(2, search_cmd(d, false) + " --group-size 1") + " >" + out + " 2>&1").c_str());
+  std::ifstream log(out);
+  std::string text((std::istreambuf_iterator<char>(log)), {});
+  ASSERT_EQ(st, 0) << text;
+  EXPECT_NE(text.find("2 worker(s)"), std::string::npos) << text;
+  EXPECT_NE(text.find("-> group 1 (world rank 1)"), std::string::npos) << "rank 1 got work: " << text;
+  expect_complete_study(trials_json(d), 6);
+}
+
+TEST(MpiSearch, KillingANonZeroRankThenResumeLosesNothing) {
+  if (std::system("command -v mpirun >/dev/null") != 0) GTEST_FAIL() << "mpirun missing: install openmpi-bin";
+  fs::path d = make_study("mpikill", 8, "random", "", 200);
+  pid_t mp = fork();
+  if (mp == 0) {
+    std::string cmd = "exec " + mpirun(2, search_cmd(d, false) + " --group-size 1") + " >/dev/null 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  // wait until rank 1 is training, then kill -9 it
+  bool killed = false;
+  int st = 0;
+  bool exited = false;
+  while (!killed && !exited) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    exited = waitpid(mp, &st, WNOHANG) == mp;
+    // Read the DB directly (as a reader: never blocks the search).
+    sqlite3* h = nullptr;
+    if (sqlite3_open_v2((d / "s.db").string().c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+      sqlite3_close(h);
+      continue;
+    }
+    sqlite3_busy_timeout(h, 1000);
+    sqlite3_stmt* q = nullptr;
+    int running_on_1 = 0;
+    if (sqlite3_prepare_v2(h, "SELECT count(*) FROM trials WHERE state = 'RUNNING' AND worker LIKE '%group1%'", -1, &q,
+                           nullptr) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+      running_on_1 = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    if (!running_on_1) continue;
+    for (pid_t p : rank_pids(1, (d / "s.db").string())) {
+      kill(p, SIGKILL);
+      killed = true;
+    }
+  }
+  if (!exited) waitpid(mp, &st, 0);
+  ASSERT_TRUE(killed) << "rank 1 never ran a trial";
+  EXPECT_NE(WEXITSTATUS(st), 0) << "the job ends when a rank dies";
+  auto r = run_cli(search_cmd(d, true));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("re-queued trial"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("group1(rank1)"), std::string::npos) << "names the rank: " << r.err;
+  expect_complete_study(trials_json(d), 8);
+}

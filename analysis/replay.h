@@ -1,0 +1,67 @@
+// The replay benchmark: compares samplers on a finished study without training anything, by
+// letting each sampler search INSIDE the study's recorded genomes (a lookup table of metrics)
+// and following the hypervolume it reaches after k evaluations, over several seeds.
+// Contract: a pure function of (recorded trials, options); every run evaluates distinct
+// recorded genomes, so with budget = all recorded every sampler ends on the same hypervolume.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "results_db/results_db.h"
+
+namespace srnas {
+
+struct ReplayOptions {
+  std::string sampler = "random";  // random | evolution | nsga2
+  int budget = 0;                  // evaluations per run; 0 (or more than recorded) = all recorded
+  int seeds = 10;                  // runs with seeds 0..seeds-1
+  int population = 8;              // SamplerConfig::population
+  int tournament = 3;              // SamplerConfig::tournament
+};
+
+struct ReplayCurve {
+  std::string sampler;
+  // Over the seeds, hypervolume after k = 1..budget evaluations (index k-1); stdev is the
+  // sample standard deviation (0 for one seed).
+  std::vector<double> mean, stdev, min, max;
+  std::vector<std::vector<double>> runs;     // runs[s][k-1]: seed s's curve
+  std::vector<std::vector<int64_t>> orders;  // orders[s]: trial ids seed s evaluated, in order
+};
+
+// The lookup table: the study's COMPLETE candidates with PSNR-RGB, params and runtime ratio,
+// and its PRUNED-by-constraint ones (reason "constraint: ..."; infeasible, with their metrics);
+// not FAILED, successive-halving-PRUNED, unfinished, baseline or retrain trials (one entry per
+// genome hash, the lowest-numbered). A run asks the real sampler (make_sampler with the
+// options; Space::load(study.space); constraints from the COMPLETE baseline, as the search
+// does) with the run's history: the study's baseline trials, then the evaluated entries
+// renumbered in evaluation order. A recorded proposal is "evaluated" by looking it up. An
+// unrecorded one (the space is larger than the recorded set) is mapped to the NEAREST
+// recorded genome not yet evaluated: fewest differing genes (space.encode; a genome outside
+// the space differs in all), ties to the lowest trial number. When the sampler finds nothing
+// new, the lowest-numbered unevaluated entry is taken. (Until `population` COMPLETE entries
+// are in the history, evolution and nsga2 draw like random from the same seed, so all three
+// curves coincide at first.)
+// Hypervolume after k evaluations: the COMPLETE evaluated entries on (-PSNR-RGB, params,
+// runtime ratio), each scaled to [0,1] by its min/max over the whole recorded COMPLETE set (a
+// zero range maps to 0), reference point 1.01 in every objective (the worst recorded value
+// plus a 1% margin); sampler/pareto.h hypervolume; 0 before the first COMPLETE one.
+// Throws srnas::Error (naming the DB and study) when nothing is recorded, on a bad option or
+// an unknown sampler, or when the study's space cannot be loaded.
+ReplayCurve replay(const ResultsDB& db, const StudyRecord& study, const ReplayOptions& opt);
+
+// The same over trials already read (e.g. db.trials(study.id)); `where` prefixes errors.
+ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& space, const ReplayOptions& opt,
+                   const std::string& where);
+
+// A text table: k, then mean +- sd per sampler, at k = 1, 2, 5, 10, 20, 50, ... and the final k.
+std::string replay_table(const std::vector<ReplayCurve>& curves);
+// JSON text: [{"sampler", "k": [...], "mean", "stdev", "min", "max", "runs", "orders"}, ...].
+std::string replay_json(const std::vector<ReplayCurve>& curves);
+
+// Gnuplot plot (replay.png and replay.svg, with replay_<sampler>.dat and replay.gp) of each
+// sampler's mean hypervolume with a shaded min..max band; returns the two image paths.
+std::vector<std::string> write_replay_plot(const std::vector<ReplayCurve>& curves, const std::string& out_dir);
+
+}  // namespace srnas

@@ -1,0 +1,108 @@
+// `srnas plot | report | replay`: plots, the HTML report and the replay benchmark of a study.
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/core.h>
+
+#include "analysis/plots.h"
+#include "analysis/replay.h"
+#include "analysis/report.h"
+#include "cli/commands.h"
+#include "results_db/results_db.h"
+#include "search_space/error.h"
+
+namespace srnas::cli {
+
+namespace {
+
+std::unique_ptr<ResultsDB> open_db_ro(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw Error(fmt::format("{}: no such results DB", path));
+  return ResultsDB::open(path, ResultsDB::Mode::ReadOnly);
+}
+
+StudyRecord pick_study(const ResultsDB& db, const std::string& name) {
+  if (!name.empty()) {
+    auto s = db.find_study(name);
+    if (!s) throw Error(fmt::format("{}: no study named '{}'", db.path(), name));
+    return *s;
+  }
+  auto all = db.studies();
+  if (all.empty()) throw Error(fmt::format("{}: the DB holds no study yet", db.path()));
+  if (all.size() > 1) {
+    std::string names;
+    for (const auto& s : all) names += (names.empty() ? "" : ", ") + s.name;
+    throw Error(fmt::format("{}: {} studies ({}): pass --study NAME", db.path(), all.size(), names));
+  }
+  return all.front();
+}
+
+}  // namespace
+
+void add_report_commands(CLI::App& app) {
+  static std::string db, study, out, sampler = "all", format = "table";
+  static int budget = 0, seeds = 10, population = 8, tournament = 3;
+
+  auto add_common = [](CLI::App* c) {
+    c->add_option("--db", db, "results DB file")->required();
+    c->add_option("--study", study, "study name (needed when the DB holds several)");
+  };
+
+  auto* pl = app.add_subcommand("plot", "Plot a study with gnuplot: params/runtime vs PSNR, progress (PNG + SVG)");
+  add_common(pl);
+  pl->add_option("--out", out, "output folder")->required();
+  pl->callback([] {
+    auto d = open_db_ro(db);
+    StudyRecord st = pick_study(*d, study);
+    for (const auto& p : write_plots(*d, st, out)) fmt::print("{}\n", p);
+  });
+
+  auto* rp = app.add_subcommand("report", "Write a self-contained HTML report of a study (report.html)");
+  add_common(rp);
+  rp->add_option("--out", out, "output folder")->required();
+  rp->callback([] {
+    auto d = open_db_ro(db);
+    StudyRecord st = pick_study(*d, study);
+    fmt::print("{}\n", write_report(*d, st, out));
+  });
+
+  auto* rb = app.add_subcommand("replay", "Replay benchmark: samplers searching inside a finished study's records");
+  add_common(rb);
+  rb->add_option("--sampler", sampler, "random, evolution, nsga2 or all")
+      ->check(CLI::IsMember({"random", "evolution", "nsga2", "all"}))
+      ->capture_default_str();
+  rb->add_option("--budget", budget, "evaluations per run (0: every recorded genome)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  rb->add_option("--seeds", seeds, "runs per sampler (seeds 0..N-1)")->check(CLI::PositiveNumber)->capture_default_str();
+  rb->add_option("--population", population, "evolution/nsga2 population")->check(CLI::PositiveNumber)->capture_default_str();
+  rb->add_option("--tournament", tournament, "evolution tournament size")->check(CLI::PositiveNumber)->capture_default_str();
+  rb->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  rb->add_option("--out", out, "also plot the curves into this folder (replay.png, replay.svg)");
+  rb->callback([] {
+    auto d = open_db_ro(db);
+    StudyRecord st = pick_study(*d, study);
+    std::vector<std::string> names = sampler == "all" ? std::vector<std::string>{"random", "evolution", "nsga2"}
+                                                      : std::vector<std::string>{sampler};
+    std::vector<ReplayCurve> curves;
+    for (const auto& name : names) {
+      ReplayOptions o;
+      o.sampler = name;
+      o.budget = budget;
+      o.seeds = seeds;
+      o.population = population;
+      o.tournament = tournament;
+      curves.push_back(replay(*d, st, o));
+    }
+    std::vector<std::string> plots;
+    if (!out.empty()) plots = write_replay_plot(curves, out);
+    if (format == "json") {
+      std::cout << replay_json(curves);
+      return;
+    }
+    fmt::print("study '{}': replay, {} evaluations per run\n", st.name, curves.front().mean.size());
+    std::cout << replay_table(curves);
+    for (const auto& p : plots) fmt::print("{}\n", p);
+  });
+}
+
+}  // namespace srnas::cli

@@ -1,0 +1,22 @@
+// The search under mpirun: candidate-parallel groups of data-parallel ranks.
+//
+// `mpirun -np N srnas search ... --group-size g` makes N/g groups of g consecutive ranks.
+// World rank 0 owns the SQLite file and the sampler (run_search with an MpiPool), so a
+// cluster needs no shared-writable DB; it also leads group 0, whose work runs in a thread
+// beside the dispatcher. Other group leaders receive WorkItems as JSON over MPI, run them
+// with their group (gradients averaged by the group's reducer: MPI on CPU, NCCL on GPU)
+// and send WorkResults back; runtime probes run on the leader only. Contract: with g = 1
+// and N = 1 this is the single-process search. A rank that dies ends the job (OpenMPI's
+// default); rank 0 logs which trial each group runs, and --resume re-queues them.
+#pragma once
+
+#include "distributed/search.h"
+
+namespace srnas {
+
+class MpiEnv;
+
+// Runs this rank's part of the search; returns rank 0's summary (others: counts empty).
+SearchSummary mpi_search(const SearchConfig& cfg, const SearchOptions& opt, int group_size, MpiEnv& env);
+
+}  // namespace srnas
