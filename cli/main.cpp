@@ -19,7 +19,7 @@
 #endif
 
 int main(int argc, char** argv) {
-  CLI::App app{"srnas: neural architecture search for efficient x4 super-resolution"};
+  CLI::App app{"srnas: neural architecture search for efficient x4 super-resolution", "srnas"};
   app.set_version_flag("--version", [] {
     return fmt::format("srnas {} (LibTorch {}, CUDA {})", SRNAS_VERSION, srnas::torch_version(),
                        srnas::cuda_available() ? "available" : "not available");

@@ -29,3 +29,5 @@ else
   echo "(no trial beat the baseline in Track 1 this time; exporting the best of Track 3 instead)"
   $S export --db "$DB" --track 3 --out out/track3 || true
 fi
+echo; echo "== report: plots + one HTML page"
+$S report --db "$DB" --out out/report
