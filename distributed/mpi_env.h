@@ -1,9 +1,8 @@
-// MPI process environment: start-up, node-local rank, the rank-group layout for data-parallel
-// training, and string messages (job/result JSON) between ranks. MPI's C API only; no LibTorch.
+// MPI process environment: start-up, node-local rank, rank groups for data-parallel training,
+// and string messages (job/result JSON) between ranks. MPI's C API only; no LibTorch.
 //
-// Contract: single-process runs never call MPI_Init (launched_by_mpi() is false); MpiEnv is
-// created once per process, before any other MPI call, and outlives every communicator made
-// from it. make_layout and free_layout are collective over MPI_COMM_WORLD. Errors are
+// Contract: single-process runs never call MPI_Init; one MpiEnv per process, made before any
+// other MPI call and outliving every communicator made from it (reducers included). Errors are
 // srnas::Error (one line); MPI's own errors stay fatal (MPI_ERRORS_ARE_FATAL).
 #pragma once
 

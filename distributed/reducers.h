@@ -1,12 +1,9 @@
-// Gradient reducers for data-parallel training: average each step's gradients across the ranks
-// of a group, behind trainer/train.h's GradientReducer (hooks.reducer; nullptr for one rank).
+// Gradient reducers for data-parallel training (trainer/train.h's GradientReducer): average each
+// step's gradients over the ranks of a group, in ~25 MB float32 buckets as PyTorch DDP does.
 //
-// Contract: construction is collective over group_comm (every rank of the group builds its
-// reducer together; it keeps a duplicate of the communicator) and must happen after MpiEnv and
-// before it ends. average() is collective too: all ranks pass the same parameters in the same
-// order (undefined gradients are skipped, alike on every rank). Gradients are packed into
-// contiguous float32 buckets of about 25 MB (as PyTorch DDP), summed, divided by the group size
-// and copied back, in the same order every step, so every rank ends with identical gradients.
+// Contract: construction and average() are collective over the group (same parameters, same
+// order on every rank; undefined gradients skipped); buckets are summed, divided by the group
+// size and copied back in a fixed order, so every rank ends each step with identical gradients.
 #pragma once
 
 #include <cstddef>
@@ -22,6 +19,7 @@
 namespace srnas {
 
 // MPI_Allreduce(MPI_SUM) on CPU buffers; gradients on a GPU are copied to the host and back.
+// Keeps a duplicate of group_comm (MPI_Comm_dup): destroy the reducer before MpiEnv ends.
 std::unique_ptr<GradientReducer> make_mpi_reducer(MPI_Comm group_comm);
 
 // NCCL all-reduce in place on the GPU, one GPU per rank: device local_rank % device count
