@@ -193,7 +193,7 @@ Genome genome_from_string(const std::string& text) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     throw Error(fmt::format("malformed JSON: {}", e.what()));
   }
   return genome_from_json(j);
@@ -202,6 +202,8 @@ Genome genome_from_string(const std::string& text) {
 void validate(const Genome& g) {
   auto check_stage = [](const Stage& s, const std::string& name) {
     if (s.width < 1) throw Error(fmt::format("{}.width: expected an integer >= 1, got {}", name, s.width));
+    if (s.blocks.size() > 1000)
+      throw Error(fmt::format("{}.blocks: at most 1000 blocks per stage, got {}", name, s.blocks.size()));
     for (size_t i = 0; i < s.blocks.size(); ++i) {
       const Block& b = s.blocks[i];
       if (b.type == BlockType::IMD && (s.width % 4 != 0 || s.width < 4))

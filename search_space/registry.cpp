@@ -56,7 +56,7 @@ ArchSpec parse_arch(const std::string& text, const std::string& origin, const st
     json j;
     try {
       j = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       throw Error(fmt::format("malformed JSON: {}", e.what()));
     }
     if (j.is_object() && j.contains("genome")) {

@@ -47,7 +47,7 @@ TensorMap read_safetensors(const std::string& path, std::map<std::string, std::s
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(header);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw Error(fmt::format("{}: malformed safetensors header JSON: {}", path, e.what()));
   }
   if (!h.is_object()) throw Error(fmt::format("{}: safetensors header is not a JSON object", path));

@@ -1,10 +1,12 @@
 #include "search_space/yaml_json.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -15,6 +17,46 @@
 namespace srnas {
 
 namespace {
+
+// Offset of the first byte of s that is not well-formed UTF-8 (overlong forms, surrogates and
+// code points above U+10FFFF included), or npos. JSON text is UTF-8: nlohmann's dump() throws a
+// type_error on anything else, so such bytes must not get into a json value.
+size_t invalid_utf8_at(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07u;
+    } else {
+      return i;
+    }
+    if (s.size() - i < len) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
+void check_utf8(const std::string& s, const YAML::Node& n, const std::string& origin) {
+  if (size_t at = invalid_utf8_at(s); at != std::string::npos)
+    throw Error(fmt::format("{}:{}:{}: invalid UTF-8 (byte 0x{:02X} at offset {} of the value)", origin, n.Mark().line + 1,
+                            n.Mark().column + 1, static_cast<unsigned char>(s[at]), at));
+}
 
 nlohmann::json convert(const YAML::Node& n, const std::string& origin) {
   switch (n.Type()) {
@@ -29,6 +71,7 @@ nlohmann::json convert(const YAML::Node& n, const std::string& origin) {
       nlohmann::json o = nlohmann::json::object();
       for (const auto& kv : n) {
         std::string key = kv.first.as<std::string>();
+        check_utf8(key, kv.first, origin);
         if (o.contains(key))
           throw Error(fmt::format("{}:{}: duplicate key '{}'", origin, kv.first.Mark().line + 1, key));
         o[key] = convert(kv.second, origin);
@@ -37,6 +80,7 @@ nlohmann::json convert(const YAML::Node& n, const std::string& origin) {
     }
     case YAML::NodeType::Scalar: {
       const std::string& s = n.Scalar();
+      check_utf8(s, n, origin);
       if (n.Tag() != "?") return s;  // quoted or explicitly tagged: a string
       static const std::regex int_re("^[-+]?[0-9]+$");
       static const std::regex float_re("^[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?$");
@@ -47,7 +91,14 @@ nlohmann::json convert(const YAML::Node& n, const std::string& origin) {
           return s;
         }
       }
-      if (std::regex_match(s, float_re)) return std::stod(s);
+      if (std::regex_match(s, float_re)) {
+        try {
+          return std::stod(s);
+        } catch (const std::out_of_range&) {  // e.g. 1e999, 1e-400: std::stod says only "stod"
+          throw Error(fmt::format("{}:{}:{}: number {} is out of the range of a double", origin, n.Mark().line + 1,
+                                  n.Mark().column + 1, s));
+        }
+      }
       if (s == "true" || s == "True" || s == "TRUE") return true;
       if (s == "false" || s == "False" || s == "FALSE") return false;
       if (s == "null" || s == "~" || s == "Null" || s == "NULL") return nullptr;
