@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/data_util.h"
+#include "trainer/data_split.h"
 #include "search_space/registry.h"
 #include "search_space/runtime.h"
 #include "trainer/evaluate.h"

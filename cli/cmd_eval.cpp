@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/data_util.h"
+#include "trainer/data_split.h"
 #include "cli/format.h"
 #include "search_space/accounting.h"
 #include "search_space/builder.h"

@@ -8,35 +8,11 @@
 #include "analysis/replay.h"
 #include "analysis/report.h"
 #include "cli/commands.h"
+#include "cli/db_util.h"
 #include "results_db/results_db.h"
 #include "search_space/error.h"
 
 namespace srnas::cli {
-
-namespace {
-
-std::unique_ptr<ResultsDB> open_db_ro(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw Error(fmt::format("{}: no such results DB", path));
-  return ResultsDB::open(path, ResultsDB::Mode::ReadOnly);
-}
-
-StudyRecord pick_study(const ResultsDB& db, const std::string& name) {
-  if (!name.empty()) {
-    auto s = db.find_study(name);
-    if (!s) throw Error(fmt::format("{}: no study named '{}'", db.path(), name));
-    return *s;
-  }
-  auto all = db.studies();
-  if (all.empty()) throw Error(fmt::format("{}: the DB holds no study yet", db.path()));
-  if (all.size() > 1) {
-    std::string names;
-    for (const auto& s : all) names += (names.empty() ? "" : ", ") + s.name;
-    throw Error(fmt::format("{}: {} studies ({}): pass --study NAME", db.path(), all.size(), names));
-  }
-  return all.front();
-}
-
-}  // namespace
 
 void add_report_commands(CLI::App& app) {
   static std::string db, study, out, sampler = "all", format = "table";
@@ -51,7 +27,7 @@ void add_report_commands(CLI::App& app) {
   add_common(pl);
   pl->add_option("--out", out, "output folder")->required();
   pl->callback([] {
-    auto d = open_db_ro(db);
+    auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
     for (const auto& p : write_plots(*d, st, out)) fmt::print("{}\n", p);
   });
@@ -60,7 +36,7 @@ void add_report_commands(CLI::App& app) {
   add_common(rp);
   rp->add_option("--out", out, "output folder")->required();
   rp->callback([] {
-    auto d = open_db_ro(db);
+    auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
     fmt::print("{}\n", write_report(*d, st, out));
   });
@@ -79,7 +55,7 @@ void add_report_commands(CLI::App& app) {
   rb->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   rb->add_option("--out", out, "also plot the curves into this folder (replay.png, replay.svg)");
   rb->callback([] {
-    auto d = open_db_ro(db);
+    auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
     std::vector<std::string> names = sampler == "all" ? std::vector<std::string>{"random", "evolution", "nsga2"}
                                                       : std::vector<std::string>{sampler};

@@ -8,6 +8,7 @@
 #include "analysis/export.h"
 #include "analysis/tracks.h"
 #include "cli/commands.h"
+#include "cli/db_util.h"
 #include "cli/format.h"
 #include "distributed/mpi_env.h"
 #include "distributed/mpi_search.h"
@@ -20,26 +21,6 @@ namespace srnas::cli {
 
 namespace {
 
-std::unique_ptr<ResultsDB> open_db(const std::string& path, bool write = false) {
-  if (!std::filesystem::exists(path)) throw Error(fmt::format("{}: no such results DB", path));
-  return ResultsDB::open(path, write ? ResultsDB::Mode::ReadWrite : ResultsDB::Mode::ReadOnly);
-}
-
-StudyRecord pick_study(const ResultsDB& db, const std::string& name) {
-  if (!name.empty()) {
-    auto s = db.find_study(name);
-    if (!s) throw Error(fmt::format("{}: no study named '{}'", db.path(), name));
-    return *s;
-  }
-  auto all = db.studies();
-  if (all.empty()) throw Error(fmt::format("{}: the DB holds no study yet", db.path()));
-  if (all.size() > 1) {
-    std::string names;
-    for (const auto& s : all) names += (names.empty() ? "" : ", ") + s.name;
-    throw Error(fmt::format("{}: {} studies ({}): pass --study NAME", db.path(), all.size(), names));
-  }
-  return all.front();
-}
 
 nlohmann::json num(const std::optional<double>& v) { return v && std::isfinite(*v) ? nlohmann::json(*v) : nlohmann::json(nullptr); }
 nlohmann::json num(const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }

@@ -2,7 +2,7 @@
 #include <fmt/core.h>
 
 #include "cli/commands.h"
-#include "cli/data_util.h"
+#include "trainer/data_split.h"
 #include "search_space/error.h"
 #include "search_space/registry.h"
 #include "search_space/runtime.h"

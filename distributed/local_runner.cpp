@@ -9,6 +9,7 @@
 #include "search_space/registry.h"
 #include "search_space/builder.h"
 #include "search_space/error.h"
+#include "trainer/data_split.h"
 #include "trainer/dataset.h"
 #include "trainer/evaluate.h"
 #include "trainer/train.h"
@@ -17,20 +18,12 @@ namespace srnas {
 
 namespace {
 
-Dataset open_split_of(const std::string& dir, const std::string& split) {
-  try {
-    return open_dataset(dir, split, 4);
-  } catch (const Error&) {
-    return open_dataset(dir, "", 4);  // a single folder serves as both
-  }
-}
-
 class LocalRunner : public CandidateRunner {
  public:
   LocalRunner(const SearchConfig& cfg, bool quiet) : cfg_(cfg), quiet_(quiet), device_(pick_device(cfg.device)) {
     const size_t cap = size_t(16) << 30;
-    data_.train = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_split_of(cfg.data, "train"), cap));
-    data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_split_of(cfg.data, "val"), cap));
+    data_.train = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_split(cfg.data, "train"), cap));
+    data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_split(cfg.data, "val"), cap));
     const auto& val = *data_.val;
     size_t n = cfg.runtime.max_images > 0 ? std::min<size_t>(val.size(), size_t(cfg.runtime.max_images)) : val.size();
     for (size_t i = 0; i < n; ++i) {

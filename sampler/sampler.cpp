@@ -17,13 +17,6 @@ namespace srnas {
 
 namespace {
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // Every hash of the history (any state, baselines included); a record without a stored
 // hash is hashed from its genome JSON when that parses.
 std::set<std::string> history_hashes(const std::vector<TrialRecord>& history) {

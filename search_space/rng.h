@@ -9,6 +9,15 @@
 
 namespace srnas {
 
+// SplitMix64 finaliser: mixes a seed with a counter into an independent seed
+// (per-proposal seeds in samplers, per-sample seeds in the loader).
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 class Rng {
  public:
   explicit Rng(uint64_t seed) : eng_(seed) {}

@@ -14,13 +14,6 @@ namespace srnas {
 
 namespace {
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 uint64_t sample_seed(uint64_t seed, int64_t k, int i) {
   const uint64_t batch_seed = splitmix64(splitmix64(seed) ^ static_cast<uint64_t>(k));
   return splitmix64(batch_seed ^ splitmix64(0x5eed0000ull + static_cast<uint64_t>(i)));

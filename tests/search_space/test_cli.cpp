@@ -2,40 +2,19 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <sys/wait.h>
 
+#include "../support/cli_runner.h"
 #include "search_space/genome.h"
 #include "search_space/space.h"
 
 namespace {
 
-struct CliRunResult {
-  int status;
-  std::string out, err;
-};
+using srnas::testing::CliRun;
 
-CliRunResult run(const std::string& args) {
-  static int counter = 0;
-  auto errfile = std::filesystem::temp_directory_path() / ("srnas_cli_err_" + std::to_string(++counter));
-  std::string cmd = std::string(SRNAS_BIN) + " " + args + " 2>" + errfile.string();
-  CliRunResult r;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  std::ifstream e(errfile);
-  std::stringstream ss;
-  ss << e.rdbuf();
-  r.err = ss.str();
-  return r;
-}
+CliRun run(const std::string& args) { return srnas::testing::run_cli(args); }
 
 std::string temp_file(const std::string& name, const std::string& text) {
   auto p = std::filesystem::temp_directory_path() / ("srnas_cli_" + name);
@@ -45,7 +24,7 @@ std::string temp_file(const std::string& name, const std::string& text) {
 
 // One line on stderr, exit status 2, containing `needle`.
 void expect_user_error(const std::string& args, const std::string& needle) {
-  CliRunResult r = run(args);
+  CliRun r = run(args);
   EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
   EXPECT_EQ(r.err.rfind("srnas: error: ", 0), 0u) << r.err;
@@ -55,7 +34,7 @@ void expect_user_error(const std::string& args, const std::string& needle) {
 }  // namespace
 
 TEST(Cli, ArchShowJsonReportsThePublishedCounts) {
-  CliRunResult r = run("arch show msrresnet --format json");
+  CliRun r = run("arch show msrresnet --format json");
   ASSERT_EQ(r.status, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["params"], 1517571);
@@ -68,7 +47,7 @@ TEST(Cli, ArchShowJsonReportsThePublishedCounts) {
 }
 
 TEST(Cli, ArchShowTableAndFiles) {
-  CliRunResult r = run("arch show krahaon_best");
+  CliRun r = run("arch show krahaon_best");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("params 1,500,983"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("x2.blocks.11.conv2"), std::string::npos);
@@ -83,9 +62,9 @@ TEST(Cli, ArchShowTableAndFiles) {
 }
 
 TEST(Cli, SpaceSampleIsSeededAndValid) {
-  CliRunResult a = run("space sample --space unified --n 5 --seed 9");
-  CliRunResult b = run("space sample --space unified --n 5 --seed 9");
-  CliRunResult c = run("space sample --space unified --n 5 --seed 10");
+  CliRun a = run("space sample --space unified --n 5 --seed 9");
+  CliRun b = run("space sample --space unified --n 5 --seed 9");
+  CliRun c = run("space sample --space unified --n 5 --seed 10");
   ASSERT_EQ(a.status, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
   EXPECT_NE(a.out, c.out);
@@ -101,7 +80,7 @@ TEST(Cli, SpaceSampleIsSeededAndValid) {
 }
 
 TEST(Cli, VersionAndHelp) {
-  CliRunResult r = run("--version");
+  CliRun r = run("--version");
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("srnas 0."), std::string::npos);
   EXPECT_NE(r.out.find("LibTorch"), std::string::npos);

@@ -1,5 +1,7 @@
-// Helpers shared by `srnas train` and `srnas eval`: open a data root's train/val split
-// the same way everywhere.
+// open_split: opens a data root's train/val split the same way everywhere (`srnas train`,
+// `srnas eval`, `srnas bench`, the search's runners). A root with train/ + val/ (or DIV2K)
+// gives the split; any other folder serves as both. Errors (corrupt files, missing LR)
+// surface as they are: the choice of folder never depends on them.
 #pragma once
 
 #include <filesystem>
@@ -9,7 +11,7 @@
 
 #include "trainer/dataset.h"
 
-namespace srnas::cli {
+namespace srnas {
 
 // A root with train/ + val/ (or DIV2K) gives the split; any other folder is used as is.
 inline Dataset open_split(const std::string& dir, const std::string& split, int scale = 4) {
@@ -19,4 +21,4 @@ inline Dataset open_split(const std::string& dir, const std::string& split, int 
   return open_dataset(dir, has_splits ? split : "", scale);
 }
 
-}  // namespace srnas::cli
+}  // namespace srnas
