@@ -10,6 +10,7 @@
 #include "search_space/accounting.h"
 #include "search_space/builder.h"
 #include "search_space/registry.h"
+#include "search_space/error.h"
 #include "search_space/weights.h"
 #include "trainer/evaluate.h"
 
@@ -17,7 +18,7 @@ namespace srnas::cli {
 
 void add_eval_commands(CLI::App& app) {
   static std::string arch, weights, data, split = "val", protocol = "challenge", format = "table", device = "auto",
-                     baseline = "msrresnet";
+                     baseline = "msrresnet", precision = "fp32";
   static int runs = 3;
   static bool ssim = false, no_runtime = false;
   auto* cmd = app.add_subcommand("eval", "Measure PSNR, params and runtime (challenge or benchmark protocol)");
@@ -31,6 +32,8 @@ void add_eval_commands(CLI::App& app) {
   cmd->add_option("--device", device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--runs", runs, "runtime: best of N runs")->check(CLI::Range(1, 100))->capture_default_str();
   cmd->add_option("--baseline", baseline, "runtime_ratio reference architecture")->capture_default_str();
+  cmd->add_option("--precision", precision, "runtime: fp32, bf16 or fp16 (model and inputs, baseline alike)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
   cmd->add_flag("--ssim", ssim, "also compute SSIM-Y");
   cmd->add_flag("--no-runtime", no_runtime, "skip the runtime measurement");
   cmd->callback([] {
@@ -58,17 +61,20 @@ void add_eval_commands(CLI::App& app) {
 
     double runtime = NAN, base_runtime = NAN;
     if (!no_runtime) {
+      if (arch == "bicubic" && precision != "fp32") throw Error("--precision: bicubic runs in fp32 only");
       std::vector<torch::Tensor> lr;
       for (const auto& p : pairs) lr.push_back(image_to_tensor(p.lr).to(dev));
       RuntimeOptions ro;
       ro.runs = runs;
+      ro.precision = precision;
+      if (net) f = runtime_function(*net, ro);  // after the quality pass: casts the network
       torch::manual_seed(0);
       SRNet base(load_arch(baseline).genome);
       base->to(dev);
-      SRFunction bf = model_function(base);
-      // Interleave candidate and baseline so drifts in machine load hit both alike.
-      runtime = measure_runtime_s(f, lr, dev, ro);
-      base_runtime = measure_runtime_s(bf, lr, dev, ro);
+      // Candidate and baseline alternate, so drifts in machine load hit both alike.
+      RuntimeRatio rr = measure_runtime_ratio(f, runtime_function(base, ro), runtime_inputs(lr, ro), dev, ro);
+      runtime = rr.runtime_s;
+      base_runtime = rr.baseline_s;
     }
     const double ratio = runtime / base_runtime;
     if (format == "json") {
@@ -83,7 +89,7 @@ void add_eval_commands(CLI::App& app) {
                           {"protocol", protocol}, {"images", pairs.size()}, {"psnr_rgb", q.psnr_rgb},
                           {"psnr_y", q.psnr_y},   {"params", params},       {"runtime_s", num(runtime)},
                           {"baseline", baseline}, {"baseline_runtime_s", num(base_runtime)},
-                          {"runtime_ratio", num(ratio)}, {"device", dev.str()}, {"per_image", imgs}};
+                          {"runtime_ratio", num(ratio)}, {"device", dev.str()}, {"precision", precision}, {"per_image", imgs}};
       if (ssim) j["ssim_y"] = q.ssim_y;
       std::cout << j.dump(2) << "\n";
       return;

@@ -21,8 +21,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"srnas: neural architecture search for efficient x4 super-resolution", "srnas"};
   app.set_version_flag("--version", [] {
-    return fmt::format("srnas {} (LibTorch {}, CUDA {})", SRNAS_VERSION, srnas::torch_version(),
-                       srnas::cuda_available() ? "available" : "not available");
+    return fmt::format("srnas {} (LibTorch {}, CUDA {}, malloc {})", SRNAS_VERSION, srnas::torch_version(),
+                       srnas::cuda_available() ? "available" : "not available", srnas::allocator_name());
   });
   int threads = 0;
   app.add_option("--threads", threads, "LibTorch intra-op threads (default: all cores, or $SRNAS_THREADS)")

@@ -67,14 +67,34 @@ class LocalRunner : public CandidateRunner {
     return o;
   }
 
-  double runtime_s(const Genome& g) override {
-    torch::manual_seed(0);
-    SRNet net(g);
-    net->to(device_);
+  RuntimePair runtime(const Genome& g) override {
     RuntimeOptions ro;
     ro.runs = cfg_.runtime.runs;
     ro.warmup = cfg_.runtime.warmup;
-    return measure_runtime_s(model_function(net), probe_, device_, ro);
+    ro.precision = cfg_.runtime.precision;
+    ro.channels_last = cfg_.runtime.channels_last;
+    if (probe_in_.empty()) probe_in_ = runtime_inputs(probe_, ro);
+    const Genome reference = load_arch("msrresnet").genome;
+    auto timed = [&](const Genome& x) {
+      torch::manual_seed(0);
+      SRNet net(x);
+      net->to(device_);
+      return runtime_function(net, ro);
+    };
+    RuntimePair p;
+    if (g == reference) {  // the baseline itself: ratio exactly 1
+      p.runtime_s = p.ref_runtime_s = measure_runtime_s(timed(g), probe_in_, device_, ro);
+      ref_once_s_ = p.ref_runtime_s;
+    } else if (cfg_.runtime.reference == "each") {
+      RuntimeRatio r = measure_runtime_ratio(timed(g), timed(reference), probe_in_, device_, ro);
+      p.runtime_s = r.runtime_s;
+      p.ref_runtime_s = r.baseline_s;
+    } else {
+      if (std::isnan(ref_once_s_)) ref_once_s_ = measure_runtime_s(timed(reference), probe_in_, device_, ro);
+      p.ref_runtime_s = ref_once_s_;
+      p.runtime_s = measure_runtime_s(timed(g), probe_in_, device_, ro);
+    }
+    return p;
   }
 
   std::string device() const override { return device_.str(); }
@@ -84,7 +104,9 @@ class LocalRunner : public CandidateRunner {
   bool quiet_;
   torch::Device device_;
   TrainData data_;
-  std::vector<torch::Tensor> probe_;
+  std::vector<torch::Tensor> probe_;     // fp32 LR probe images on the device
+  std::vector<torch::Tensor> probe_in_;  // the same in the runtime precision and layout
+  double ref_once_s_ = NAN;              // reference: once
 };
 
 // Runs each submitted item when the loop waits for it: one worker, this process.
@@ -117,11 +139,6 @@ std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool
 
 std::unique_ptr<WorkerPool> make_local_pool(std::unique_ptr<CandidateRunner> runner, const std::string& name) {
   return std::make_unique<LocalPool>(std::move(runner), name);
-}
-
-double CandidateRunner::reference_runtime_s() {
-  if (std::isnan(ref_runtime_s_)) ref_runtime_s_ = runtime_s(load_arch("msrresnet").genome);
-  return ref_runtime_s_;
 }
 
 namespace {
@@ -190,8 +207,9 @@ WorkResult execute(CandidateRunner& runner, const WorkItem& item, GradientReduce
   r.trial_id = item.trial_id;
   r.kind = item.kind;
   if (item.kind == WorkItem::Kind::Probe) {
-    r.ref_runtime_s = runner.reference_runtime_s();
-    r.runtime_s = item.genome == load_arch("msrresnet").genome ? r.ref_runtime_s : runner.runtime_s(item.genome);
+    RuntimePair p = runner.runtime(item.genome);
+    r.runtime_s = p.runtime_s;
+    r.ref_runtime_s = p.ref_runtime_s;
     r.outcome.status = "complete";
     return r;
   }

@@ -4,7 +4,7 @@
 // The search loop (search.h) talks only to this interface, so it does not know whether the
 // work happens in this process (LocalRunner, below) or in an MPI group of ranks
 // (distributed/mpi_*). Contract: train() resumes from job.run_dir/checkpoint when present
-// and is a pure function of (genome, options, data); runtime_s() is measured on this
+// and is a pure function of (genome, options, data); runtime() is measured on this
 // runner's device and probe images, the same for every genome of a study.
 #pragma once
 
@@ -42,17 +42,19 @@ struct CandidateOutcome {
   std::string weights_path;
 };
 
+struct RuntimePair {
+  double runtime_s = NAN;      // the genome, seconds per probe image
+  double ref_runtime_s = NAN;  // MSRResNet on the same runner (the protocol's reference)
+};
+
 class CandidateRunner {
  public:
   virtual ~CandidateRunner() = default;
   virtual CandidateOutcome train(const CandidateJob& job) = 0;
-  virtual double runtime_s(const Genome& g) = 0;
+  // Times an untrained g and MSRResNet on this runner's device and probe images, by the
+  // study's runtime settings (in alternation, or against a reference timed once).
+  virtual RuntimePair runtime(const Genome& g) = 0;
   virtual std::string device() const = 0;
-  // MSRResNet's runtime_s on this runner, measured once (the protocol's reference).
-  double reference_runtime_s();
-
- private:
-  double ref_runtime_s_ = NAN;
 };
 
 // Trains in this process on cfg.data (loaded once) and probes runtime on its validation images.
@@ -82,7 +84,7 @@ WorkItem work_item_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const WorkResult& r);
 WorkResult work_result_from_json(const nlohmann::json& j);
 
-// Runs one item on a runner (reference runtime cached per runner).
+// Runs one item on a runner.
 WorkResult execute(CandidateRunner& runner, const WorkItem& item, GradientReducer* reducer,
                    const std::function<void()>& heartbeat, const std::function<bool()>& should_stop);
 

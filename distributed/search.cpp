@@ -349,10 +349,9 @@ TrialRecord retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& 
   if (!db.claim_trial(id, worker.empty() ? default_worker() : worker))
     throw Error(fmt::format("{}: could not claim the new trial {}", db.path(), id));
   t = *db.trial(id);
-  double ref = runner.runtime_s(load_arch("msrresnet").genome);
-  double rt = runner.runtime_s(g);
-  t.runtime_s = rt;
-  t.runtime_ratio = rt / ref;
+  RuntimePair rp = runner.runtime(g);
+  t.runtime_s = rp.runtime_s;
+  t.runtime_ratio = rp.runtime_s / rp.ref_runtime_s;
   CandidateJob job;
   job.trial_id = id;
   job.genome = g;

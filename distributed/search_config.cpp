@@ -64,6 +64,9 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
       c.runtime.warmup = rr.integer("warmup", 0, 100, c.runtime.warmup);
       c.runtime.max_images = rr.integer("max_images", 0, 100000, c.runtime.max_images);
       c.runtime.crop_lr = rr.integer("crop_lr", 0, 100000, c.runtime.crop_lr);
+      c.runtime.reference = rr.choice("reference", {"each", "once"}, c.runtime.reference);
+      c.runtime.precision = rr.choice("precision", {"fp32", "bf16", "fp16"}, c.runtime.precision);
+      c.runtime.channels_last = rr.boolean("channels_last", c.runtime.channels_last);
       rr.finish();
     }
     if (const json* m = r.get("macs_lr_size")) {

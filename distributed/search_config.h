@@ -21,6 +21,9 @@ struct RuntimeProbe {
   int warmup = 1;        // passes before timing
   int max_images = 0;    // 0: every validation image
   int crop_lr = 0;       // 0: full LR images; else centre crops of this size (quick probes)
+  std::string reference = "each";  // each: MSRResNet timed in alternation with every candidate; once: per worker
+  std::string precision = "fp32";  // fp32 | bf16 | fp16, the same for baseline and candidates
+  bool channels_last = false;
 };
 
 struct SearchConfig {

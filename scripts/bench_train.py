@@ -52,6 +52,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--allocator", default="glibc", help="label only: the malloc LD_PRELOADed by the caller")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -76,7 +77,7 @@ def main():
         step()
     s = time.perf_counter() - t0
     print(json.dumps({"impl": "python", "arch": "msrresnet", "batch": a.batch, "patch": a.patch, "steps": a.steps,
-                      "seconds": s, "steps_per_s": a.steps / s, "threads": torch.get_num_threads(),
+                      "seconds": s, "steps_per_s": a.steps / s, "threads": torch.get_num_threads(), "allocator": a.allocator,
                       "torch": torch.__version__}))
 
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Training-step benchmark: srnas vs the same MSRResNet step in /usr/bin/python3 PyTorch,
-# interleaved in one run (so drifts in machine load hit both), plus the loader overhead
-# (srnas with its real background loader vs one pre-made batch).
+# interleaved in one run (so drifts in machine load hit all), with the before/after of each
+# CPU change:
+#   allocator   build/srnas_sysalloc (same code, glibc malloc) vs build/srnas (tcmalloc linked);
+#               python is run both plain (the reference) and with tcmalloc LD_PRELOADed;
+#   channels-last  srnas --channels-last (NHWC weights and activations, oneDNN) vs NCHW;
+#   loader      srnas with its real background loader vs one pre-made batch.
 # Usage: scripts/bench_train.sh [ROUNDS=3] [STEPS=10]   (env: BATCH=16 PATCH=32 THREADS=nproc)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,27 +19,37 @@ if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-torch
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)" --target srnas >/dev/null
+cmake --build build -j"$(nproc)" --target srnas srnas_sysalloc >/dev/null
+TCMALLOC="$(ls /usr/lib/*/libtcmalloc_minimal.so.4 2>/dev/null | head -1)"
 OUT="$(mktemp)"; trap 'rm -f "$OUT"' EXIT
 common=(--batch "$BATCH" --patch "$PATCH" --steps "$STEPS")
 for r in $(seq 1 "$ROUNDS"); do
   echo "[bench] round $r/$ROUNDS"
-  build/srnas --threads "$THREADS" bench train --data data/samples "${common[@]}" --loader fixed | tee -a "$OUT"
+  build/srnas_sysalloc --threads "$THREADS" bench train --data data/samples "${common[@]}" --loader fixed | tee -a "$OUT"
   /usr/bin/python3 scripts/bench_train.py "${common[@]}" --threads "$THREADS" | tee -a "$OUT"
+  build/srnas --threads "$THREADS" bench train --data data/samples "${common[@]}" --loader fixed | tee -a "$OUT"
+  LD_PRELOAD="$TCMALLOC" /usr/bin/python3 scripts/bench_train.py "${common[@]}" --threads "$THREADS" --allocator tcmalloc | tee -a "$OUT"
+  build/srnas --threads "$THREADS" bench train --data data/samples "${common[@]}" --loader fixed --channels-last | tee -a "$OUT"
   build/srnas --threads "$THREADS" bench train --data data/samples "${common[@]}" --loader real | tee -a "$OUT"
 done
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-def med(impl, loader=None):
-    v = [r["steps_per_s"] for r in rows if r["impl"] == impl and (loader is None or r.get("loader") == loader)]
+def med(impl, allocator, loader="fixed", cl=False):
+    v = [r["steps_per_s"] for r in rows if r["impl"] == impl and r["allocator"] == allocator
+         and r.get("loader", "fixed") == loader and r.get("channels_last", False) == cl]
     return statistics.median(v), len(v)
-fixed, n = med("srnas", "fixed"); real, _ = med("srnas", "real"); py, _ = med("python")
-print(f"\nmsrresnet, batch {rows[0]['batch']}, LR patch {rows[0]['patch']}, threads {rows[0]['threads']}, medians of {n} interleaved rounds")
-print(f"  srnas (pre-made batch) {fixed:.3f} steps/s   ({1/fixed:.3f} s/step)")
-print(f"  srnas (real loader)    {real:.3f} steps/s   ({1/real:.3f} s/step)")
-print(f"  python torch           {py:.3f} steps/s   ({1/py:.3f} s/step)")
-print(f"  ratio srnas/python (pre-made batch): {fixed/py:.3f}")
-print(f"  ratio srnas/python (real loader):    {real/py:.3f}")
-print(f"  loader overhead: {100*(1 - real/fixed):.1f}%")
+sys_, n = med("srnas", "glibc"); tc, _ = med("srnas", "tcmalloc"); cl, _ = med("srnas", "tcmalloc", cl=True)
+real, _ = med("srnas", "tcmalloc", "real"); py, _ = med("python", "glibc"); pytc, _ = med("python", "tcmalloc")
+r0 = rows[0]
+print(f"\nmsrresnet, batch {r0['batch']}, LR patch {r0['patch']}, threads {r0['threads']}, medians of {n} interleaved rounds")
+for name, v in [("python torch, glibc malloc (reference)", py), ("python torch, tcmalloc LD_PRELOAD", pytc),
+                ("srnas, glibc malloc (before)", sys_), ("srnas, tcmalloc (default build)", tc),
+                ("srnas, tcmalloc, channels-last", cl), ("srnas, tcmalloc, real loader", real)]:
+    print(f"  {name:<40} {v:.3f} steps/s  ({1/v:.3f} s/step)  {v/py:.3f}x python")
+print(f"  allocator   srnas tcmalloc / glibc:          {tc/sys_:.3f}x")
+print(f"  channels-last / NCHW:                        {cl/tc:.3f}x")
+print(f"  srnas / python, same allocator (tcmalloc):   {tc/pytc:.3f}x")
+print(f"  srnas default build / python reference:      {real/py:.3f}x (real loader)")
+print(f"  loader overhead (real vs pre-made batch):    {100*(1 - real/tc):.1f}%")
 PY

@@ -6,7 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 PKGS=(cmake g++ make pkg-config libtorch-dev libopencv-imgcodecs-dev libsqlite3-dev libfmt-dev
-      libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libopenmpi-dev openmpi-bin gnuplot-nox)
+      libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libopenmpi-dev openmpi-bin gnuplot-nox
+      libgoogle-perftools-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,5 +1,7 @@
 #include "search_space/runtime.h"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <thread>
 
@@ -21,5 +23,11 @@ int torch_threads() { return torch::get_num_threads(); }
 std::string torch_version() { return TORCH_VERSION; }
 
 bool cuda_available() { return torch::cuda::is_available(); }
+
+std::string allocator_name() {
+  if (dlsym(RTLD_DEFAULT, "tc_malloc")) return "tcmalloc";
+  if (dlsym(RTLD_DEFAULT, "mallctl")) return "jemalloc";
+  return "glibc";
+}
 
 }  // namespace srnas

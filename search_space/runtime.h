@@ -2,7 +2,8 @@
 //
 // LibTorch from Debian starts with ONE intra-op thread (1.8x slower training here);
 // init_torch_threads(0) uses every core, n > 0 uses n. Also reports the LibTorch
-// version and whether CUDA is usable, for `srnas --version`.
+// version, whether CUDA is usable and which malloc the process runs on, for
+// `srnas --version` and the benchmarks.
 #pragma once
 
 #include <string>
@@ -13,5 +14,8 @@ void init_torch_threads(int n);   // 0: all hardware threads (or $SRNAS_THREADS 
 int torch_threads();
 std::string torch_version();      // e.g. "1.13.1"
 bool cuda_available();
+// "tcmalloc", "jemalloc" or "glibc": the malloc this process actually resolved
+// (linked with SRNAS_ALLOCATOR or LD_PRELOADed).
+std::string allocator_name();
 
 }  // namespace srnas

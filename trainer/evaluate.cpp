@@ -8,6 +8,7 @@
 #include "search_space/error.h"
 #include "trainer/matlab_resize.h"
 #include "trainer/metrics.h"
+#include "trainer/perf.h"
 
 namespace srnas {
 
@@ -65,23 +66,84 @@ void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
 
+#ifdef SRNAS_TORCH_CUDA
+double cuda_event_seconds(const std::function<void()>& work, const torch::Device& device);  // cuda_timing.cpp
+#endif
+
+namespace {
+
+// Seconds one call of `pass` takes on `device`.
+double time_pass_s(const std::function<void()>& pass, const torch::Device& device) {
+#ifdef SRNAS_TORCH_CUDA
+  if (device.is_cuda()) return cuda_event_seconds(pass, device);
+#endif
+  synchronize(device);
+  auto t0 = std::chrono::steady_clock::now();
+  pass();
+  synchronize(device);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void check_inputs(const std::vector<torch::Tensor>& lr) {
+  if (lr.empty()) throw Error("runtime: no images");
+}
+
+}  // namespace
+
+SRFunction runtime_function(SRNet net, const RuntimeOptions& opt) {
+  net->eval();
+  net->to(precision_dtype(opt.precision, "runtime.precision"));
+  if (opt.channels_last) to_channels_last(*net);
+  if (opt.no_grad)
+    return [net](const torch::Tensor& lr) mutable {
+      torch::NoGradGuard guard;
+      return net->forward(lr);
+    };
+  return model_function(net);
+}
+
+std::vector<torch::Tensor> runtime_inputs(const std::vector<torch::Tensor>& lr, const RuntimeOptions& opt) {
+  const auto dtype = precision_dtype(opt.precision, "runtime.precision");
+  std::vector<torch::Tensor> out;
+  for (const auto& x : lr) out.push_back(in_format(x.to(dtype), opt.channels_last));
+  return out;
+}
+
 double measure_runtime_s(const SRFunction& f, const std::vector<torch::Tensor>& lr, const torch::Device& device,
                          const RuntimeOptions& opt) {
-  if (lr.empty()) throw Error("runtime: no images");
-  using clock = std::chrono::steady_clock;
-  for (int w = 0; w < opt.warmup; ++w)
+  check_inputs(lr);
+  auto pass = [&] {
     for (const auto& x : lr) f(x);
-  synchronize(device);
+  };
+  for (int w = 0; w < opt.warmup; ++w) pass();
   double best = INFINITY;
-  for (int run = 0; run < opt.runs; ++run) {
-    synchronize(device);
-    auto t0 = clock::now();
-    for (const auto& x : lr) f(x);
-    synchronize(device);
-    double avg = std::chrono::duration<double>(clock::now() - t0).count() / double(lr.size());
-    best = std::min(best, avg);
+  for (int run = 0; run < opt.runs; ++run) best = std::min(best, time_pass_s(pass, device));
+  return best / double(lr.size());
+}
+
+RuntimeRatio measure_runtime_ratio(const SRFunction& candidate, const SRFunction& baseline,
+                                   const std::vector<torch::Tensor>& lr, const torch::Device& device,
+                                   const RuntimeOptions& opt) {
+  check_inputs(lr);
+  auto pass_of = [&](const SRFunction& f) {
+    return [&] {
+      for (const auto& x : lr) f(x);
+    };
+  };
+  auto cand = pass_of(candidate), base = pass_of(baseline);
+  for (int w = 0; w < opt.warmup; ++w) {
+    base();
+    cand();
   }
-  return best;
+  RuntimeRatio r;
+  r.runtime_s = r.baseline_s = INFINITY;
+  for (int run = 0; run < opt.runs; ++run) {
+    r.baseline_s = std::min(r.baseline_s, time_pass_s(base, device));
+    r.runtime_s = std::min(r.runtime_s, time_pass_s(cand, device));
+  }
+  r.runtime_s /= double(lr.size());
+  r.baseline_s /= double(lr.size());
+  return r;
 }
 
 namespace {

@@ -6,7 +6,7 @@
 // the average time per image over the LR set is measured 3 times and the best kept; LR
 // tensors are on the device before timing (no file I/O or conversion in the timed region)
 // and CUDA is synchronized. runtime_ratio = candidate / MSRResNet measured in the same
-// process on the same images. A "model" is anything that maps an LR tensor to an SR tensor.
+// process on the same images, in alternation (measure_runtime_ratio). A "model" is anything that maps an LR tensor to an SR tensor.
 #pragma once
 
 #include <functional>
@@ -43,13 +43,33 @@ QualityResult evaluate_quality(const SRFunction& f, const std::vector<LoadedPair
                                int crop_px = 4, bool with_ssim = false);
 
 struct RuntimeOptions {
-  int warmup = 1;  // passes over the set before timing
-  int runs = 3;    // best of
+  int warmup = 1;                  // passes over the set before timing
+  int runs = 3;                    // best of
+  std::string precision = "fp32";  // fp32 | bf16 | fp16: model and inputs cast (baseline and candidate alike)
+  bool channels_last = false;      // NHWC model and inputs
+  bool no_grad = false;            // NoGradGuard instead of InferenceMode (benchmark comparison only)
 };
 
-// Best over `runs` of the average seconds per image; inputs already on `device`.
+// A network prepared for timing: eval mode, cast to opt's precision and memory format
+// (in place: pass a network built for timing), forward under InferenceMode.
+SRFunction runtime_function(SRNet net, const RuntimeOptions& opt);
+// The LR images in opt's precision and memory format (done before, never in, the timed region).
+std::vector<torch::Tensor> runtime_inputs(const std::vector<torch::Tensor>& lr_on_device, const RuntimeOptions& opt);
+
+// Best over `runs` of the average seconds per image; inputs already on `device`. One pass
+// is timed with CUDA events on a GPU (steady clock + synchronize on CPU).
 double measure_runtime_s(const SRFunction& f, const std::vector<torch::Tensor>& lr_on_device,
                          const torch::Device& device, const RuntimeOptions& opt = {});
+
+struct RuntimeRatio {
+  double runtime_s = NAN, baseline_s = NAN;  // best-of-runs seconds per image
+  double ratio() const { return runtime_s / baseline_s; }
+};
+// Candidate and baseline timed in alternation (warm-up both, then baseline pass, candidate
+// pass, `runs` times; best of each), so a drift in machine load hits both alike.
+RuntimeRatio measure_runtime_ratio(const SRFunction& candidate, const SRFunction& baseline,
+                                   const std::vector<torch::Tensor>& lr_on_device, const torch::Device& device,
+                                   const RuntimeOptions& opt = {});
 
 torch::Device pick_device(const std::string& name);  // "auto" | "cpu" | "cuda"
 // CUDA device used by pick_device: local_rank % device_count (one GPU per rank of a node).

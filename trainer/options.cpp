@@ -102,6 +102,14 @@ TrainOptions parse_train_options(const json& j, const std::string& origin) {
     }
     o.device = r.choice("device", {"auto", "cpu", "cuda"}, o.device);
     o.threads = r.integer("threads", 0, 1024, o.threads);
+    if (const json* pf = r.get("perf")) {
+      JsonReader pr(*pf, "options.perf");
+      o.perf.channels_last = pr.boolean("channels_last", o.perf.channels_last);
+      o.perf.precision = pr.choice("precision", {"fp32", "bf16"}, o.perf.precision);
+      o.perf.cudnn_benchmark = pr.boolean("cudnn_benchmark", o.perf.cudnn_benchmark);
+      o.perf.pin_memory = pr.boolean("pin_memory", o.perf.pin_memory);
+      pr.finish();
+    }
     r.finish();
   } catch (const Error& e) {
     rethrow_with(origin, e);
@@ -165,7 +173,9 @@ json to_json(const TrainOptions& o) {
           {"log_every", o.log_every},
           {"loader", {{"workers", o.workers}, {"queue_depth", o.queue_depth}, {"max_memory_mb", o.max_memory_mb}}},
           {"device", o.device},
-          {"threads", o.threads}};
+          {"threads", o.threads},
+          {"perf", {{"channels_last", o.perf.channels_last}, {"precision", o.perf.precision},
+                    {"cudnn_benchmark", o.perf.cudnn_benchmark}, {"pin_memory", o.perf.pin_memory}}}};
 }
 
 double learning_rate(const TrainOptions& o, int64_t t) {

@@ -23,6 +23,14 @@ struct Schedule {
   double eta_min = 1e-7;
 };
 
+// How a step runs, not what it computes (up to rounding): options.perf.
+struct PerfOptions {
+  bool channels_last = false;      // NHWC weights and activations (tensor cores on GPU; no gain on this CPU)
+  std::string precision = "fp32";  // fp32 | bf16: autocast forward/backward, fp32 weights and Adam state
+  bool cudnn_benchmark = true;     // CUDA: cuDNN times its conv algorithms once per shape and keeps the fastest
+  bool pin_memory = true;          // CUDA: batches in page-locked memory, copied asynchronously
+};
+
 struct TrainOptions {
   uint64_t seed = 0;
   int64_t iterations = 1000;
@@ -41,6 +49,7 @@ struct TrainOptions {
   int64_t max_memory_mb = 4096;  // cap on decoded training + validation images
   std::string device = "auto";   // auto | cpu | cuda
   int threads = 0;               // LibTorch threads, 0 = all cores
+  PerfOptions perf;
 };
 
 TrainOptions parse_train_options(const nlohmann::json& j, const std::string& origin);

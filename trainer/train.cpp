@@ -13,6 +13,7 @@
 #include "search_space/weights.h"
 #include "trainer/evaluate.h"
 #include "trainer/loader.h"
+#include "trainer/perf.h"
 
 namespace srnas {
 
@@ -72,10 +73,14 @@ void set_lr(torch::optim::Adam& adam, double lr) {
 
 }  // namespace
 
-double train_step(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
-                  GradientReducer* reducer) {
-  torch::Tensor sr = net->forward(lr);
-  torch::Tensor loss = torch::l1_loss(sr, hr);
+torch::Tensor train_step_async(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
+                               GradientReducer* reducer, torch::ScalarType autocast) {
+  torch::Tensor sr;
+  {
+    AutocastScope amp(lr.device(), autocast);
+    sr = net->forward(lr);
+  }
+  torch::Tensor loss = torch::l1_loss(sr.to(torch::kFloat32), hr);
   adam.zero_grad();
   loss.backward();
   if (reducer) {
@@ -84,7 +89,12 @@ double train_step(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr,
     reducer->average(grads);
   }
   adam.step();
-  return loss.item<double>();
+  return loss.detach();
+}
+
+double train_step(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
+                  GradientReducer* reducer, torch::ScalarType autocast) {
+  return train_step_async(net, adam, lr, hr, reducer, autocast).item<double>();
 }
 
 TrainResult train(const Genome& genome, const TrainData& data, const TrainOptions& opt, const std::string& out_dir,
@@ -102,6 +112,11 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
   torch::manual_seed(opt.seed);
   SRNet net(genome);
   net->to(device);
+  configure_backend(opt.perf, device);
+  if (opt.perf.channels_last) to_channels_last(*net);
+  const torch::ScalarType autocast = precision_dtype(opt.perf.precision, "options.perf.precision");
+  // On a GPU the loss is read back only when it is logged or checked, so steps queue up.
+  const bool sync_each_step = !device.is_cuda();
   torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(opt.lr)
                                                  .betas({opt.beta1, opt.beta2})
                                                  .weight_decay(opt.weight_decay));
@@ -128,8 +143,28 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
   TrainResult result;
   result.status = "complete";
   const auto t_begin = clock::now();
-  double window_loss = 0;
+  double window_loss = 0;  // loss summed over the log window (host)
   int64_t window_n = 0;
+  torch::Tensor pending_loss, last_loss;  // summed on the device since the last read-back
+  int64_t pending_from = 0;
+  // Reads the pending losses back; false (status "diverged") if any was NaN/Inf, which
+  // makes their sum non-finite. Runs every step on CPU, at log/validation/checkpoint
+  // steps and at the end on a GPU.
+  auto flush_losses = [&](int64_t done) {
+    if (!pending_loss.defined()) return true;
+    const double sum = pending_loss.item<double>();
+    pending_loss = torch::Tensor();
+    if (!std::isfinite(sum)) {
+      result.status = "diverged";
+      result.reason = done - pending_from == 1
+                          ? fmt::format("loss is {} at iteration {}", sum, pending_from)
+                          : fmt::format("loss is {} within iterations {}..{}", sum, pending_from, done - 1);
+      return false;
+    }
+    window_loss += sum;
+    result.final_loss = last_loss.item<double>();
+    return true;
+  };
 
   auto validate = [&](int64_t it) {
     if (!data.val || data.val->empty()) return;
@@ -154,22 +189,22 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
 
     Batch b = loader.next();
     const int64_t n = b.n, p = b.patch_lr, P = p * b.scale;
-    torch::Tensor lr_t = torch::from_blob(b.lr.data(), {n, 3, p, p}, torch::kFloat32).to(device, /*non_blocking=*/false, /*copy=*/true);
-    torch::Tensor hr_t = torch::from_blob(b.hr.data(), {n, 3, P, P}, torch::kFloat32).to(device, false, true);
+    torch::Tensor lr_t = host_to_device(torch::from_blob(b.lr.data(), {n, 3, p, p}, torch::kFloat32), device, opt.perf.pin_memory);
+    torch::Tensor hr_t = host_to_device(torch::from_blob(b.hr.data(), {n, 3, P, P}, torch::kFloat32), device, opt.perf.pin_memory);
+    lr_t = in_format(lr_t, opt.perf.channels_last);
+    hr_t = in_format(hr_t, opt.perf.channels_last);
 
-    const double loss_v = train_step(net, adam, lr_t, hr_t, hooks.reducer);
-    if (!std::isfinite(loss_v)) {
-      result.status = "diverged";
-      result.reason = fmt::format("loss is {} at iteration {}", loss_v, it);
-      break;
-    }
-    window_loss += loss_v;
+    torch::Tensor loss_t = train_step_async(net, adam, lr_t, hr_t, hooks.reducer, autocast);
+    if (!pending_loss.defined()) pending_from = it;
+    pending_loss = pending_loss.defined() ? pending_loss + loss_t : loss_t;
+    last_loss = loss_t;
     ++window_n;
-    result.final_loss = loss_v;
 
     const int64_t done = it + 1;
     const bool log_now = done % opt.log_every == 0 || done == opt.iterations;
     const bool val_now = opt.val_every > 0 && done % opt.val_every == 0 && done != opt.iterations;
+    const bool ckpt_now = opt.checkpoint_every > 0 && done % opt.checkpoint_every == 0 && done != opt.iterations;
+    if ((sync_each_step || log_now || val_now || ckpt_now) && !flush_losses(done)) break;
     if (val_now) validate(done);
     if (log_now || val_now) {
       TrainProgress pr{done, opt.iterations, window_loss / double(std::max<int64_t>(1, window_n)), lr,
@@ -184,9 +219,10 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
       window_loss = 0;
       window_n = 0;
     }
-    if (opt.checkpoint_every > 0 && done % opt.checkpoint_every == 0 && done != opt.iterations && dp_rank == 0)
+    if (ckpt_now && dp_rank == 0)
       save_checkpoint(out, net, adam, done, genome, opt);
   }
+  if (result.status == "stopped") flush_losses(it);
   result.iterations = it;
   result.train_seconds = std::chrono::duration<double>(clock::now() - t_begin).count();
   result.loader_wait_s = loader.wait_seconds();

@@ -63,10 +63,15 @@ struct TrainData {
   std::shared_ptr<const std::vector<LoadedPair>> val;
 };
 
-// One optimisation step (forward, L1, backward, gradient averaging, Adam); returns the
-// loss (synchronizes). train() runs exactly this; benchmarks time it.
+// One optimisation step (forward, L1, backward, gradient averaging, Adam) and its loss
+// as a 0-d fp32 tensor on the device, without waiting for it (a GPU keeps queueing work).
+// `autocast`: forward in that dtype (kBFloat16) with fp32 weights, loss and Adam; kFloat: off.
+torch::Tensor train_step_async(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
+                               GradientReducer* reducer = nullptr, torch::ScalarType autocast = torch::kFloat);
+// The same step, returning the loss (synchronizes). train() runs exactly this step;
+// benchmarks time it.
 double train_step(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
-                  GradientReducer* reducer = nullptr);
+                  GradientReducer* reducer = nullptr, torch::ScalarType autocast = torch::kFloat);
 
 // Trains into out_dir (created): checkpoint/, log.jsonl, genome.json, options.json,
 // weights.safetensors, result.json. resume: continue from out_dir/checkpoint if present.
