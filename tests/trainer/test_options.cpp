@@ -71,6 +71,21 @@ TEST(Options, BadInputNamesFileAndKey) {
             std::string::npos);
 }
 
+TEST(Options, PerfSectionParsesAndRoundTrips) {
+  std::string f = write("p.yaml", "perf: {channels_last: true, precision: bf16, cudnn_benchmark: false}\n");
+  TrainOptions o = load_train_options(f);
+  EXPECT_TRUE(o.perf.channels_last);
+  EXPECT_EQ(o.perf.precision, "bf16");
+  EXPECT_FALSE(o.perf.cudnn_benchmark);
+  EXPECT_TRUE(o.perf.pin_memory);
+  EXPECT_EQ(to_json(parse_train_options(to_json(o), "roundtrip")), to_json(o));
+  f = write("q.yaml", "perf: {precision: fp8}\n");
+  EXPECT_NE(error_of([&] { load_train_options(f); }).find("options.perf.precision"), std::string::npos)
+      << error_of([&] { load_train_options(f); });
+  f = write("r.yaml", "perf: {amp: true}\n");
+  EXPECT_NE(error_of([&] { load_train_options(f); }).find("options.perf: unknown key 'amp'"), std::string::npos);
+}
+
 TEST(Options, MultistepHalvesAtMilestones) {
   TrainOptions o;
   o.lr = 2e-4;
