@@ -8,23 +8,6 @@
 
 namespace srnas {
 
-std::vector<std::pair<size_t, size_t>> plan_buckets(const std::vector<torch::Tensor>& grads, int64_t bucket_elems) {
-  std::vector<std::pair<size_t, size_t>> buckets;
-  size_t begin = 0;
-  int64_t filled = 0;
-  for (size_t i = 0; i < grads.size(); ++i) {
-    const int64_t n = grads[i].defined() ? grads[i].numel() : 0;
-    if (filled > 0 && filled + n > bucket_elems) {
-      buckets.emplace_back(begin, i);
-      begin = i;
-      filled = 0;
-    }
-    filled += n;
-  }
-  if (begin < grads.size()) buckets.emplace_back(begin, grads.size());
-  return buckets;
-}
-
 namespace {
 
 class MpiReducer : public GradientReducer {
@@ -91,10 +74,15 @@ std::unique_ptr<GradientReducer> make_mpi_reducer(MPI_Comm group_comm) {
   return std::make_unique<MpiReducer>(group_comm);
 }
 
-#ifndef SRNAS_WITH_NCCL
-std::unique_ptr<GradientReducer> make_nccl_reducer(MPI_Comm, int) {
-  throw Error("srnas was built without NCCL (configure with -DSRNAS_WITH_NCCL=ON and a CUDA LibTorch)");
+std::unique_ptr<GradientReducer> make_nccl_reducer(MPI_Comm group_comm, int local_rank) {
+  if (group_comm == MPI_COMM_NULL) throw Error("make_nccl_reducer: the group communicator is MPI_COMM_NULL");
+  int rank = 0, size = 1;
+  MPI_Comm_rank(group_comm, &rank);
+  MPI_Comm_size(group_comm, &size);
+  return make_nccl_reducer(rank, size, local_rank, [group_comm](void* data, size_t bytes) {
+    const int rc = MPI_Bcast(data, int(bytes), MPI_BYTE, 0, group_comm);
+    if (rc != MPI_SUCCESS) throw Error(fmt::format("MPI_Bcast of the NCCL id failed (code {})", rc));
+  });
 }
-#endif
 
 }  // namespace srnas

@@ -1,7 +1,7 @@
 // The NCCL GradientReducer (compiled only with SRNAS_WITH_NCCL). Uses the CUDA runtime API and
 // NCCL's C API; LibTorch's CUDA headers only when built against a CUDA LibTorch
 // (SRNAS_TORCH_CUDA), for its current stream.
-#include "distributed/reducers.h"
+#include "distributed/nccl_reducer.h"
 
 #include <cstring>
 
@@ -29,10 +29,9 @@ void nccl_check(ncclResult_t rc, const char* what) {
 
 class NcclReducer : public GradientReducer {
  public:
-  NcclReducer(MPI_Comm group_comm, int local_rank) {
-    if (group_comm == MPI_COMM_NULL) throw Error("make_nccl_reducer: the group communicator is MPI_COMM_NULL");
-    MPI_Comm_rank(group_comm, &rank_);
-    MPI_Comm_size(group_comm, &size_);
+  NcclReducer(int rank, int size, int local_rank, const BroadcastFn& broadcast) : rank_(rank), size_(size) {
+    if (size < 1 || rank < 0 || rank >= size)
+      throw Error(fmt::format("make_nccl_reducer: rank {} of {} is not a valid group position", rank, size));
     int n_dev = 0;
     cuda_check(cudaGetDeviceCount(&n_dev), "cudaGetDeviceCount");
     if (n_dev < 1) throw Error("make_nccl_reducer: no CUDA device is visible");
@@ -52,7 +51,7 @@ class NcclReducer : public GradientReducer {
       std::memcpy(msg, &ok, sizeof ok);
       std::memcpy(msg + sizeof ok, &id, sizeof id);
     }
-    MPI_Bcast(msg, int(sizeof msg), MPI_BYTE, 0, group_comm);
+    if (size_ > 1) broadcast(msg, sizeof msg);
     std::memcpy(&ok, msg, sizeof ok);
     std::memcpy(&id, msg + sizeof ok, sizeof id);
     if (!ok) {
@@ -71,7 +70,7 @@ class NcclReducer : public GradientReducer {
   int size() const override { return size_; }
 
   void average(std::vector<torch::Tensor>& grads) override {
-    if (size_ == 1) return;
+    // No shortcut for one rank: the GPU check exercises the all-reduce with one rank.
     torch::NoGradGuard no_grad;
 #ifdef SRNAS_TORCH_CUDA
     cudaStream_t stream = at::cuda::getCurrentCUDAStream(device_).stream();
@@ -128,8 +127,8 @@ class NcclReducer : public GradientReducer {
 
 }  // namespace
 
-std::unique_ptr<GradientReducer> make_nccl_reducer(MPI_Comm group_comm, int local_rank) {
-  return std::make_unique<NcclReducer>(group_comm, local_rank);
+std::unique_ptr<GradientReducer> make_nccl_reducer(int rank, int size, int local_rank, const BroadcastFn& broadcast) {
+  return std::make_unique<NcclReducer>(rank, size, local_rank, broadcast);
 }
 
 }  // namespace srnas

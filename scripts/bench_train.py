@@ -52,16 +52,19 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--allocator", default="glibc", help="label only: the malloc LD_PRELOADed by the caller")
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = MSRResNet()
+    dev = torch.device(a.device)
+    net = MSRResNet().to(dev)
     assert sum(p.numel() for p in net.parameters()) == 1517571
     opt = torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.9, 0.99))
-    lr = torch.rand(a.batch, 3, a.patch, a.patch)
-    hr = torch.rand(a.batch, 3, a.patch * 4, a.patch * 4)
+    lr = torch.rand(a.batch, 3, a.patch, a.patch, device=dev)
+    hr = torch.rand(a.batch, 3, a.patch * 4, a.patch * 4, device=dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def step():
         loss = F.l1_loss(net(lr), hr)
@@ -72,12 +75,14 @@ def main():
 
     for _ in range(a.warmup):
         step()
+    sync()
     t0 = time.perf_counter()
     for _ in range(a.steps):
         step()
+    sync()
     s = time.perf_counter() - t0
     print(json.dumps({"impl": "python", "arch": "msrresnet", "batch": a.batch, "patch": a.patch, "steps": a.steps,
-                      "seconds": s, "steps_per_s": a.steps / s, "threads": torch.get_num_threads(), "allocator": a.allocator,
+                      "seconds": s, "steps_per_s": a.steps / s, "threads": torch.get_num_threads(), "allocator": a.allocator, "device": a.device,
                       "torch": torch.__version__}))
 
 

@@ -1,4 +1,5 @@
-// Image I/O through OpenCV imgcodecs (core + imgcodecs only; no imgproc).
+// Image I/O through OpenCV imgcodecs (core + imgcodecs only; no imgproc). The lean GPU
+// build (SRNAS_NO_OPENCV) has no codecs: read_image and write_png throw saying so.
 #include "trainer/image.h"
 
 #include <atomic>
@@ -12,8 +13,10 @@
 #include <unistd.h>
 
 #include <fmt/core.h>
+#ifndef SRNAS_NO_OPENCV
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#endif
 
 #include "search_space/error.h"
 
@@ -71,7 +74,7 @@ bool jpeg_has_eoi_after_last_scan(const std::vector<uint8_t>& b) {
   return false;
 }
 
-bool png_has_iend(const std::vector<uint8_t>& b) {
+[[maybe_unused]] bool png_has_iend(const std::vector<uint8_t>& b) {
   static const uint8_t kIend[4] = {'I', 'E', 'N', 'D'};
   if (b.size() < 12) return false;
   for (size_t i = b.size() - 3; i-- > 8;) {
@@ -101,6 +104,7 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   return bytes;
 }
 
+#ifndef SRNAS_NO_OPENCV
 template <typename T>
 uint8_t to_u8(T v);
 template <>
@@ -131,6 +135,7 @@ void copy_to_rgb(const cv::Mat& m, Image& out) {
     }
   }
 }
+#endif
 
 }  // namespace
 
@@ -145,6 +150,10 @@ Image read_image(const std::string& path) {
                             "({} bytes)", path, bytes.size()));
   }
 
+#ifdef SRNAS_NO_OPENCV
+  throw Error(fmt::format("{}: cannot decode a {}: srnas was built without OpenCV (lean GPU build)", path,
+                          format_name(fmt_kind)));
+#else
   cv::Mat m;
   try {
     m = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1,
@@ -191,6 +200,7 @@ Image read_image(const std::string& path) {
     copy_to_rgb<uint16_t>(m, out);
   }
   return out;
+#endif
 }
 
 void write_png(const std::string& path, const Image& img) {
@@ -198,6 +208,9 @@ void write_png(const std::string& path, const Image& img) {
     throw Error(fmt::format("{}: cannot write PNG: invalid image {} with {} bytes", path,
                             size_string(img), img.rgb.size()));
   }
+#ifdef SRNAS_NO_OPENCV
+  throw Error(fmt::format("{}: cannot write PNG: srnas was built without OpenCV (lean GPU build)", path));
+#else
   cv::Mat bgr(img.h, img.w, CV_8UC3);
   for (int y = 0; y < img.h; ++y) {
     const uint8_t* src = img.row(y);
@@ -242,6 +255,7 @@ void write_png(const std::string& path, const Image& img) {
     throw Error(fmt::format("{}: cannot write PNG: rename from {} failed: {}", path, tmp,
                             ec.message()));
   }
+#endif
 }
 
 Image modcrop(const Image& img, int scale) {

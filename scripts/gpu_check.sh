@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# GPU check (issues 5 and 6): on a machine with an NVIDIA GPU and python3's CUDA torch,
+#   1. prints what is there (GPU, torch, CUDA toolkit, NCCL, cmake, compiler, MPI);
+#   2. builds srnas in lean GPU mode (-DSRNAS_LEAN_GPU=ON) against that CUDA LibTorch, with
+#      NCCL from the CUDA toolkit or the nvidia wheel, and header-only libraries and yaml-cpp
+#      from .gpu_extras/ (made on a Debian machine by scripts/gpu_extras.sh) if not installed;
+#   3. runs srnas_gpu_check (tests/gpu/gpu_check.cpp: NCCL all-reduce with one rank, a CUDA
+#      training step vs CPU, runtime with CUDA events per precision, step rates, GEMM rate
+#      and MSRResNet's floor);
+#   4. runs the same MSRResNet step in plain PyTorch-Python fp32 (scripts/bench_train.py)
+#      and prints srnas's step rate against it.
+# Results: $OUT (default build-gpu/out): gpu_check.txt, gpu_check.jsonl, python.json, env.txt.
+# Usage: scripts/gpu_check.sh [--quick]
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+QUICK=""; [ "${1:-}" = "--quick" ] && QUICK="--quick"
+OUT="${OUT:-$ROOT/build-gpu/out}"; mkdir -p "$OUT"
+PY="${PYTHON:-python3}"
+say() { echo "[gpu_check] $*"; }
+
+# 1. What is there.
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /' \
+    || echo "gpu: nvidia-smi not found"
+  "$PY" - <<'PY' 2>&1
+import glob, os, torch
+print("torch:", torch.__version__, "cuda:", torch.version.cuda, "available:", torch.cuda.is_available(),
+      "cxx11 abi:", torch._C._GLIBCXX_USE_CXX11_ABI)
+print("torch cmake prefix:", torch.utils.cmake_prefix_path)
+site = os.path.dirname(os.path.dirname(torch.__file__))
+for pat in ("nvidia/**/libnccl.so*", "nvidia/**/nccl.h", "nvidia/**/libcudart.so*", "nvidia/**/cuda_runtime_api.h"):
+    hits = glob.glob(os.path.join(site, pat), recursive=True)
+    print(f"{pat}: {hits[0] if hits else 'none'}")
+PY
+  for t in cmake ctest g++ c++ nvcc mpirun; do echo "$t: $(command -v $t || echo none)"; done
+  echo "libs: $(ldconfig -p 2>/dev/null | grep -oE 'lib(nccl|sqlite3|mpi|tcmalloc_minimal|yaml-cpp|fmt)\.so[.0-9]*' | sort -u | tr '\n' ' ')"
+  echo "cores: $(nproc)"
+} | tee "$OUT/env.txt"
+
+# 2. Build.
+TORCH_PREFIX="$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')" || { say "python3 has no torch"; exit 1; }
+SITE="$("$PY" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')"
+NCCL_H="$(find "$SITE/nvidia" -name nccl.h 2>/dev/null | head -1)"
+PREFIX="$TORCH_PREFIX"
+[ -d "$ROOT/.gpu_extras/usr" ] && PREFIX="$PREFIX;$ROOT/.gpu_extras/usr;$ROOT/.gpu_extras/usr/lib/x86_64-linux-gnu/cmake"
+args=(-DSRNAS_LEAN_GPU=ON -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$PREFIX")
+[ -n "$NCCL_H" ] && args+=("-DSRNAS_NCCL_HINT=$(dirname "$(dirname "$NCCL_H")")")
+[ -d /usr/local/cuda ] && args+=(-DCUDAToolkit_ROOT=/usr/local/cuda)
+command -v cmake >/dev/null || { say "no cmake on this machine: cannot build"; exit 1; }
+say "configure: cmake -S . -B build-gpu ${args[*]}"
+cmake -S . -B build-gpu "${args[@]}" > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; say "configure failed"; exit 1; }
+grep -E "srnas:" "$OUT/configure.log"
+say "build (srnas_gpu_check)"
+cmake --build build-gpu -j"$(nproc)" --target srnas_gpu_check > "$OUT/build.log" 2>&1 \
+  || { grep -E "error|Error" "$OUT/build.log" | head -30; say "build failed"; exit 1; }
+
+# 3. The GPU checks.
+say "running build-gpu/srnas_gpu_check $QUICK"
+build-gpu/srnas_gpu_check $QUICK --json "$OUT/gpu_check.jsonl" | tee "$OUT/gpu_check.txt"
+rc=${PIPESTATUS[0]}
+
+# 4. Plain PyTorch-Python fp32 reference for the step rate.
+steps=50; [ -n "$QUICK" ] && steps=10
+"$PY" scripts/bench_train.py --device cuda --steps "$steps" --warmup 5 | tee "$OUT/python.json"
+"$PY" - "$OUT/gpu_check.jsonl" "$OUT/python.json" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+py = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])["steps_per_s"]
+print(f"\nmsrresnet step rate vs plain PyTorch-Python fp32 ({py:.1f} steps/s):")
+for r in rows:
+    if r.get("measure") == "train_steps":
+        print(f"  srnas {r['setting']:<20} {r['steps_per_s']:8.1f} steps/s  {r['steps_per_s'] / py:5.2f}x")
+PY
+exit "$rc"
