@@ -156,7 +156,7 @@ double num_from(const nlohmann::json& j) { return j.is_number() ? j.get<double>(
 }  // namespace
 
 nlohmann::json to_json(const WorkItem& w) {
-  nlohmann::json j = {{"kind", kind_name(w.kind)}, {"trial_id", w.trial_id}, {"run_dir", w.run_dir}};
+  nlohmann::json j = {{"kind", kind_name(w.kind)}, {"trial_id", w.trial_id}, {"run_dir", w.run_dir}, {"solo", w.solo}};
   if (w.kind != WorkItem::Kind::Stop) {
     j["genome"] = to_json(w.genome);
     j["options"] = to_json(w.options);
@@ -169,6 +169,7 @@ WorkItem work_item_from_json(const nlohmann::json& j) {
   w.kind = kind_from(j.at("kind").get<std::string>());
   w.trial_id = j.at("trial_id").get<int64_t>();
   w.run_dir = j.at("run_dir").get<std::string>();
+  w.solo = j.value("solo", false);
   if (w.kind != WorkItem::Kind::Stop) {
     w.genome = genome_from_json(j.at("genome"));
     w.options = parse_train_options(j.at("options"), "work item");

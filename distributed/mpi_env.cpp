@@ -4,6 +4,10 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "search_space/error.h"
@@ -124,12 +128,41 @@ bool probe_string(int tag, MPI_Comm comm, int* source) {
   return flag != 0;
 }
 
+namespace {
+// Completes a request, sleeping between tests: a rank waiting for work must not spin a core
+// that a training rank on the same node could use (MPI's blocking calls busy-poll).
+void wait_politely(MPI_Request* req, const char* what) {
+  auto pause = std::chrono::microseconds(200);
+  while (true) {
+    int done = 0;
+    check(MPI_Test(req, &done, MPI_STATUS_IGNORE), what);
+    if (done) return;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(5000));
+  }
+}
+}  // namespace
+
+void wait_for_message(int source, int tag, MPI_Comm comm) {
+  auto pause = std::chrono::microseconds(200);
+  while (true) {
+    int flag = 0;
+    check(MPI_Iprobe(source, tag, comm, &flag, MPI_STATUS_IGNORE), "MPI_Iprobe");
+    if (flag) return;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(5000));
+  }
+}
+
 void broadcast_string(std::string& s, int root, MPI_Comm comm) {
   uint64_t n = s.size();
-  check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, comm), "MPI_Bcast (length)");
+  MPI_Request req;
+  check(MPI_Ibcast(&n, 1, MPI_UINT64_T, root, comm, &req), "MPI_Ibcast (length)");
+  wait_politely(&req, "MPI_Ibcast (length)");
   if (n > uint64_t(INT_MAX)) throw Error(fmt::format("broadcast of {} bytes is larger than MPI's 2 GiB count limit", n));
   s.resize(size_t(n));
-  check(MPI_Bcast(s.data(), int(n), MPI_CHAR, root, comm), "MPI_Bcast");
+  check(MPI_Ibcast(s.data(), int(n), MPI_CHAR, root, comm, &req), "MPI_Ibcast");
+  wait_politely(&req, "MPI_Ibcast");
 }
 
 }  // namespace srnas

@@ -55,9 +55,12 @@ void free_layout(GroupLayout& l);
 // matched probe (MPI_Mprobe + MPI_Get_count + MPI_Mrecv, safe with several receiving threads)
 // and sets *actual_source. probe_string is non-blocking (MPI_Iprobe): true and *source set when
 // a message with this tag is waiting. broadcast_string: s on root is copied into s everywhere.
+// Waiting ranks sleep between polls (wait_for_message, broadcast_string), so an idle rank
+// leaves its core to the ranks that train.
 void send_string(const std::string& s, int dest, int tag, MPI_Comm comm);
 std::string recv_string(int source /* or MPI_ANY_SOURCE */, int tag, MPI_Comm comm, int* actual_source = nullptr);
 bool probe_string(int tag, MPI_Comm comm, int* source);
 void broadcast_string(std::string& s, int root, MPI_Comm comm);
+void wait_for_message(int source, int tag, MPI_Comm comm);
 
 }  // namespace srnas

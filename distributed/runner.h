@@ -69,6 +69,9 @@ struct WorkItem {
   Genome genome;
   TrainOptions options;
   std::string run_dir;
+  // Train only: nothing else runs meanwhile (the baseline, trained before any candidate is
+  // proposed), so an MPI worker may use every core its node gives to the group, not its share.
+  bool solo = false;
 };
 
 struct WorkResult {

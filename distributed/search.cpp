@@ -76,6 +76,8 @@ WorkItem train_item(const Ctx& c, const TrialRecord& t) {
   w.options.iterations = c.cfg.asha ? (t.is_baseline ? max_budget(*c.cfg.asha) : rung_budget(*c.cfg.asha, t.rung))
                                     : c.base_opt.iterations;
   w.run_dir = (fs::path(c.runs_dir) / fmt::format("trial_{}", t.number)).string();
+  // The baseline trains before any candidate is proposed, so its worker has the node to itself.
+  w.solo = t.is_baseline;
   return w;
 }
 
