@@ -75,6 +75,7 @@ std::unique_ptr<GradientReducer> make_mpi_reducer(MPI_Comm group_comm) {
 }
 
 std::unique_ptr<GradientReducer> make_nccl_reducer(MPI_Comm group_comm, int local_rank) {
+  if (!nccl_compiled()) return make_nccl_reducer(0, 1, local_rank, {});  // throws "built without NCCL"
   if (group_comm == MPI_COMM_NULL) throw Error("make_nccl_reducer: the group communicator is MPI_COMM_NULL");
   int rank = 0, size = 1;
   MPI_Comm_rank(group_comm, &rank);
