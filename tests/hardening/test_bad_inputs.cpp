@@ -182,6 +182,7 @@ class BadInputs : public ::testing::Test {
     write_text(dir_ / "opt_wrong_type.yaml", replace_all(tiny, "iterations: 8", "iterations: many"));
     write_text(dir_ / "opt_negative.yaml", replace_all(tiny, "iterations: 8", "iterations: -5"));
     write_text(dir_ / "opt_malformed.yaml", "iterations: [1, 2\n");
+    write_text(dir_ / "opt_precision.yaml", tiny + "perf: {precision: fp8}\n");
     // broken search configs
     write_text(dir_ / "cfg_wrong_type.yaml", search_yaml("bad_inputs", "unified_small", "random", "[1, 2]"));
     write_text(dir_ / "cfg_wrong_type_nested.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "fast"));
@@ -190,6 +191,8 @@ class BadInputs : public ::testing::Test {
     write_text(dir_ / "cfg_other_space.yaml", search_yaml("bad_inputs", "krahaon"));
     write_text(dir_ / "cfg_trials.yaml", search_yaml("bad_inputs", "unified_small", "random", "-1"));
     write_text(dir_ / "cfg_asha.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "0"));
+    write_text(dir_ / "cfg_reference.yaml",
+               search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1, reference: always"));
     // a Latin-1 byte (not UTF-8) in an option override: YAML must be Unicode
     write_text(dir_ / "cfg_latin1.yaml",
                replace_all(search_yaml("bad_inputs"), "tiny.yaml}", "tiny.yaml, set: {device: \"caf\xe9\"}}"));
@@ -285,6 +288,9 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "options.iterations: expected an integer in [1, 1099511627776], got -5"},
       {"options: malformed yaml", "train --arch msrresnet --data @D/data --options @D/opt_malformed.yaml --out @D/out/t5",
        "opt_malformed.yaml:2:1: malformed YAML"},
+      {"options: perf.precision fp8", "train --arch msrresnet --data @D/data --options @D/opt_precision.yaml --out @D/out/t7",
+       "options.perf.precision: expected one of {fp32, bf16}, got 'fp8'"},
+      {"eval --precision fp8", "eval --arch msrresnet --data @D/data --precision fp8", "--precision"},
       {"train --set badkey=1", "train --arch msrresnet --data @D/data --options @D/tiny.yaml --out @D/out/t6 --set badkey=1",
        "options: unknown key 'badkey'"},
       // search config YAML, against the finished study
@@ -292,6 +298,8 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "search.trials: expected an integer, got array"},
       {"search cfg: wrong nested type", "search --resume --config @D/cfg_wrong_type_nested.yaml --db @DB",
        "search.runtime.runs: expected an integer, got string 'fast'"},
+      {"search cfg: runtime.reference", "search --resume --config @D/cfg_reference.yaml --db @DB",
+       "search.runtime.reference: expected one of {each, once}, got 'always'"},
       {"search cfg: unknown key", "search --resume --config @D/cfg_unknown_key.yaml --db @DB", "search: unknown key 'colour'"},
       // (srnas before search_space/yaml_json.cpp checked UTF-8 said only "[json.exception.type_error.316]
       // incomplete UTF-8 string"; now "cfg_latin1.yaml:L:C: invalid UTF-8 (byte 0xE9 ...)")
