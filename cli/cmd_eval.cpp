@@ -59,7 +59,7 @@ void add_eval_commands(CLI::App& app) {
     }
     QualityResult q = evaluate_quality(f, pairs, dev, 4, ssim);
 
-    double runtime = NAN, base_runtime = NAN;
+    double runtime = NAN, base_runtime = NAN, ratio = NAN;
     if (!no_runtime) {
       if (arch == "bicubic" && precision != "fp32") throw Error("--precision: bicubic runs in fp32 only");
       std::vector<torch::Tensor> lr;
@@ -75,8 +75,8 @@ void add_eval_commands(CLI::App& app) {
       RuntimeRatio rr = measure_runtime_ratio(f, runtime_function(base, ro), runtime_inputs(lr, ro), dev, ro);
       runtime = rr.runtime_s;
       base_runtime = rr.baseline_s;
+      ratio = rr.ratio;
     }
-    const double ratio = runtime / base_runtime;
     if (format == "json") {
       nlohmann::json imgs = nlohmann::json::array();
       for (const auto& s : q.images) {

@@ -84,15 +84,18 @@ class LocalRunner : public CandidateRunner {
     RuntimePair p;
     if (g == reference) {  // the baseline itself: ratio exactly 1
       p.runtime_s = p.ref_runtime_s = measure_runtime_s(timed(g), probe_in_, device_, ro);
+      p.ratio = 1.0;
       ref_once_s_ = p.ref_runtime_s;
     } else if (cfg_.runtime.reference == "each") {
       RuntimeRatio r = measure_runtime_ratio(timed(g), timed(reference), probe_in_, device_, ro);
       p.runtime_s = r.runtime_s;
       p.ref_runtime_s = r.baseline_s;
+      p.ratio = r.ratio;
     } else {
       if (std::isnan(ref_once_s_)) ref_once_s_ = measure_runtime_s(timed(reference), probe_in_, device_, ro);
       p.ref_runtime_s = ref_once_s_;
       p.runtime_s = measure_runtime_s(timed(g), probe_in_, device_, ro);
+      p.ratio = p.runtime_s / p.ref_runtime_s;
     }
     return p;
   }
@@ -183,7 +186,7 @@ nlohmann::json to_json(const WorkResult& r) {
           {"iterations", r.outcome.iterations}, {"psnr_rgb", num(r.outcome.psnr_rgb)},
           {"psnr_y", num(r.outcome.psnr_y)},  {"train_seconds", r.outcome.train_seconds},
           {"weights", r.outcome.weights_path}, {"runtime_s", num(r.runtime_s)},
-          {"ref_runtime_s", num(r.ref_runtime_s)}};
+          {"ref_runtime_s", num(r.ref_runtime_s)}, {"runtime_ratio", num(r.runtime_ratio)}};
 }
 
 WorkResult work_result_from_json(const nlohmann::json& j) {
@@ -199,6 +202,7 @@ WorkResult work_result_from_json(const nlohmann::json& j) {
   r.outcome.weights_path = j.at("weights").get<std::string>();
   r.runtime_s = num_from(j.at("runtime_s"));
   r.ref_runtime_s = num_from(j.at("ref_runtime_s"));
+  r.runtime_ratio = num_from(j.at("runtime_ratio"));
   return r;
 }
 
@@ -211,6 +215,7 @@ WorkResult execute(CandidateRunner& runner, const WorkItem& item, GradientReduce
     RuntimePair p = runner.runtime(item.genome);
     r.runtime_s = p.runtime_s;
     r.ref_runtime_s = p.ref_runtime_s;
+    r.runtime_ratio = p.ratio;
     r.outcome.status = "complete";
     return r;
   }

@@ -45,6 +45,7 @@ struct CandidateOutcome {
 struct RuntimePair {
   double runtime_s = NAN;      // the genome, seconds per probe image
   double ref_runtime_s = NAN;  // MSRResNet on the same runner (the protocol's reference)
+  double ratio = NAN;          // runtime_ratio (measure_runtime_ratio's paired median, or the quotient)
 };
 
 class CandidateRunner {
@@ -80,6 +81,7 @@ struct WorkResult {
   CandidateOutcome outcome;   // Train
   double runtime_s = NAN;     // Probe
   double ref_runtime_s = NAN; // Probe: MSRResNet on the same worker
+  double runtime_ratio = NAN; // Probe
 };
 
 nlohmann::json to_json(const WorkItem& w);

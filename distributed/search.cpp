@@ -122,7 +122,7 @@ std::optional<WorkItem> on_result(Ctx& c, const WorkResult& r) {
   TrialRecord t = *c.db.trial(r.trial_id);
   if (r.kind == WorkItem::Kind::Probe) {
     t.runtime_s = r.runtime_s;
-    t.runtime_ratio = r.runtime_s / r.ref_runtime_s;
+    t.runtime_ratio = r.runtime_ratio;
     c.db.update_trial(t);
     if (prune_before_training(c, t)) return std::nullopt;
     return train_item(c, t);
@@ -353,7 +353,7 @@ TrialRecord retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& 
   t = *db.trial(id);
   RuntimePair rp = runner.runtime(g);
   t.runtime_s = rp.runtime_s;
-  t.runtime_ratio = rp.runtime_s / rp.ref_runtime_s;
+  t.runtime_ratio = rp.ratio;
   CandidateJob job;
   job.trial_id = id;
   job.genome = g;

@@ -4,7 +4,7 @@
 # Every row is `srnas bench runtime` (candidate and baseline timed in alternation, best of
 # RUNS passes over IMAGES random SIZE x SIZE LR images, after a warm-up pass); the spread
 # is max/min of the REPEATS ratios. Rows: the default build (tcmalloc, InferenceMode) with
-# RUNS (5) and with the protocol's 3, NoGradGuard instead of InferenceMode, channels-last,
+# RUNS (11) and with the protocol's 3, NoGradGuard instead of InferenceMode, channels-last,
 # and glibc malloc (srnas_sysalloc).
 # Usage: scripts/bench_runtime.sh [REPEATS=5]   (env: ARCH BASELINE SIZE IMAGES RUNS THREADS)
 set -euo pipefail
@@ -12,17 +12,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 REPEATS="${1:-5}"
 ARCH="${ARCH:-imdn_aim19}"; BASELINE="${BASELINE:-msrresnet}"; SIZE="${SIZE:-64}"; IMAGES="${IMAGES:-3}"
-RUNS="${RUNS:-5}"; THREADS="${THREADS:-$(nproc)}"
+RUNS="${RUNS:-11}"; THREADS="${THREADS:-$(nproc)}"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" --target srnas srnas_sysalloc >/dev/null
 OUT="$(mktemp)"; trap 'rm -f "$OUT"' EXIT
-common=(bench runtime --arch "$ARCH" --baseline "$BASELINE" --size "$SIZE" --images "$IMAGES" --repeats "$REPEATS" --runs "$RUNS")
+common=(bench runtime --arch "$ARCH" --baseline "$BASELINE" --size "$SIZE" --images "$IMAGES" --repeats "$REPEATS")
 echo "[bench] $ARCH vs $BASELINE, $IMAGES images of ${SIZE}x${SIZE}, best of $RUNS, $REPEATS repeats, $THREADS threads"
-build/srnas --threads "$THREADS" "${common[@]}" | tail -1 | tee -a "$OUT"
+build/srnas --threads "$THREADS" "${common[@]}" --runs "$RUNS" | tail -1 | tee -a "$OUT"
 build/srnas --threads "$THREADS" "${common[@]}" --runs 3 | tail -1 | tee -a "$OUT"
-build/srnas --threads "$THREADS" "${common[@]}" --no-grad | tail -1 | tee -a "$OUT"
-build/srnas --threads "$THREADS" "${common[@]}" --channels-last | tail -1 | tee -a "$OUT"
-build/srnas_sysalloc --threads "$THREADS" "${common[@]}" | tail -1 | tee -a "$OUT"
+build/srnas --threads "$THREADS" "${common[@]}" --runs "$RUNS" --no-grad | tail -1 | tee -a "$OUT"
+build/srnas --threads "$THREADS" "${common[@]}" --runs "$RUNS" --channels-last | tail -1 | tee -a "$OUT"
+build/srnas_sysalloc --threads "$THREADS" "${common[@]}" --runs "$RUNS" | tail -1 | tee -a "$OUT"
 /usr/bin/env python3 - "$OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]

@@ -1,5 +1,6 @@
 #include "trainer/evaluate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -137,10 +138,16 @@ RuntimeRatio measure_runtime_ratio(const SRFunction& candidate, const SRFunction
   }
   RuntimeRatio r;
   r.runtime_s = r.baseline_s = INFINITY;
+  std::vector<double> pairs;
   for (int run = 0; run < opt.runs; ++run) {
-    r.baseline_s = std::min(r.baseline_s, time_pass_s(base, device));
-    r.runtime_s = std::min(r.runtime_s, time_pass_s(cand, device));
+    const double b = time_pass_s(base, device), c = time_pass_s(cand, device);
+    r.baseline_s = std::min(r.baseline_s, b);
+    r.runtime_s = std::min(r.runtime_s, c);
+    pairs.push_back(c / b);
   }
+  std::sort(pairs.begin(), pairs.end());
+  const size_t n = pairs.size();
+  r.ratio = n % 2 ? pairs[n / 2] : 0.5 * (pairs[n / 2 - 1] + pairs[n / 2]);
   r.runtime_s /= double(lr.size());
   r.baseline_s /= double(lr.size());
   return r;

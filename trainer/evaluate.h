@@ -62,11 +62,14 @@ double measure_runtime_s(const SRFunction& f, const std::vector<torch::Tensor>& 
                          const torch::Device& device, const RuntimeOptions& opt = {});
 
 struct RuntimeRatio {
-  double runtime_s = NAN, baseline_s = NAN;  // best-of-runs seconds per image
-  double ratio() const { return runtime_s / baseline_s; }
+  double runtime_s = NAN, baseline_s = NAN;  // best-of-runs seconds per image (the protocol's figures)
+  double ratio = NAN;                        // median over runs of candidate pass / baseline pass
 };
 // Candidate and baseline timed in alternation (warm-up both, then baseline pass, candidate
-// pass, `runs` times; best of each), so a drift in machine load hits both alike.
+// pass, `runs` times). The ratio pairs the two passes of each run, adjacent in time, and
+// takes the median: a load change on a shared machine moves both passes of a pair, and an
+// outlier pair does not move the median (the ratio of the two minimums spread 1.09 over 5
+// repeats here, the paired median 1.04; docs/performance.md).
 RuntimeRatio measure_runtime_ratio(const SRFunction& candidate, const SRFunction& baseline,
                                    const std::vector<torch::Tensor>& lr_on_device, const torch::Device& device,
                                    const RuntimeOptions& opt = {});

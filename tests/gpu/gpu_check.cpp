@@ -147,7 +147,7 @@ void measure_runtime(const torch::Device& dev, int repeats, double* msrresnet_fp
     double best_c = INFINITY, best_b = INFINITY;
     for (int k = 0; k < repeats; ++k) {
       RuntimeRatio r = measure_runtime_ratio(fc, fb, lr, dev, ro);
-      ratios.push_back(r.ratio());
+      ratios.push_back(r.ratio);
       best_c = std::min(best_c, r.runtime_s);
       best_b = std::min(best_b, r.baseline_s);
     }
