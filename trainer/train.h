@@ -4,7 +4,10 @@
 // (genome, data, options.seed) on a given device and thread count; a checkpoint holds the
 // model, the optimizer, the iteration and the loader position, and resuming from it
 // continues to bit-identical weights (CPU). A NaN/Inf loss ends the run with status
-// "diverged" and the reason instead of crashing. The trainer never sees the results DB
+// "diverged" and the reason instead of crashing (on CPU at that step; on a GPU the losses
+// are read back only at log, validation and checkpoint steps, so the reason names the
+// window, and nothing non-finite is ever checkpointed). options.perf (channels-last, bf16
+// autocast, cuDNN benchmark, pinned batches) changes how a step runs, not what it computes. The trainer never sees the results DB
 // or MPI: data-parallel gradient averaging reaches it through GradientReducer.
 #pragma once
 
