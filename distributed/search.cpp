@@ -200,12 +200,13 @@ std::string default_runs_dir(const std::string& db_path) { return db_path + ".ru
 
 SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool) {
   const double t0 = now_s();
+  // The space and the sampler first: a config error must not leave a new, empty DB file.
+  auto space = Space::load(cfg.space);
+  auto sampler = make_sampler(cfg.sampler);
   auto db = ResultsDB::open(opt.db_path, ResultsDB::Mode::ReadWrite);
   auto existing = db->find_study(cfg.study);
   if (existing && !opt.resume)
     throw Error(fmt::format("{}: study '{}' already exists; pass --resume to continue it", opt.db_path, cfg.study));
-  auto space = Space::load(cfg.space);
-  auto sampler = make_sampler(cfg.sampler);
   int64_t study_id;
   if (existing) {
     if (existing->space != cfg.space)

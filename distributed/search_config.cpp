@@ -70,9 +70,11 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
       rr.finish();
     }
     if (const json* m = r.get("macs_lr_size")) {
-      if (!m->is_array() || m->size() != 2 || !(*m)[0].is_number_integer() || !(*m)[1].is_number_integer() ||
-          (*m)[0].get<int>() < 1 || (*m)[1].get<int>() < 1)
-        throw Error("search.macs_lr_size: expected [height, width] positive integers");
+      auto side_ok = [](const json& x) {
+        return x.is_number_integer() && x.get<int64_t>() >= 1 && x.get<int64_t>() <= 65536;
+      };
+      if (!m->is_array() || m->size() != 2 || !side_ok((*m)[0]) || !side_ok((*m)[1]))
+        throw Error("search.macs_lr_size: expected [height, width], integers in [1, 65536]");
       c.macs_h = (*m)[0].get<int>();
       c.macs_w = (*m)[1].get<int>();
     }

@@ -214,7 +214,16 @@ TEST(Search, BadInputLeavesTheDbIntact) {
   }
   expect_cli_error("search --resume --config " + (d / "other_space.yaml").string() + " --db " + (d / "s.db").string(),
                    "was created with space 'unified_small', the config says 'krahaon'");
-  // unknown space / unknown key in the config
+  // unknown space (a new DB file is not even created) / unknown key in the config
+  {
+    std::ifstream in(d / "search.yaml");
+    std::string text(std::istreambuf_iterator<char>(in), {});
+    text.replace(text.find("unified_small"), 13, "galaxy");
+    std::ofstream(d / "galaxy.yaml") << text;
+  }
+  expect_cli_error("search --config " + (d / "galaxy.yaml").string() + " --db " + (d / "new.db").string(),
+                   "unknown space 'galaxy'");
+  EXPECT_FALSE(fs::exists(d / "new.db"));
   fs::path us = make_study("bad_space", 2, "random", "colour: blue\n");
   expect_cli_error(search_cmd(us, false), "unknown key 'colour'");
   // DB locked by a foreign writer

@@ -191,6 +191,8 @@ class BadInputs : public ::testing::Test {
     write_text(dir_ / "cfg_other_space.yaml", search_yaml("bad_inputs", "krahaon"));
     write_text(dir_ / "cfg_trials.yaml", search_yaml("bad_inputs", "unified_small", "random", "-1"));
     write_text(dir_ / "cfg_asha.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "0"));
+    write_text(dir_ / "cfg_macs.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1",
+                                                   "macs_lr_size: [4294967301, 10]\n"));
     write_text(dir_ / "cfg_reference.yaml",
                search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1, reference: always"));
     // a Latin-1 byte (not UTF-8) in an option override: YAML must be Unicode
@@ -298,6 +300,8 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "search.trials: expected an integer, got array"},
       {"search cfg: wrong nested type", "search --resume --config @D/cfg_wrong_type_nested.yaml --db @DB",
        "search.runtime.runs: expected an integer, got string 'fast'"},
+      {"search cfg: macs_lr_size 2^32+5", "search --resume --config @D/cfg_macs.yaml --db @DB",
+       "search.macs_lr_size: expected [height, width], integers in [1, 65536]"},
       {"search cfg: runtime.reference", "search --resume --config @D/cfg_reference.yaml --db @DB",
        "search.runtime.reference: expected one of {each, once}, got 'always'"},
       {"search cfg: unknown key", "search --resume --config @D/cfg_unknown_key.yaml --db @DB", "search: unknown key 'colour'"},
