@@ -13,7 +13,7 @@
 # Usage: scripts/gpu_check.sh [--quick]
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 QUICK=""; [ "${1:-}" = "--quick" ] && QUICK="--quick"
 OUT="${OUT:-$ROOT/build-gpu/out}"; mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
