@@ -4,6 +4,7 @@
 #   2. builds srnas in lean GPU mode (-DSRNAS_LEAN_GPU=ON) against that CUDA LibTorch, with
 #      NCCL from the CUDA toolkit or the nvidia wheel, and header-only libraries and yaml-cpp
 #      from .gpu_extras/ (made on a Debian machine by scripts/gpu_extras.sh) if not installed;
+#      without cmake, or if it fails, scripts/gpu_build_direct.sh builds the same set;
 #   3. runs srnas_gpu_check (tests/gpu/gpu_check.cpp: NCCL all-reduce with one rank, a CUDA
 #      training step vs CPU, runtime with CUDA events per precision, step rates, GEMM rate
 #      and MSRResNet's floor);
@@ -48,17 +49,33 @@ PREFIX="$TORCH_PREFIX"
 args=(-DSRNAS_LEAN_GPU=ON -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$PREFIX")
 [ -n "$NCCL_H" ] && args+=("-DSRNAS_NCCL_HINT=$(dirname "$(dirname "$NCCL_H")")")
 [ -d /usr/local/cuda ] && args+=(-DCUDAToolkit_ROOT=/usr/local/cuda)
-command -v cmake >/dev/null || { say "no cmake on this machine: cannot build"; exit 1; }
-say "configure: cmake -S . -B build-gpu ${args[*]}"
-cmake -S . -B build-gpu "${args[@]}" > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; say "configure failed"; exit 1; }
-grep -E "srnas:" "$OUT/configure.log"
-say "build (srnas_gpu_check)"
-cmake --build build-gpu -j"$(nproc)" --target srnas_gpu_check > "$OUT/build.log" 2>&1 \
-  || { grep -E "error|Error" "$OUT/build.log" | head -30; say "build failed"; exit 1; }
+BIN=""
+if command -v cmake >/dev/null; then
+  say "configure: cmake -S . -B build-gpu ${args[*]}"
+  if cmake -S . -B build-gpu "${args[@]}" > "$OUT/configure.log" 2>&1; then
+    grep -E "srnas:" "$OUT/configure.log"
+    say "build (srnas_gpu_check)"
+    if cmake --build build-gpu -j"$(nproc)" --target srnas_gpu_check > "$OUT/build.log" 2>&1; then
+      BIN=build-gpu/tests/gpu/srnas_gpu_check
+    else
+      grep -E "error|Error" "$OUT/build.log" | head -30; say "cmake build failed"
+    fi
+  else
+    tail -30 "$OUT/configure.log"; say "cmake configure failed"
+  fi
+else
+  say "no cmake on this machine"
+fi
+if [ -z "$BIN" ]; then
+  say "falling back to scripts/gpu_build_direct.sh (one compiler call per source)"
+  PYTHON="$PY" scripts/gpu_build_direct.sh > "$OUT/build_direct.log" 2>&1 \
+    || { tail -30 "$OUT/build_direct.log"; say "direct build failed"; exit 1; }
+  BIN=build-gpu-direct/srnas_gpu_check
+fi
 
 # 3. The GPU checks.
-say "running build-gpu/srnas_gpu_check $QUICK"
-build-gpu/srnas_gpu_check $QUICK --json "$OUT/gpu_check.jsonl" | tee "$OUT/gpu_check.txt"
+say "running $BIN $QUICK"
+"$BIN" $QUICK --json "$OUT/gpu_check.jsonl" | tee "$OUT/gpu_check.txt"
 rc=${PIPESTATUS[0]}
 
 # 4. Plain PyTorch-Python fp32 reference for the step rate.
