@@ -77,6 +77,7 @@ fi
 say "running $BIN $QUICK"
 "$BIN" $QUICK --json "$OUT/gpu_check.jsonl" | tee "$OUT/gpu_check.txt"
 rc=${PIPESTATUS[0]}
+[ "$rc" = 77 ] && { say "no usable CUDA device: GPU checks skipped"; exit 77; }
 
 # 4. Plain PyTorch-Python fp32 reference for the step rate.
 steps=50; [ -n "$QUICK" ] && steps=10
