@@ -21,6 +21,33 @@ std::vector<std::pair<size_t, size_t>> plan_buckets(const std::vector<torch::Ten
   return buckets;
 }
 
+int64_t bucket_numel(const std::vector<torch::Tensor>& grads, size_t begin, size_t end) {
+  int64_t n = 0;
+  for (size_t i = begin; i < end; ++i)
+    if (grads[i].defined()) n += grads[i].numel();
+  return n;
+}
+
+void pack_bucket(const std::vector<torch::Tensor>& grads, size_t begin, size_t end, torch::Tensor& flat) {
+  int64_t off = 0;
+  for (size_t i = begin; i < end; ++i) {
+    const torch::Tensor& g = grads[i];
+    if (!g.defined()) continue;
+    flat.narrow(0, off, g.numel()).view(g.sizes()).copy_(g);
+    off += g.numel();
+  }
+}
+
+void unpack_bucket(const torch::Tensor& flat, size_t begin, size_t end, std::vector<torch::Tensor>& grads) {
+  int64_t off = 0;
+  for (size_t i = begin; i < end; ++i) {
+    torch::Tensor& g = grads[i];
+    if (!g.defined()) continue;
+    g.copy_(flat.narrow(0, off, g.numel()).view(g.sizes()));
+    off += g.numel();
+  }
+}
+
 #ifdef SRNAS_WITH_NCCL
 bool nccl_compiled() { return true; }
 #else

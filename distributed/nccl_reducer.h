@@ -23,6 +23,12 @@ namespace srnas {
 // Bucket size in float32 elements (25 MiB).
 constexpr int64_t kBucketElems = int64_t(25) << 18;
 std::vector<std::pair<size_t, size_t>> plan_buckets(const std::vector<torch::Tensor>& grads, int64_t bucket_elems);
+// Elements of the defined gradients in grads[begin, end).
+int64_t bucket_numel(const std::vector<torch::Tensor>& grads, size_t begin, size_t end);
+// Copies the defined gradients of grads[begin, end), in order, into the 1-D float32 `flat`
+// (any device and dtype: copy_ converts), and back out of it.
+void pack_bucket(const std::vector<torch::Tensor>& grads, size_t begin, size_t end, torch::Tensor& flat);
+void unpack_bucket(const torch::Tensor& flat, size_t begin, size_t end, std::vector<torch::Tensor>& grads);
 
 // Copies `bytes` bytes at `data` from rank 0 to every rank (MPI_Bcast; a no-op on one rank).
 using BroadcastFn = std::function<void(void* data, size_t bytes)>;

@@ -34,31 +34,17 @@ class MpiReducer : public GradientReducer {
     if (size_ == 1) return;  // the sum over one rank divided by 1: nothing to do
     torch::NoGradGuard no_grad;
     for (const auto& [begin, end] : plan_buckets(grads, kBucketElems)) {
-      int64_t n = 0;
-      for (size_t i = begin; i < end; ++i)
-        if (grads[i].defined()) n += grads[i].numel();
+      const int64_t n = bucket_numel(grads, begin, end);
       if (n == 0) continue;
       if (n > INT_MAX)
         throw Error(fmt::format("gradient {} has {} elements, more than one MPI_Allreduce can take", begin, n));
       if (buf_.size() < size_t(n)) buf_.resize(size_t(n));
       torch::Tensor flat = torch::from_blob(buf_.data(), {n}, torch::kFloat32);
-      int64_t off = 0;
-      for (size_t i = begin; i < end; ++i) {
-        const torch::Tensor& g = grads[i];
-        if (!g.defined()) continue;
-        flat.narrow(0, off, g.numel()).view(g.sizes()).copy_(g);  // device -> host, any dtype -> float32
-        off += g.numel();
-      }
+      pack_bucket(grads, begin, end, flat);  // device -> host, any dtype -> float32
       const int rc = MPI_Allreduce(MPI_IN_PLACE, buf_.data(), int(n), MPI_FLOAT, MPI_SUM, comm_);
       if (rc != MPI_SUCCESS) throw Error(fmt::format("MPI_Allreduce of {} gradient values failed (code {})", n, rc));
       flat.div_(double(size_));
-      off = 0;
-      for (size_t i = begin; i < end; ++i) {
-        torch::Tensor& g = grads[i];
-        if (!g.defined()) continue;
-        g.copy_(flat.narrow(0, off, g.numel()).view(g.sizes()));
-        off += g.numel();
-      }
+      unpack_bucket(flat, begin, end, grads);
     }
   }
 

@@ -99,24 +99,12 @@ class NcclReducer : public GradientReducer {
         continue;
       }
       torch::Tensor flat = torch::empty({n}, torch::TensorOptions().dtype(torch::kFloat32).device(only.device()));
-      int64_t off = 0;
-      for (size_t i = begin; i < end; ++i) {
-        const torch::Tensor& g = grads[i];
-        if (!g.defined()) continue;
-        flat.narrow(0, off, g.numel()).view(g.sizes()).copy_(g);
-        off += g.numel();
-      }
+      pack_bucket(grads, begin, end, flat);
       nccl_check(ncclAllReduce(flat.data_ptr<float>(), flat.data_ptr<float>(), size_t(n), ncclFloat, ncclSum, comm_,
                                stream),
                  "ncclAllReduce");
       flat.div_(double(size_));
-      off = 0;
-      for (size_t i = begin; i < end; ++i) {
-        torch::Tensor& g = grads[i];
-        if (!g.defined()) continue;
-        g.copy_(flat.narrow(0, off, g.numel()).view(g.sizes()));
-        off += g.numel();
-      }
+      unpack_bucket(flat, begin, end, grads);
     }
   }
 

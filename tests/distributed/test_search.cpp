@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "../support/cli_runner.h"
+#include "../support/images.h"
 #include "trainer/image.h"
 
 using srnas::testing::expect_cli_error;
@@ -32,13 +33,7 @@ fs::path fresh(const std::string& name) {
   return p;
 }
 
-srnas::Image pattern(int h, int w, int k) {
-  srnas::Image img(h, w);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c) img.at(y, x, c) = uint8_t((x * (2 + k) + y * (3 + c) + (x / 5 + y / 7) % 3 * 40) % 256);
-  return img;
-}
+srnas::Image pattern(int h, int w, int k) { return srnas::testing::ramp_pattern(h, w, k); }
 
 // A data root (3 train, 1 val photo-like images), tiny options and a search config.
 fs::path make_study(const std::string& name, int trials, const std::string& sampler = "random",

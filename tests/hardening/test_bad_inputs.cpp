@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "../support/cli_runner.h"
+#include "../support/images.h"
 #include "trainer/image.h"
 
 using srnas::testing::CliRun;
@@ -52,13 +53,7 @@ std::string last_line(std::string s) {
   return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
-srnas::Image pattern(int h, int w, int k) {
-  srnas::Image img(h, w);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c) img.at(y, x, c) = uint8_t((x * (2 + k) + y * (3 + c) + (x / 5 + y / 7) % 3 * 40) % 256);
-  return img;
-}
+srnas::Image pattern(int h, int w, int k) { return srnas::testing::ramp_pattern(h, w, k); }
 
 void exec_sql(const fs::path& db, const std::string& sql, bool read_only) {
   sqlite3* h = nullptr;

@@ -15,6 +15,8 @@
 #include "trainer/perf.h"
 #include "trainer/train.h"
 
+#include "../support/images.h"
+
 using namespace srnas;
 namespace fs = std::filesystem;
 
@@ -34,10 +36,7 @@ Genome small_genome() {
 TrainData pattern_data() {
   auto pairs = std::make_shared<std::vector<LoadedPair>>();
   for (int k = 0; k < 2; ++k) {
-    Image hr(64, 64);
-    for (int y = 0; y < 64; ++y)
-      for (int x = 0; x < 64; ++x)
-        for (int c = 0; c < 3; ++c) hr.at(y, x, c) = uint8_t((x * (3 + k) + y * (5 + c) + ((x / 8 + y / 8) % 2) * 60) % 256);
+    Image hr = srnas::testing::checker_pattern(64, 64, k);
     pairs->push_back({"p" + std::to_string(k), hr, imresize_bicubic(hr, 0.25)});
   }
   return {pairs, pairs};

@@ -16,6 +16,8 @@
 #include "trainer/matlab_resize.h"
 #include "trainer/train.h"
 
+#include "../support/images.h"
+
 using namespace srnas;
 namespace fs = std::filesystem;
 
@@ -43,10 +45,7 @@ fs::path fresh_dir(const std::string& name) {
 TrainData small_data() {
   auto train = std::make_shared<std::vector<LoadedPair>>();
   for (int k = 0; k < 3; ++k) {
-    Image hr(96, 96);
-    for (int y = 0; y < 96; ++y)
-      for (int x = 0; x < 96; ++x)
-        for (int c = 0; c < 3; ++c) hr.at(y, x, c) = uint8_t((x * (3 + k) + y * (5 + c) + ((x / 8 + y / 8) % 2) * 60) % 256);
+    Image hr = srnas::testing::checker_pattern(96, 96, k);
     train->push_back({"p" + std::to_string(k), hr, imresize_bicubic(hr, 0.25)});
   }
   TrainData d;
