@@ -62,6 +62,8 @@ MpiEnv::MpiEnv(int* argc, char*** argv) {
   check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank_, MPI_INFO_NULL, &node),
         "MPI_Comm_split_type");
   check(MPI_Comm_rank(node, &local_rank_), "MPI_Comm_rank");
+  check(MPI_Comm_size(node, &local_size_), "MPI_Comm_size");
+  check(MPI_Allreduce(&world_rank_, &node_, 1, MPI_INT, MPI_MIN, node), "MPI_Allreduce (node id)");
   MPI_Comm_free(&node);
 
   char name[MPI_MAX_PROCESSOR_NAME];
@@ -126,6 +128,30 @@ bool probe_string(int tag, MPI_Comm comm, int* source) {
   check(MPI_Iprobe(MPI_ANY_SOURCE, tag, comm, &flag, &st), "MPI_Iprobe");
   if (flag && source) *source = st.MPI_SOURCE;
   return flag != 0;
+}
+
+void send_int(int value, int dest, int tag, MPI_Comm comm) {
+  check(MPI_Send(&value, 1, MPI_INT, dest, tag, comm), "MPI_Send (int)");
+}
+
+int latest_int(int source, int tag, MPI_Comm comm, int none) {
+  int value = none;
+  while (true) {
+    int flag = 0;
+    check(MPI_Iprobe(source, tag, comm, &flag, MPI_STATUS_IGNORE), "MPI_Iprobe");
+    if (!flag) return value;
+    check(MPI_Recv(&value, 1, MPI_INT, source, tag, comm, MPI_STATUS_IGNORE), "MPI_Recv (int)");
+  }
+}
+
+std::vector<int> gather_ints(const std::vector<int>& mine, int root, MPI_Comm comm) {
+  int rank = 0, size = 1;
+  check(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank");
+  check(MPI_Comm_size(comm, &size), "MPI_Comm_size");
+  std::vector<int> all(rank == root ? mine.size() * size_t(size) : 0);
+  check(MPI_Gather(mine.data(), int(mine.size()), MPI_INT, all.data(), int(mine.size()), MPI_INT, root, comm),
+        "MPI_Gather");
+  return all;
 }
 
 namespace {

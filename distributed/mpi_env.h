@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <mpi.h>
 
@@ -28,10 +29,12 @@ class MpiEnv {
   int world_rank() const { return world_rank_; }
   int world_size() const { return world_size_; }
   int local_rank() const { return local_rank_; }  // node-local rank (MPI_COMM_TYPE_SHARED); picks a GPU
+  int local_size() const { return local_size_; }  // ranks on this node
+  int node() const { return node_; }              // the lowest world rank on this node: a node id
   std::string host() const { return host_; }      // MPI_Get_processor_name
 
  private:
-  int world_rank_ = 0, world_size_ = 1, local_rank_ = 0;
+  int world_rank_ = 0, world_size_ = 1, local_rank_ = 0, local_size_ = 1, node_ = 0;
   std::string host_;
 };
 
@@ -60,6 +63,13 @@ void free_layout(GroupLayout& l);
 void send_string(const std::string& s, int dest, int tag, MPI_Comm comm);
 std::string recv_string(int source /* or MPI_ANY_SOURCE */, int tag, MPI_Comm comm, int* actual_source = nullptr);
 bool probe_string(int tag, MPI_Comm comm, int* source);
+// Small control values (one int): send_int is MPI_Send; latest_int receives every int waiting
+// from `source` with `tag` without blocking and returns the last one sent, or `none`.
+void send_int(int value, int dest, int tag, MPI_Comm comm);
+int latest_int(int source, int tag, MPI_Comm comm, int none);
+// MPI_Gather of `mine` (the same length on every rank): root gets every rank's values in
+// rank order, the other ranks an empty vector. Collective.
+std::vector<int> gather_ints(const std::vector<int>& mine, int root, MPI_Comm comm);
 void broadcast_string(std::string& s, int root, MPI_Comm comm);
 void wait_for_message(int source, int tag, MPI_Comm comm);
 

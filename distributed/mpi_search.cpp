@@ -1,5 +1,6 @@
 #include "distributed/mpi_search.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <future>
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "distributed/core_share.h"
 #include "distributed/mpi_env.h"
 #include "distributed/reducers.h"
 #include "search_space/error.h"
@@ -18,7 +20,7 @@ namespace srnas {
 
 namespace {
 
-constexpr int kTagJob = 101, kTagResult = 102;
+constexpr int kTagJob = 101, kTagResult = 102, kTagCores = 103;
 
 std::unique_ptr<GradientReducer> make_reducer(const GroupLayout& l, const SearchConfig& cfg, int local_rank) {
   if (l.group_size == 1) return nullptr;
@@ -27,68 +29,104 @@ std::unique_ptr<GradientReducer> make_reducer(const GroupLayout& l, const Search
 }
 
 // LibTorch threads per rank: the node's cores shared by the ranks on it; a solo item (the
-// baseline, while every other group idles) shares them only within its group.
+// baseline, while every other group idles) shares them only within its group. adaptive
+// (`cores: adaptive`): rank 0 lends idle ranks' cores to training ranks (core_share.h).
 struct ThreadPlan {
   int shared = 1, solo = 1;
+  bool adaptive = false;
 };
 
-ThreadPlan plan_threads(const GroupLayout& l) {
-  int local_size = 1;
-  if (const char* s = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE")) local_size = std::max(1, std::atoi(s));
-  const int cores = std::max(1, int(std::thread::hardware_concurrency()));
-  return {std::max(1, cores / local_size), std::max(1, cores / std::max(1, std::min(l.group_size, local_size)))};
+int node_cores() { return std::max(1, int(std::thread::hardware_concurrency())); }
+
+// Never more threads than the CPUs this rank may run on: mpirun binds each rank to one core
+// by default (np <= cores), and two threads on one core run slower than one.
+ThreadPlan plan_threads(const GroupLayout& l, const MpiEnv& env, const SearchConfig& cfg) {
+  const int local_size = std::max(1, env.local_size()), cores = node_cores(), cap = usable_cores();
+  return {std::max(1, std::min(cap, cores / local_size)),
+          std::max(1, std::min(cap, cores / std::max(1, std::min(l.group_size, local_size)))),
+          cfg.cores == "adaptive"};
 }
 
-// Runs an item on this rank with the thread count it is entitled to.
+// The threads rank 0 last assigned to this rank (`cores: adaptive`); 0 before any. Rank 0's
+// pool sets its own directly; other ranks take the latest kTagCores message from rank 0.
+std::atomic<int> g_assigned{0};
+
+int assigned_threads(int world_rank) {
+  if (world_rank != 0) g_assigned = latest_int(0, kTagCores, MPI_COMM_WORLD, g_assigned.load());
+  return g_assigned.load();
+}
+
+// Runs an item on this rank with the thread count it is entitled to. A probe always uses the
+// shared count (runtime ratios of one study are measured under one condition); a Train item
+// under `cores: adaptive` follows rank 0's assignments, checked between steps.
 WorkResult execute_with_threads(CandidateRunner& runner, const WorkItem& item, GradientReducer* reducer,
-                                const ThreadPlan& plan) {
-  init_torch_threads(item.solo && item.kind == WorkItem::Kind::Train ? plan.solo : plan.shared);
-  return execute(runner, item, reducer, nullptr, [] { return stop_requested(); });
+                                const ThreadPlan& plan, int world_rank) {
+  const bool train = item.kind == WorkItem::Kind::Train, follow = train && plan.adaptive;
+  int threads = train && item.solo ? plan.solo : plan.shared;
+  if (follow && assigned_threads(world_rank) > 0) threads = g_assigned.load();
+  init_torch_threads(threads);
+  auto between_steps = [&] {
+    if (follow) {
+      const int a = assigned_threads(world_rank);
+      if (a > 0 && a != threads) init_torch_threads(threads = a);
+    }
+    return stop_requested();
+  };
+  return execute(runner, item, reducer, nullptr, between_steps);
 }
 
 // A leader runs a Train item with its group: members get it by broadcast first.
 WorkResult run_in_group(CandidateRunner& runner, const WorkItem& item, const GroupLayout& l, GradientReducer* reducer,
-                        const ThreadPlan& plan) {
+                        const ThreadPlan& plan, int world_rank) {
   if (l.group_size > 1 && item.kind != WorkItem::Kind::Probe) {
     std::string msg = to_json(item).dump();
     broadcast_string(msg, 0, l.group_comm);
   }
-  return execute_with_threads(runner, item, reducer, plan);
+  return execute_with_threads(runner, item, reducer, plan, world_rank);
 }
 
 // Non-leader ranks: follow the leader's Train items until Stop.
-void member_loop(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, const ThreadPlan& plan) {
+void member_loop(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, const ThreadPlan& plan,
+                 int world_rank) {
   while (true) {
     std::string msg;
     broadcast_string(msg, 0, l.group_comm);
     WorkItem item = work_item_from_json(nlohmann::json::parse(msg));
-    if (item.kind == WorkItem::Kind::Stop) return;
-    execute_with_threads(runner, item, reducer, plan);
+    if (item.kind == WorkItem::Kind::Stop) {
+      assigned_threads(world_rank);  // receive what is left
+      return;
+    }
+    execute_with_threads(runner, item, reducer, plan, world_rank);
   }
 }
 
 // Leaders of groups 1..n-1: receive items from rank 0, run them, send results back.
-void leader_loop(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, const ThreadPlan& plan) {
+void leader_loop(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, const ThreadPlan& plan,
+                 int world_rank) {
   while (true) {
     wait_for_message(0, kTagJob, MPI_COMM_WORLD);
     WorkItem item = work_item_from_json(nlohmann::json::parse(recv_string(0, kTagJob, MPI_COMM_WORLD)));
     if (item.kind == WorkItem::Kind::Stop) {
+      assigned_threads(world_rank);  // receive what is left
       if (l.group_size > 1) {
         std::string msg = to_json(item).dump();
         broadcast_string(msg, 0, l.group_comm);
       }
       return;
     }
-    WorkResult r = run_in_group(runner, item, l, reducer, plan);
+    WorkResult r = run_in_group(runner, item, l, reducer, plan, world_rank);
     send_string(to_json(r).dump(), 0, kTagResult, MPI_COMM_WORLD);
   }
 }
 
 // Rank 0's pool: worker 0 is its own group (a thread), worker w > 0 is world rank w*g.
+// ranks (every rank's node, cores and share) serve `cores: adaptive`.
 class MpiPool : public WorkerPool {
  public:
-  MpiPool(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, std::string host, ThreadPlan plan)
-      : runner_(runner), l_(l), reducer_(reducer), host_(std::move(host)), plan_(plan) {}
+  MpiPool(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, std::string host, ThreadPlan plan,
+          std::vector<RankCores> ranks)
+      : runner_(runner), l_(l), reducer_(reducer), host_(std::move(host)), plan_(plan), ranks_(std::move(ranks)),
+        activity_(size_t(l.n_groups), RankActivity::Idle), sent_(ranks_.size(), 0) {}
   ~MpiPool() override {
     if (local_.valid()) local_.wait();
     WorkItem stop;
@@ -103,23 +141,29 @@ class MpiPool : public WorkerPool {
   void submit(int w, const WorkItem& item) override {
     fmt::print(stderr, "[search] trial {} {} -> group {} (world rank {})\n", item.trial_id,
                item.kind == WorkItem::Kind::Probe ? "probe" : "train", w, w * l_.group_size);
+    activity_[size_t(w)] = item.kind == WorkItem::Kind::Probe ? RankActivity::Probe : RankActivity::Train;
+    if (plan_.adaptive) share_cores_now();  // the others shrink before this one starts
     if (w == 0) {
-      local_ = std::async(std::launch::async, [this, item] { return run_in_group(runner_, item, l_, reducer_, plan_); });
+      local_ = std::async(std::launch::async, [this, item] { return run_in_group(runner_, item, l_, reducer_, plan_, 0); });
     } else {
       send_string(to_json(item).dump(), w * l_.group_size, kTagJob, MPI_COMM_WORLD);
     }
   }
   WorkResult wait_any(int* worker, const std::function<void()>& tick) override {
+    // The search loop has just given work to every worker it could: the idle ones have none.
+    if (plan_.adaptive) share_cores_now();
     auto last_tick = std::chrono::steady_clock::now();
     while (true) {
       if (local_.valid() && local_.wait_for(std::chrono::milliseconds(0)) == std::future_status::ready) {
         *worker = 0;
+        activity_[0] = RankActivity::Idle;
         return local_.get();
       }
       int src = -1;
       if (probe_string(kTagResult, MPI_COMM_WORLD, &src)) {
         std::string msg = recv_string(src, kTagResult, MPI_COMM_WORLD);
         *worker = src / l_.group_size;
+        activity_[size_t(*worker)] = RankActivity::Idle;
         return work_result_from_json(nlohmann::json::parse(msg));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(3));
@@ -135,11 +179,33 @@ class MpiPool : public WorkerPool {
   }
 
  private:
+  // Assigns every active rank its threads by what each worker does now (share_cores) and
+  // tells the ranks whose count changed; idle ranks keep theirs until they get work.
+  void share_cores_now() {
+    std::vector<RankActivity> act(ranks_.size());
+    for (size_t r = 0; r < act.size(); ++r) act[r] = activity_[r / size_t(l_.group_size)];
+    std::vector<int> t = share_cores(ranks_, act);
+    for (size_t r = 0; r < t.size(); ++r) {
+      if (t[r] == 0 || t[r] == sent_[r]) continue;
+      if (act[r] == RankActivity::Train && (t[r] > ranks_[r].shared || sent_[r] > ranks_[r].shared))
+        fmt::print(stderr, "[search] cores: world rank {} trains on {} thread(s)\n", r, t[r]);
+      if (r == 0) {
+        g_assigned = t[r];
+      } else {
+        send_int(t[r], int(r), kTagCores, MPI_COMM_WORLD);
+      }
+      sent_[r] = t[r];
+    }
+  }
+
   CandidateRunner& runner_;
   const GroupLayout& l_;
   GradientReducer* reducer_;
   std::string host_;
   ThreadPlan plan_;
+  std::vector<RankCores> ranks_;
+  std::vector<RankActivity> activity_;  // per worker (group)
+  std::vector<int> sent_;               // per world rank: the last assignment sent, 0: none
   std::future<WorkResult> local_;
 };
 
@@ -148,19 +214,29 @@ class MpiPool : public WorkerPool {
 SearchSummary mpi_search(const SearchConfig& cfg, const SearchOptions& opt, int group_size, MpiEnv& env) {
   GroupLayout l = make_layout(env.world_rank(), env.world_size(), group_size);
   // Share the cores of a node between its ranks (LibTorch would otherwise use all of them in each).
-  const ThreadPlan plan = plan_threads(l);
+  const ThreadPlan plan = plan_threads(l, env, cfg);
   init_torch_threads(plan.shared);
+  const std::vector<int> cores = gather_ints({env.node(), node_cores(), usable_cores(), plan.shared}, 0, MPI_COMM_WORLD);
   set_cuda_device_index(env.local_rank());
   auto runner = make_local_runner(cfg, opt.quiet || env.world_rank() != 0);
   auto reducer = make_reducer(l, cfg, env.local_rank());
   SearchSummary summary;
   if (env.world_rank() == 0) {
-    MpiPool pool(*runner, l, reducer.get(), env.host(), plan);
+    std::vector<RankCores> ranks;
+    bool can_lend = false;
+    for (size_t i = 0; i + 3 < cores.size(); i += 4) {
+      ranks.push_back({cores[i], cores[i + 1], cores[i + 2], cores[i + 3]});
+      can_lend |= ranks.back().cap > ranks.back().shared;
+    }
+    if (plan.adaptive && !can_lend)
+      fmt::print(stderr, "[search] cores: adaptive has nothing to lend: every rank may run only on its share of its "
+                         "node's cores (mpirun binds each rank to one core by default; add --bind-to none)\n");
+    MpiPool pool(*runner, l, reducer.get(), env.host(), plan, std::move(ranks));
     summary = run_search(cfg, opt, pool);
   } else if (l.leader) {
-    leader_loop(*runner, l, reducer.get(), plan);
+    leader_loop(*runner, l, reducer.get(), plan, env.world_rank());
   } else {
-    member_loop(*runner, l, reducer.get(), plan);
+    member_loop(*runner, l, reducer.get(), plan, env.world_rank());
   }
   reducer.reset();
   free_layout(l);

@@ -79,6 +79,7 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
       c.macs_w = (*m)[1].get<int>();
     }
     c.device = r.choice("device", {"auto", "cpu", "cuda"}, c.device);
+    c.cores = r.choice("cores", {"fixed", "adaptive"}, c.cores);
     c.runs_dir = str(r, "runs_dir", "");
     c.db = str(r, "db", "");
     r.finish();

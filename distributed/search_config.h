@@ -43,6 +43,11 @@ struct SearchConfig {
   RuntimeProbe runtime;
   int macs_h = 339, macs_w = 510;    // LR size for the recorded MACs
   std::string device = "auto";
+  // Under mpirun on CPU nodes: fixed (each rank keeps its node's cores / ranks on the node;
+  // a trial's numbers do not depend on timing) or adaptive (ranks with nothing to do lend their
+  // cores to the ranks still training; faster tails, but a trial's thread count, and so its
+  // last bits, then depend on timing). Probes always run on the fixed count.
+  std::string cores = "fixed";
   std::string runs_dir;              // trial folders; default "<db>.runs"
   std::string db = "";               // default DB file when --db is not given
   std::string yaml;                  // the config text as read

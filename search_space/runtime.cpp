@@ -1,5 +1,7 @@
 #include "search_space/runtime.h"
 
+#include <sched.h>
+
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -14,8 +16,15 @@ void init_torch_threads(int n) {
   if (n <= 0) {
     if (const char* env = std::getenv("SRNAS_THREADS")) n = std::atoi(env);
   }
-  if (n <= 0) n = int(std::max(1u, std::thread::hardware_concurrency()));
+  if (n <= 0) n = usable_cores();
   torch::set_num_threads(n);
+}
+
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return int(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 int torch_threads() { return torch::get_num_threads(); }

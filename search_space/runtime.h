@@ -10,7 +10,10 @@
 
 namespace srnas {
 
-void init_torch_threads(int n);   // 0: all hardware threads (or $SRNAS_THREADS if set)
+void init_torch_threads(int n);   // 0: usable_cores() (or $SRNAS_THREADS if set)
+// The CPUs this process may run on (sched_getaffinity: taskset, cgroup cpusets, mpirun's
+// binding; an mpirun rank bound to one core gets 1), at least 1.
+int usable_cores();
 int torch_threads();
 std::string torch_version();      // e.g. "1.13.1"
 bool cuda_available();

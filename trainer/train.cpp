@@ -210,7 +210,10 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
       TrainProgress pr{done, opt.iterations, window_loss / double(std::max<int64_t>(1, window_n)), lr,
                        std::chrono::duration<double>(clock::now() - t_begin).count(),
                        val_now ? result.val_psnr_rgb : NAN};
-      if (dp_rank == 0) log << json{{"it", done}, {"loss", pr.loss}, {"lr", lr}, {"elapsed_s", pr.elapsed_s}}.dump() << "\n";
+      if (dp_rank == 0)
+        log << json{{"it", done}, {"loss", pr.loss}, {"lr", lr}, {"elapsed_s", pr.elapsed_s},
+                    {"threads", torch::get_num_threads()}}.dump()
+            << "\n";
       if (hooks.on_log) hooks.on_log(pr);
       if (!hooks.quiet && dp_rank == 0)
         fmt::print(stderr, "[train] {}/{} loss {:.5f} lr {:.2e} {:.1f} it/s{}\n", done, opt.iterations, pr.loss, lr,

@@ -37,7 +37,7 @@ srnas::Image pattern(int h, int w, int k) { return srnas::testing::ramp_pattern(
 
 // A data root (3 train, 1 val photo-like images), tiny options and a search config.
 fs::path make_study(const std::string& name, int trials, const std::string& sampler = "random",
-                    const std::string& extra = "", int iterations = 8) {
+                    const std::string& extra = "", int iterations = 8, bool asha = true) {
   fs::path d = fresh(name);
   fs::create_directories(d / "data" / "train");
   fs::create_directories(d / "data" / "val");
@@ -47,9 +47,10 @@ fs::path make_study(const std::string& name, int trials, const std::string& samp
                                     "lr: 1.0e-3\ndevice: cpu\nloader: {workers: 1}\n";
   std::ofstream(d / "search.yaml") << fmt::format(
       "study: {}\nspace: unified_small\nsampler: {{type: {}}}\ntrials: {}\nseed: 3\ndata: {}\n"
-      "train: {{options: {}}}\nasha: {{min_budget: 4, eta: 2, rungs: 2}}\n"
+      "train: {{options: {}}}\n{}"
       "runtime: {{runs: 1, warmup: 0, max_images: 1, crop_lr: 12}}\ndevice: cpu\n{}",
-      name, sampler, trials, (d / "data").string(), (d / "tiny.yaml").string(), extra);
+      name, sampler, trials, (d / "data").string(), (d / "tiny.yaml").string(),
+      asha ? "asha: {min_budget: 4, eta: 2, rungs: 2}\n" : "", extra);
   return d;
 }
 
@@ -246,10 +247,10 @@ TEST(Search, BadInputLeavesTheDbIntact) {
 
 namespace {
 
-std::string mpirun(int np, const std::string& args) {
+std::string mpirun(int np, const std::string& args, const std::string& flags = "") {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-  return fmt::format("mpirun --oversubscribe -np {} {} {}", np, SRNAS_BIN, args);
+  return fmt::format("mpirun --oversubscribe {} -np {} {} {}", flags, np, SRNAS_BIN, args);
 }
 
 // pids of srnas processes whose environment says OMPI_COMM_WORLD_RANK=rank and whose
@@ -328,4 +329,89 @@ TEST(MpiSearch, KillingANonZeroRankThenResumeLosesNothing) {
   EXPECT_NE(r.err.find("re-queued trial"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("group1(rank1)"), std::string::npos) << "names the rank: " << r.err;
   expect_complete_study(trials_json(d), 8);
+}
+
+namespace {
+// The `threads` of every training log line of trial `number` (the trainer logs its LibTorch
+// thread count with each loss).
+std::vector<int> logged_threads(const fs::path& d, const std::string& study, int number) {
+  std::vector<int> out;
+  std::ifstream log(d / "s.db.runs" / study / fmt::format("trial_{}", number) / "log.jsonl");
+  for (std::string line; std::getline(log, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("threads")) out.push_back(j["threads"].get<int>());
+  }
+  return out;
+}
+}  // namespace
+
+// One candidate trains while the other rank has nothing to do. Under `cores: adaptive` (and
+// `mpirun --bind-to none`) it gets the node's cores; under `fixed` it keeps its share; under
+// mpirun's default binding (one core per rank) nothing can be lent, and a warning says so.
+// First on rank 0 (its pool sets its own count), then on rank 1 (told by an MPI message):
+// seed 4 draws a 29103-parameter first candidate and an 8733-parameter second one, and a
+// 12913-parameter baseline prunes the first after its probe, so the second trains alone.
+TEST(MpiSearch, AdaptiveCoresLendAnIdleRanksCoresToTheRankThatTrains) {
+  if (std::system("command -v mpirun >/dev/null") != 0) GTEST_FAIL() << "mpirun missing: install openmpi-bin";
+  const int cores = std::max(1, int(std::thread::hardware_concurrency()));
+  const std::string small_baseline =
+      R"({"global_skip":"none","head":{"act":{"slope":0.1,"type":"lrelu"}},"init":{"scale":0.1,"type":"kaimin)"
+      R"(g"},"lr":{"blocks":[{"expand":2,"type":"awru"}],"long_skip":false,"width":12},"tail":{"act":{"slope")"
+      R"(:0.1,"type":"lrelu"},"hr_conv":true,"last_conv":true},"upsampler":{"act":{"slope":0.1,"type":"lrelu")"
+      R"(},"type":"pixelshuffle4"},"x4":{"blocks":[{"kernel":3,"type":"dwsep"}],"width":4}})";
+  struct Case {
+    std::string mode;
+    bool on_rank1, bound;
+  };
+  for (const Case& c : {Case{"adaptive", false, false}, Case{"fixed", false, false}, Case{"adaptive", true, false},
+                        Case{"adaptive", false, true}}) {
+    const std::string study = fmt::format("mpicores_{}_{}{}", c.mode, c.on_rank1 ? 1 : 0, c.bound ? "_bound" : "");
+    fs::path base = fs::temp_directory_path() / fmt::format("srnas_small_baseline_{}.json", ::getpid());
+    std::ofstream(base) << small_baseline;
+    const std::string extra = c.on_rank1 ? fmt::format("prune: {{params: true, runtime: false}}\nbaseline: {}\ncores: {}\n",
+                                                       base.string(), c.mode)
+                                         : "prune: {params: false, runtime: false}\ncores: " + c.mode + "\n";
+    fs::path d = make_study(study, c.on_rank1 ? 2 : 1, "random", extra, 24, false);
+    if (c.on_rank1) {
+      std::string y;
+      std::ifstream in(d / "search.yaml");
+      y.assign(std::istreambuf_iterator<char>(in), {});
+      std::ofstream(d / "search.yaml") << y.replace(y.find("seed: 3"), 7, "seed: 4");
+    }
+    std::string out = (d / "log.txt").string();
+    const std::string flags = c.bound ? "--bind-to core" : "--bind-to none";
+    int st = std::system((mpirun(2, search_cmd(d, false) + " --group-size 1", flags) + " >" + out + " 2>&1").c_str());
+    std::ifstream log(out);
+    std::string text((std::istreambuf_iterator<char>(log)), {});
+    ASSERT_EQ(st, 0) << text;
+    auto ts = trials_json(d);
+    expect_complete_study(ts, c.on_rank1 ? 2 : 1);
+    // the baseline trains alone in both modes: every core the rank may use
+    for (int t : logged_threads(d, study, 0)) EXPECT_EQ(t, c.bound ? 1 : cores) << study << " baseline";
+    const int number = c.on_rank1 ? 2 : 1;
+    if (c.on_rank1) {
+      ASSERT_EQ(ts[1]["state"], "PRUNED") << "the seeded sampler changed: pick a seed whose first candidate is larger "
+                                             "than the baseline and the second smaller\n" << ts.dump(1);
+      ASSERT_EQ(ts[2]["state"], "COMPLETE") << ts.dump(1);
+      EXPECT_NE(text.find("trial 3 train -> group 1 (world rank 1)"), std::string::npos) << text;
+    }
+    std::vector<int> cand = logged_threads(d, study, number);
+    ASSERT_FALSE(cand.empty()) << text;
+    // On rank 1 the first steps may still run on its share when its probe finished before the
+    // other rank's: the assignment arrives between steps. The last line has it either way.
+    const int want = c.bound ? 1 : c.mode == "adaptive" ? cores : std::max(1, cores / 2);
+    if (c.on_rank1) {
+      EXPECT_EQ(cand.back(), want) << study << ": " << text;
+    } else {
+      for (int t : cand) EXPECT_EQ(t, want) << study << ": " << text;
+    }
+    if (c.mode == "adaptive" && cores > 1 && !c.bound) {
+      EXPECT_NE(text.find(fmt::format("world rank {} trains on {} thread(s)", c.on_rank1 ? 1 : 0, cores)),
+                std::string::npos)
+          << text;
+    }
+    if (c.bound && cores > 1) {
+      EXPECT_NE(text.find("has nothing to lend"), std::string::npos) << text;
+    }
+  }
 }

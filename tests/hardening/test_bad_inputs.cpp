@@ -193,6 +193,7 @@ class BadInputs : public ::testing::Test {
     // a Latin-1 byte (not UTF-8) in an option override: YAML must be Unicode
     write_text(dir_ / "cfg_latin1.yaml",
                replace_all(search_yaml("bad_inputs"), "tiny.yaml}", "tiny.yaml, set: {device: \"caf\xe9\"}}"));
+    write_text(dir_ / "cfg_cores.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "cores: all\n"));
     write_text(dir_ / "cfg_unknown_key.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "colour: blue\n"));
 
     // genomes: the reference MSRResNet as a file, then broken variants
@@ -299,6 +300,8 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "search.macs_lr_size: expected [height, width], integers in [1, 65536]"},
       {"search cfg: runtime.reference", "search --resume --config @D/cfg_reference.yaml --db @DB",
        "search.runtime.reference: expected one of {each, once}, got 'always'"},
+      {"search cfg: cores", "search --resume --config @D/cfg_cores.yaml --db @DB",
+       "search.cores: expected one of {fixed, adaptive}, got 'all'"},
       {"search cfg: unknown key", "search --resume --config @D/cfg_unknown_key.yaml --db @DB", "search: unknown key 'colour'"},
       // (srnas before search_space/yaml_json.cpp checked UTF-8 said only "[json.exception.type_error.316]
       // incomplete UTF-8 string"; now "cfg_latin1.yaml:L:C: invalid UTF-8 (byte 0xE9 ...)")
