@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Candidates per hour: one process with all cores vs `mpirun -np 2 --group-size 1` (one
-# core per rank), the same study config (configs/search/bench_parallel.yaml), interleaved.
+# candidate per rank), the same study config, interleaved in each round. mpirun rows:
+#   mpirun            what a user types: OpenMPI binds each rank to one core (np <= cores)
+#   mpirun unbound    --bind-to none, cores: fixed (each rank its share of the cores)
+#   mpirun adaptive   --bind-to none, cores: adaptive (idle ranks lend their cores)
 # Counts two spans from the DB: the candidates' (first candidate start to last finish) and the
 # whole study's (baseline included: what a user waits for).
-# Usage: scripts/bench_search.sh [ROUNDS=1]
+# Usage: scripts/bench_search.sh [ROUNDS=1] [CONFIG=configs/search/bench_parallel.yaml]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 ROUNDS="${1:-1}"
+CONFIG="${2:-configs/search/bench_parallel.yaml}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 OUT="$(mktemp -d)"; trap 'rm -rf "$OUT"' EXIT
+grep -v '^cores:' "$CONFIG" > "$OUT/fixed.yaml"
+{ cat "$OUT/fixed.yaml"; echo "cores: adaptive"; } > "$OUT/adaptive.yaml"
 span() {  # candidates, candidates' span, whole-study span (seconds)
   /usr/bin/python3 - "$1" <<'PY'
 import sqlite3, sys
@@ -19,14 +25,20 @@ a0, = c.execute("SELECT min(started_at) FROM trials").fetchone()
 print(n, b - a, b - a0)
 PY
 }
+run() {  # name db command...
+  local name="$1" db="$2"; shift 2
+  "$@" --db "$db" 2>/dev/null >/dev/null
+  read -r n s w < <(span "$db")
+  printf '%s %s %s %s\n' "$name" "$n" "$s" "$w" >> "$OUT/rows_$r"
+}
+echo "config: $CONFIG, $(nproc) cores"
 for r in $(seq 1 "$ROUNDS"); do
-  build/srnas --threads "$(nproc)" search --config configs/search/bench_parallel.yaml --db "$OUT/one_$r.db" 2>/dev/null
-  read -r n1 s1 w1 < <(span "$OUT/one_$r.db")
-  mpirun --oversubscribe --bind-to none -np 2 build/srnas search --config configs/search/bench_parallel.yaml \
-    --db "$OUT/mpi_$r.db" --group-size 1 2>/dev/null
-  read -r n2 s2 w2 < <(span "$OUT/mpi_$r.db")
-  awk -v n1="$n1" -v s1="$s1" -v w1="$w1" -v n2="$n2" -v s2="$s2" -v w2="$w2" -v r="$r" 'BEGIN {
-    c1 = n1 / s1 * 3600; c2 = n2 / s2 * 3600; d1 = n1 / w1 * 3600; d2 = n2 / w2 * 3600;
-    printf "round %d candidates only: 1 process (all cores) %d in %.1f s = %.0f/h | mpirun -np 2 --group-size 1 %d in %.1f s = %.0f/h | ratio %.2f\n", r, n1, s1, c1, n2, s2, c2, c2 / c1
-    printf "round %d whole study:     1 process (all cores) %d in %.1f s = %.0f/h | mpirun -np 2 --group-size 1 %d in %.1f s = %.0f/h | ratio %.2f\n", r, n1, w1, d1, n2, w2, d2, d2 / d1 }'
+  : > "$OUT/rows_$r"
+  run "1-process" "$OUT/one_$r.db" build/srnas --threads "$(nproc)" search --config "$OUT/fixed.yaml"
+  run "mpirun" "$OUT/mpi_$r.db" mpirun -np 2 build/srnas search --config "$OUT/fixed.yaml" --group-size 1
+  run "mpirun-unbound" "$OUT/unb_$r.db" mpirun --bind-to none -np 2 build/srnas search --config "$OUT/fixed.yaml" --group-size 1
+  run "mpirun-adaptive" "$OUT/ada_$r.db" mpirun --bind-to none -np 2 build/srnas search --config "$OUT/adaptive.yaml" --group-size 1
+  awk -v r="$r" 'NR == 1 { c1 = $2 / $3 * 3600; w1 = $2 / $4 * 3600 }
+    { c = $2 / $3 * 3600; w = $2 / $4 * 3600
+      printf "round %d %-16s %2d candidates in %6.1f s = %5.0f/h (%.2fx) | whole study %6.1f s (%.2fx)\n", r, $1, $2, $3, c, c / c1, $4, w / w1 }' "$OUT/rows_$r"
 done
