@@ -228,6 +228,11 @@ SearchSummary mpi_search(const SearchConfig& cfg, const SearchOptions& opt, int 
       ranks.push_back({cores[i], cores[i + 1], cores[i + 2], cores[i + 3]});
       can_lend |= ranks.back().cap > ranks.back().shared;
     }
+    const int unbound_solo = std::max(1, node_cores() / std::max(1, std::min(l.group_size, env.local_size())));
+    if (plan.solo < unbound_solo)
+      fmt::print(stderr, "[search] mpirun bound each rank to {} core(s): the baseline trains on {} thread(s), not the "
+                         "node's {} (mpirun --bind-to none lets a rank use the node's cores while the others wait)\n",
+                 usable_cores(), plan.solo, unbound_solo);
     if (plan.adaptive && !can_lend)
       fmt::print(stderr, "[search] cores: adaptive has nothing to lend: every rank may run only on its share of its "
                          "node's cores (mpirun binds each rank to one core by default; add --bind-to none)\n");

@@ -7,6 +7,7 @@
 # Counts two spans from the DB: the candidates' (first candidate start to last finish) and the
 # whole study's (baseline included: what a user waits for).
 # Usage: scripts/bench_search.sh [ROUNDS=1] [CONFIG=configs/search/bench_parallel.yaml]
+#        ROWS="1-process mpirun-adaptive" scripts/bench_search.sh ...   (a subset; 1-process first)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -25,8 +26,10 @@ a0, = c.execute("SELECT min(started_at) FROM trials").fetchone()
 print(n, b - a, b - a0)
 PY
 }
+ROWS="${ROWS:-1-process mpirun mpirun-unbound mpirun-adaptive}"
 run() {  # name db command...
   local name="$1" db="$2"; shift 2
+  [[ " $ROWS " == *" $name "* ]] || return 0
   "$@" --db "$db" 2>/dev/null >/dev/null
   read -r n s w < <(span "$db")
   printf '%s %s %s %s\n' "$name" "$n" "$s" "$w" >> "$OUT/rows_$r"

@@ -35,6 +35,19 @@ double psnr_from_mse(double mse) {
   return 20.0 * std::log10(255.0 / std::sqrt(mse));
 }
 
+// Mean over the pixels inside a c-px border of f(sr pixel, hr pixel), each a pointer to an
+// RGB triple; the images have the same size (check_pair).
+template <class F>
+double cropped_mean(const Image& sr, const Image& hr, int c, F f) {
+  double sum = 0.0;
+  for (int r = c; r < sr.h - c; ++r) {
+    const uint8_t* a = sr.row(r) + static_cast<size_t>(c) * 3;
+    const uint8_t* b = hr.row(r) + static_cast<size_t>(c) * 3;
+    for (int x = c; x < sr.w - c; ++x, a += 3, b += 3) sum += f(a, b);
+  }
+  return sum / (static_cast<double>(sr.h - 2 * c) * (sr.w - 2 * c));
+}
+
 // Y of the cropped region, row-major (h - 2c) x (w - 2c).
 std::vector<double> cropped_y(const Image& img, int c, int* h, int* w) {
   *h = img.h - 2 * c;
@@ -83,35 +96,23 @@ std::vector<double> rgb_to_y(const Image& img) {
 
 double psnr_rgb(const Image& sr, const Image& hr, int crop_px) {
   check_pair(sr, hr, crop_px, "psnr_rgb", 1);
-  const int c = crop_px;
-  double sse = 0.0;
-  for (int r = c; r < sr.h - c; ++r) {
-    const uint8_t* a = sr.row(r) + static_cast<size_t>(c) * 3;
-    const uint8_t* b = hr.row(r) + static_cast<size_t>(c) * 3;
-    const size_t n = static_cast<size_t>(sr.w - 2 * c) * 3;
-    for (size_t i = 0; i < n; ++i) {
-      const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
-      sse += d * d;
-    }
-  }
-  const double count = static_cast<double>(sr.h - 2 * c) * (sr.w - 2 * c) * 3;
-  return psnr_from_mse(sse / count);
+  // squared differences are integers: their double sums are exact in any order
+  return psnr_from_mse(cropped_mean(sr, hr, crop_px, [](const uint8_t* a, const uint8_t* b) {
+                         double s = 0.0;
+                         for (int i = 0; i < 3; ++i) {
+                           const double d = double(a[i]) - double(b[i]);
+                           s += d * d;
+                         }
+                         return s;
+                       }) / 3.0);
 }
 
 double psnr_y(const Image& sr, const Image& hr, int crop_px) {
   check_pair(sr, hr, crop_px, "psnr_y", 1);
-  const int c = crop_px;
-  double sse = 0.0;
-  for (int r = c; r < sr.h - c; ++r) {
-    const uint8_t* a = sr.row(r) + static_cast<size_t>(c) * 3;
-    const uint8_t* b = hr.row(r) + static_cast<size_t>(c) * 3;
-    for (int x = c; x < sr.w - c; ++x, a += 3, b += 3) {
-      const double d = y_of(a) - y_of(b);
-      sse += d * d;
-    }
-  }
-  const double count = static_cast<double>(sr.h - 2 * c) * (sr.w - 2 * c);
-  return psnr_from_mse(sse / count);
+  return psnr_from_mse(cropped_mean(sr, hr, crop_px, [](const uint8_t* a, const uint8_t* b) {
+    const double d = y_of(a) - y_of(b);
+    return d * d;
+  }));
 }
 
 double ssim_y(const Image& sr, const Image& hr, int crop_px) {

@@ -26,6 +26,9 @@
 #include "search_space/error.h"
 #include "search_space/registry.h"
 #include "search_space/space.h"
+#include "../support/errors.h"
+
+using srnas::testing::error_of;
 
 using namespace srnas;
 namespace fs = std::filesystem;
@@ -94,15 +97,6 @@ SRNet make_net(const Genome& g, uint64_t seed) {
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no srnas::Error)";
 }
 
 std::string read_file(const std::string& path) {

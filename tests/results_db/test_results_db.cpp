@@ -21,6 +21,9 @@
 #include <vector>
 
 #include "search_space/error.h"
+#include "../support/errors.h"
+
+using srnas::testing::error_of;
 
 namespace srnas {
 namespace {
@@ -76,20 +79,6 @@ class Raw {
  private:
   sqlite3* db_ = nullptr;
 };
-
-// The message of the srnas::Error f throws ("" and a test failure if it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "expected srnas::Error";
-  return "";
-}
 
 #define EXPECT_CONTAINS(haystack, needle) \
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "in: " << (haystack)

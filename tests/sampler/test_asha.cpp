@@ -7,6 +7,9 @@
 
 #include "sampler/asha.h"
 #include "search_space/error.h"
+#include "../support/errors.h"
+
+using srnas::testing::error_of;
 
 using namespace srnas;
 
@@ -21,15 +24,6 @@ TrialRecord reached(int64_t id, std::map<int, double> rung_psnr, bool baseline =
   t.rung = int(t.rung_psnr.size()) - 1;
   t.is_baseline = baseline;
   return t;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 const AshaConfig kCfg{100, 3, 3};

@@ -18,19 +18,13 @@
 #include "search_space/accounting.h"
 #include "search_space/error.h"
 #include "search_space/registry.h"
+#include "../support/errors.h"
+
+using srnas::testing::error_of;
 
 using namespace srnas;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TrialRecord record(int64_t number, const Genome& g, TrialState state = TrialState::Complete) {
   TrialRecord t;

@@ -9,19 +9,13 @@
 #include "search_space/error.h"
 #include "search_space/registry.h"
 #include "search_space/space.h"
+#include "../support/errors.h"
+
+using srnas::testing::error_of;
 
 using namespace srnas;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::string write_temp(const std::string& name, const std::string& text) {
   auto p = std::filesystem::temp_directory_path() / ("srnas_test_" + name);

@@ -8,6 +8,9 @@
 
 #include "search_space/error.h"
 #include "trainer/options.h"
+#include "../support/errors.h"
+
+using srnas::testing::error_of;
 
 using namespace srnas;
 
@@ -17,15 +20,6 @@ std::string write(const std::string& name, const std::string& text) {
   auto p = std::filesystem::temp_directory_path() / ("srnas_opt_" + name);
   std::ofstream(p) << text;
   return p.string();
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
