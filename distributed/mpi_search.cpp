@@ -34,6 +34,7 @@ std::unique_ptr<GradientReducer> make_reducer(const GroupLayout& l, const Search
 struct ThreadPlan {
   int shared = 1, solo = 1;
   bool adaptive = false;
+  int unbound_solo = 1;  // solo if the rank could run on every core of its node
 };
 
 int node_cores() { return std::max(1, int(std::thread::hardware_concurrency())); }
@@ -42,9 +43,9 @@ int node_cores() { return std::max(1, int(std::thread::hardware_concurrency()));
 // by default (np <= cores), and two threads on one core run slower than one.
 ThreadPlan plan_threads(const GroupLayout& l, const MpiEnv& env, const SearchConfig& cfg) {
   const int local_size = std::max(1, env.local_size()), cores = node_cores(), cap = usable_cores();
-  return {std::max(1, std::min(cap, cores / local_size)),
-          std::max(1, std::min(cap, cores / std::max(1, std::min(l.group_size, local_size)))),
-          cfg.cores == "adaptive"};
+  const int unbound_solo = std::max(1, cores / std::max(1, std::min(l.group_size, local_size)));
+  return {std::max(1, std::min(cap, cores / local_size)), std::min(cap, unbound_solo), cfg.cores == "adaptive",
+          unbound_solo};
 }
 
 // The threads rank 0 last assigned to this rank (`cores: adaptive`); 0 before any. Rank 0's
@@ -63,7 +64,7 @@ WorkResult execute_with_threads(CandidateRunner& runner, const WorkItem& item, G
                                 const ThreadPlan& plan, int world_rank) {
   const bool train = item.kind == WorkItem::Kind::Train, follow = train && plan.adaptive;
   int threads = train && item.solo ? plan.solo : plan.shared;
-  if (follow && assigned_threads(world_rank) > 0) threads = g_assigned.load();
+  if (const int a = follow ? assigned_threads(world_rank) : 0; a > 0) threads = a;
   init_torch_threads(threads);
   auto between_steps = [&] {
     if (follow) {
@@ -228,11 +229,10 @@ SearchSummary mpi_search(const SearchConfig& cfg, const SearchOptions& opt, int 
       ranks.push_back({cores[i], cores[i + 1], cores[i + 2], cores[i + 3]});
       can_lend |= ranks.back().cap > ranks.back().shared;
     }
-    const int unbound_solo = std::max(1, node_cores() / std::max(1, std::min(l.group_size, env.local_size())));
-    if (plan.solo < unbound_solo)
+    if (plan.solo < plan.unbound_solo)
       fmt::print(stderr, "[search] mpirun bound each rank to {} core(s): the baseline trains on {} thread(s), not the "
                          "node's {} (mpirun --bind-to none lets a rank use the node's cores while the others wait)\n",
-                 usable_cores(), plan.solo, unbound_solo);
+                 usable_cores(), plan.solo, plan.unbound_solo);
     if (plan.adaptive && !can_lend)
       fmt::print(stderr, "[search] cores: adaptive has nothing to lend: every rank may run only on its share of its "
                          "node's cores (mpirun binds each rank to one core by default; add --bind-to none)\n");
