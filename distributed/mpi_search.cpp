@@ -127,7 +127,8 @@ class MpiPool : public WorkerPool {
   MpiPool(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, std::string host, ThreadPlan plan,
           std::vector<RankCores> ranks)
       : runner_(runner), l_(l), reducer_(reducer), host_(std::move(host)), plan_(plan), ranks_(std::move(ranks)),
-        activity_(size_t(l.n_groups), RankActivity::Idle), sent_(ranks_.size(), 0) {}
+        activity_(size_t(l.n_groups), RankActivity::Idle), sent_(ranks_.size(), 0),
+        cuda_(runner.device().rfind("cuda", 0) == 0) {}
   ~MpiPool() override {
     if (local_.valid()) local_.wait();
     WorkItem stop;
@@ -178,6 +179,8 @@ class MpiPool : public WorkerPool {
   std::string worker_name(int w) const override {
     return fmt::format("group{}(rank{})", w, w * l_.group_size);
   }
+  // GPU ranks share no cores; adaptive CPU ranks lend the baseline theirs once candidates run out.
+  bool overlap_baseline() const override { return l_.n_groups > 1 && (plan_.adaptive || cuda_); }
 
  private:
   // Assigns every active rank its threads by what each worker does now (share_cores) and
@@ -208,6 +211,7 @@ class MpiPool : public WorkerPool {
   std::vector<RankActivity> activity_;  // per worker (group)
   std::vector<int> sent_;               // per world rank: the last assignment sent, 0: none
   std::future<WorkResult> local_;
+  bool cuda_;
 };
 
 }  // namespace

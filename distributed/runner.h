@@ -70,8 +70,8 @@ struct WorkItem {
   Genome genome;
   TrainOptions options;
   std::string run_dir;
-  // Train only: nothing else runs meanwhile (the baseline, trained before any candidate is
-  // proposed), so an MPI worker may use every core its node gives to the group, not its share.
+  // Train only: nothing else runs meanwhile (the baseline, when the pool does not overlap it
+  // with candidates), so an MPI worker may use every core its node gives to the group, not its share.
   bool solo = false;
 };
 
@@ -105,6 +105,10 @@ class WorkerPool {
   virtual WorkResult wait_any(int* worker, const std::function<void()>& tick) = 0;
   virtual std::string device() const = 0;
   virtual std::string worker_name(int worker) const = 0;
+  // True: candidates may start on other workers while the baseline trains (they need only its
+  // probe: params and runtime ratio). False: the baseline trains first with the node to itself
+  // (one worker, or CPU ranks with fixed core shares, which could not lend it their cores).
+  virtual bool overlap_baseline() const { return false; }
 };
 
 std::unique_ptr<WorkerPool> make_local_pool(std::unique_ptr<CandidateRunner> runner, const std::string& name);

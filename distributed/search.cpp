@@ -56,6 +56,14 @@ std::optional<TrialRecord> baseline_of(const std::vector<TrialRecord>& trials) {
   return std::nullopt;
 }
 
+// The baseline once its probe is recorded (params, runtime ratio): what pruning before
+// training needs. A FAILED baseline counts as none.
+std::optional<TrialRecord> probed_baseline_of(const std::vector<TrialRecord>& trials) {
+  for (const auto& t : trials)
+    if (t.is_baseline && t.state != TrialState::Failed && t.params && t.runtime_ratio) return t;
+  return std::nullopt;
+}
+
 void finish(Ctx& c, TrialRecord& t, TrialState s, const std::string& reason) {
   t.state = s;
   t.reason = reason;
@@ -76,8 +84,8 @@ WorkItem train_item(const Ctx& c, const TrialRecord& t) {
   w.options.iterations = c.cfg.asha ? (t.is_baseline ? max_budget(*c.cfg.asha) : rung_budget(*c.cfg.asha, t.rung))
                                     : c.base_opt.iterations;
   w.run_dir = (fs::path(c.runs_dir) / fmt::format("trial_{}", t.number)).string();
-  // The baseline trains before any candidate is proposed, so its worker has the node to itself.
-  w.solo = t.is_baseline;
+  // Unless candidates overlap it, the baseline trains alone: its worker has the node to itself.
+  w.solo = t.is_baseline && !c.pool.overlap_baseline();
   return w;
 }
 
@@ -101,8 +109,8 @@ WorkItem first_item(Ctx& c, TrialRecord& t) {
 // Pre-training constraints; true when the trial was pruned.
 bool prune_before_training(Ctx& c, TrialRecord& t) {
   if (t.is_baseline) return false;
-  auto base = baseline_of(c.db.trials(c.study_id));
-  if (!base) throw Error("internal: candidate trial before the baseline completed");
+  auto base = probed_baseline_of(c.db.trials(c.study_id));
+  if (!base) throw Error("internal: candidate trial before the baseline's probe");
   if (c.cfg.prune_params && *t.params > *base->params) {
     finish(c, t, TrialState::Pruned,
            fmt::format("constraint: params {} > baseline {} (before training)", *t.params, *base->params));
@@ -252,8 +260,9 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   bool sampler_exhausted = false;
   auto worker_label = [&](int w) { return pool.size() == 1 ? c.worker : c.worker + "/" + pool.worker_name(w); };
 
-  // Next trial for an idle worker: a PENDING one, else a new proposal (only once the baseline
-  // is COMPLETE, since constraints and comparisons need it).
+  // Next trial for an idle worker: a PENDING one, else a new proposal, once the baseline is
+  // COMPLETE (the sampler's constraints include its PSNR), or, when the pool overlaps the
+  // baseline with candidates, once its probe is recorded (PSNR unconstrained until it completes).
   auto next_trial = [&](int w) -> std::optional<TrialRecord> {
     while (true) {
       if (auto t = db->claim_pending(study_id, worker_label(w))) return t;
@@ -262,14 +271,14 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
       int64_t candidates = 0;
       for (const auto& h : history) candidates += !h.is_baseline;
       if (candidates >= cfg.trials) return std::nullopt;
-      auto base = baseline_of(history);
+      auto base = pool.overlap_baseline() ? probed_baseline_of(history) : baseline_of(history);
       if (!base) return std::nullopt;
       db->transaction([&] {
         history = db->trials(study_id);
         Constraints cons;
         cons.max_params = base->params;
         cons.max_runtime_ratio = base->runtime_ratio;
-        cons.min_psnr = base->psnr_rgb;
+        if (base->state == TrialState::Complete) cons.min_psnr = base->psnr_rgb;
         SamplerContext ctx{*space, history, cons, cfg.seed, int64_t(history.size())};
         std::optional<Genome> g = sampler->propose(ctx);
         if (!g) {

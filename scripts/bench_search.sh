@@ -5,7 +5,8 @@
 #   mpirun unbound    --bind-to none, cores: fixed (each rank its share of the cores)
 #   mpirun adaptive   --bind-to none, cores: adaptive (idle ranks lend their cores)
 # Counts two spans from the DB: the candidates' (first candidate start to last finish) and the
-# whole study's (baseline included: what a user waits for).
+# whole study's (baseline included: what a user waits for). Under cores: adaptive candidates
+# start while the baseline trains, so their span includes it: compare rows by the whole study.
 # Usage: scripts/bench_search.sh [ROUNDS=1] [CONFIG=configs/search/bench_parallel.yaml]
 #        ROWS="1-process mpirun-adaptive" scripts/bench_search.sh ...   (a subset; 1-process first)
 set -euo pipefail

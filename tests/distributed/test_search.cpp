@@ -345,73 +345,71 @@ std::vector<int> logged_threads(const fs::path& d, const std::string& study, int
 }
 }  // namespace
 
-// One candidate trains while the other rank has nothing to do. Under `cores: adaptive` (and
-// `mpirun --bind-to none`) it gets the node's cores; under `fixed` it keeps its share; under
-// mpirun's default binding (one core per rank) nothing can be lent, and a warning says so.
-// First on rank 0 (its pool sets its own count), then on rank 1 (told by an MPI message):
-// seed 4 draws a 29103-parameter first candidate and an 8733-parameter second one, and a
-// 12913-parameter baseline prunes the first after its probe, so the second trains alone.
+// The baseline and one candidate under `mpirun --bind-to none`.
+// - fixed: the baseline trains first, alone, on every core (solo); then the candidate on its
+//   share, on rank 0 (the first idle worker).
+// - adaptive: the candidate starts on rank 1 once the baseline's probe is recorded, while the
+//   baseline trains on rank 0; whichever rank finishes first lends its cores to the other. A
+//   large baseline (MSRResNet) outlasts the small candidate: rank 0 gets the cores (its pool
+//   sets its own count). A tiny baseline finishes first: rank 1 gets them (an MPI message).
+// - adaptive under mpirun's default binding (one core per rank): nothing to lend, a warning.
 TEST(MpiSearch, AdaptiveCoresLendAnIdleRanksCoresToTheRankThatTrains) {
   if (std::system("command -v mpirun >/dev/null") != 0) GTEST_FAIL() << "mpirun missing: install openmpi-bin";
   const int cores = std::max(1, int(std::thread::hardware_concurrency()));
-  const std::string small_baseline =
-      R"({"global_skip":"none","head":{"act":{"slope":0.1,"type":"lrelu"}},"init":{"scale":0.1,"type":"kaimin)"
-      R"(g"},"lr":{"blocks":[{"expand":2,"type":"awru"}],"long_skip":false,"width":12},"tail":{"act":{"slope")"
-      R"(:0.1,"type":"lrelu"},"hr_conv":true,"last_conv":true},"upsampler":{"act":{"slope":0.1,"type":"lrelu")"
-      R"(},"type":"pixelshuffle4"},"x4":{"blocks":[{"kernel":3,"type":"dwsep"}],"width":4}})";
+  // 2,591 parameters: a 3x3 conv to width 4, a conv to 64 channels, pixel shuffle x4, the last conv.
+  const std::string tiny_baseline =
+      R"({"global_skip":"none","head":{"act":{"type":"none"}},"init":{"scale":0.1,"type":"kaiming"},)"
+      R"("lr":{"blocks":[],"long_skip":false,"width":4},"tail":{"act":{"type":"none"},"hr_conv":false,)"
+      R"("last_conv":true},"upsampler":{"act":{"type":"none"},"type":"pixelshuffle4"},"x4":{"blocks":[],"width":4}})";
   struct Case {
     std::string mode;
-    bool on_rank1, bound;
+    bool tiny_baseline, bound;
   };
-  for (const Case& c : {Case{"adaptive", false, false}, Case{"fixed", false, false}, Case{"adaptive", true, false},
+  for (const Case& c : {Case{"fixed", false, false}, Case{"adaptive", false, false}, Case{"adaptive", true, false},
                         Case{"adaptive", false, true}}) {
-    const std::string study = fmt::format("mpicores_{}_{}{}", c.mode, c.on_rank1 ? 1 : 0, c.bound ? "_bound" : "");
-    fs::path base = fs::temp_directory_path() / fmt::format("srnas_small_baseline_{}.json", ::getpid());
-    std::ofstream(base) << small_baseline;
-    const std::string extra = c.on_rank1 ? fmt::format("prune: {{params: true, runtime: false}}\nbaseline: {}\ncores: {}\n",
-                                                       base.string(), c.mode)
-                                         : "prune: {params: false, runtime: false}\ncores: " + c.mode + "\n";
-    fs::path d = make_study(study, c.on_rank1 ? 2 : 1, "random", extra, 24, false);
-    if (c.on_rank1) {
-      std::string y;
-      std::ifstream in(d / "search.yaml");
-      y.assign(std::istreambuf_iterator<char>(in), {});
-      std::ofstream(d / "search.yaml") << y.replace(y.find("seed: 3"), 7, "seed: 4");
-    }
+    const std::string study =
+        fmt::format("mpicores_{}_{}{}", c.mode, c.tiny_baseline ? "tiny" : "msrresnet", c.bound ? "_bound" : "");
+    fs::path base = fs::temp_directory_path() / fmt::format("srnas_tiny_baseline_{}.json", ::getpid());
+    std::ofstream(base) << tiny_baseline;
+    std::string extra = "prune: {params: false, runtime: false}\ncores: " + c.mode + "\n";
+    if (c.tiny_baseline) extra += "baseline: " + base.string() + "\n";
+    fs::path d = make_study(study, 1, "random", extra, 60, false);
     std::string out = (d / "log.txt").string();
     const std::string flags = c.bound ? "--bind-to core" : "--bind-to none";
     int st = std::system((mpirun(2, search_cmd(d, false) + " --group-size 1", flags) + " >" + out + " 2>&1").c_str());
     std::ifstream log(out);
     std::string text((std::istreambuf_iterator<char>(log)), {});
     ASSERT_EQ(st, 0) << text;
-    auto ts = trials_json(d);
-    expect_complete_study(ts, c.on_rank1 ? 2 : 1);
-    // the baseline trains alone in both modes: every core the rank may use
-    for (int t : logged_threads(d, study, 0)) EXPECT_EQ(t, c.bound ? 1 : cores) << study << " baseline";
-    const int number = c.on_rank1 ? 2 : 1;
-    if (c.on_rank1) {
-      ASSERT_EQ(ts[1]["state"], "PRUNED") << "the seeded sampler changed: pick a seed whose first candidate is larger "
-                                             "than the baseline and the second smaller\n" << ts.dump(1);
-      ASSERT_EQ(ts[2]["state"], "COMPLETE") << ts.dump(1);
-      EXPECT_NE(text.find("trial 3 train -> group 1 (world rank 1)"), std::string::npos) << text;
-    }
-    std::vector<int> cand = logged_threads(d, study, number);
+    expect_complete_study(trials_json(d), 1);
+    std::vector<int> base_threads = logged_threads(d, study, 0), cand = logged_threads(d, study, 1);
+    ASSERT_FALSE(base_threads.empty()) << text;
     ASSERT_FALSE(cand.empty()) << text;
-    // On rank 1 the first steps may still run on its share when its probe finished before the
-    // other rank's: the assignment arrives between steps. The last line has it either way.
-    const int want = c.bound ? 1 : c.mode == "adaptive" ? cores : std::max(1, cores / 2);
-    if (c.on_rank1) {
-      EXPECT_EQ(cand.back(), want) << study << ": " << text;
-    } else {
-      for (int t : cand) EXPECT_EQ(t, want) << study << ": " << text;
+    if (c.bound) {
+      for (int t : base_threads) EXPECT_EQ(t, 1) << study;
+      for (int t : cand) EXPECT_EQ(t, 1) << study;
+      if (cores > 1) {
+        EXPECT_NE(text.find("has nothing to lend"), std::string::npos) << text;
+      }
+      continue;
     }
-    if (c.mode == "adaptive" && cores > 1 && !c.bound) {
-      EXPECT_NE(text.find(fmt::format("world rank {} trains on {} thread(s)", c.on_rank1 ? 1 : 0, cores)),
+    if (c.mode == "fixed") {
+      for (int t : base_threads) EXPECT_EQ(t, cores) << study << " baseline trains alone: " << text;
+      EXPECT_NE(text.find("trial 2 train -> group 0 (world rank 0)"), std::string::npos) << text;
+      for (int t : cand) EXPECT_EQ(t, std::max(1, cores / 2)) << study << ": " << text;
+      continue;
+    }
+    // adaptive: the candidate overlaps the baseline on the other rank
+    EXPECT_NE(text.find("trial 2 train -> group 1 (world rank 1)"), std::string::npos) << text;
+    if (!c.tiny_baseline) {
+      EXPECT_EQ(cand.front(), std::max(1, cores / 2)) << study << ": starts on its share\n" << text;
+    }
+    // The rank that trains last gets the cores between steps: its last log line has them.
+    const std::vector<int>& last = c.tiny_baseline ? cand : base_threads;
+    EXPECT_EQ(last.back(), cores) << study << ": " << text;
+    if (cores > 1) {
+      EXPECT_NE(text.find(fmt::format("world rank {} trains on {} thread(s)", c.tiny_baseline ? 1 : 0, cores)),
                 std::string::npos)
           << text;
-    }
-    if (c.bound && cores > 1) {
-      EXPECT_NE(text.find("has nothing to lend"), std::string::npos) << text;
     }
   }
 }
