@@ -284,51 +284,64 @@ TEST(MpiSearch, TwoGroupsRunEveryTrialExactlyOnce) {
   expect_complete_study(trials_json(d), 6);
 }
 
+// Under `cores: adaptive` rank 1 gets candidates while the baseline still trains on rank 0,
+// so the resume also finds a baseline that never completed next to re-queued candidates.
 TEST(MpiSearch, KillingANonZeroRankThenResumeLosesNothing) {
   if (std::system("command -v mpirun >/dev/null") != 0) GTEST_FAIL() << "mpirun missing: install openmpi-bin";
-  fs::path d = make_study("mpikill", 8, "random", "", 200);
-  pid_t mp = fork();
-  if (mp == 0) {
-    std::string cmd = "exec " + mpirun(2, search_cmd(d, false) + " --group-size 1") + " >/dev/null 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
-    _exit(127);
-  }
-  // wait until rank 1 is training, then kill -9 it
-  bool killed = false;
-  int st = 0;
-  bool exited = false;
-  while (!killed && !exited) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    exited = waitpid(mp, &st, WNOHANG) == mp;
-    // Read the DB directly (as a reader: never blocks the search).
-    sqlite3* h = nullptr;
-    if (sqlite3_open_v2((d / "s.db").string().c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+  for (const std::string mode : {"fixed", "adaptive"}) {
+    SCOPED_TRACE("cores: " + mode);
+    // adaptive: no successive halving, so the baseline trains all 200 iterations (seconds)
+    const int trials = mode == "fixed" ? 8 : 4;
+    fs::path d = make_study("mpikill_" + mode, trials, "random", "cores: " + mode + "\n", 200, mode == "fixed");
+    const std::string flags = mode == "adaptive" ? "--bind-to none" : "";
+    pid_t mp = fork();
+    if (mp == 0) {
+      std::string cmd = "exec " + mpirun(2, search_cmd(d, false) + " --group-size 1", flags) + " >/dev/null 2>&1";
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+      _exit(127);
+    }
+    // wait until rank 1 is training, then kill -9 it
+    bool killed = false;
+    int st = 0;
+    bool exited = false;
+    while (!killed && !exited) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      exited = waitpid(mp, &st, WNOHANG) == mp;
+      // Read the DB directly (as a reader: never blocks the search).
+      sqlite3* h = nullptr;
+      if (sqlite3_open_v2((d / "s.db").string().c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+        sqlite3_close(h);
+        continue;
+      }
+      sqlite3_busy_timeout(h, 1000);
+      sqlite3_stmt* q = nullptr;
+      int running_on_1 = 0;
+      if (sqlite3_prepare_v2(h, "SELECT count(*) FROM trials WHERE state = 'RUNNING' AND worker LIKE '%group1%'", -1, &q,
+                             nullptr) == SQLITE_OK &&
+          sqlite3_step(q) == SQLITE_ROW)
+        running_on_1 = sqlite3_column_int(q, 0);
+      sqlite3_finalize(q);
       sqlite3_close(h);
-      continue;
+      if (!running_on_1) continue;
+      for (pid_t p : rank_pids(1, (d / "s.db").string())) {
+        kill(p, SIGKILL);
+        killed = true;
+      }
     }
-    sqlite3_busy_timeout(h, 1000);
-    sqlite3_stmt* q = nullptr;
-    int running_on_1 = 0;
-    if (sqlite3_prepare_v2(h, "SELECT count(*) FROM trials WHERE state = 'RUNNING' AND worker LIKE '%group1%'", -1, &q,
-                           nullptr) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-      running_on_1 = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(h);
-    if (!running_on_1) continue;
-    for (pid_t p : rank_pids(1, (d / "s.db").string())) {
-      kill(p, SIGKILL);
-      killed = true;
+    if (!exited) waitpid(mp, &st, 0);
+    ASSERT_TRUE(killed) << "rank 1 never ran a trial";
+    EXPECT_NE(WEXITSTATUS(st), 0) << "the job ends when a rank dies";
+    auto r = run_cli(search_cmd(d, true));
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("re-queued trial"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("group1(rank1)"), std::string::npos) << "names the rank: " << r.err;
+    if (mode == "adaptive") {
+      // mpirun stops rank 0 with SIGTERM: the baseline checkpoints and waits as PENDING
+      EXPECT_NE(r.err.find(fmt::format("baseline 0/{} trial 1 COMPLETE", trials)), std::string::npos)
+          << "the baseline (MSRResNet, 200 iterations) was still training when rank 1 died: " << r.err;
     }
+    expect_complete_study(trials_json(d), trials);
   }
-  if (!exited) waitpid(mp, &st, 0);
-  ASSERT_TRUE(killed) << "rank 1 never ran a trial";
-  EXPECT_NE(WEXITSTATUS(st), 0) << "the job ends when a rank dies";
-  auto r = run_cli(search_cmd(d, true));
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.err.find("re-queued trial"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("group1(rank1)"), std::string::npos) << "names the rank: " << r.err;
-  expect_complete_study(trials_json(d), 8);
 }
 
 namespace {
