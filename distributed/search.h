@@ -4,9 +4,9 @@
 // measures the baseline first (same budget and device as the candidates; when the pool
 // overlaps the baseline, candidates start on the other workers once its probe is recorded
 // and the sampler sees its PSNR once it completes), then proposes candidates with the
-// sampler inside a DB transaction (so a proposal is recorded exactly once), prunes those that cannot satisfy the track constraints before training (params,
-// and runtime measured untrained), trains the rest rung by rung, and records every
-// outcome. Contract: after a crash (kill -9) `resume` puts RUNNING trials back to PENDING
+// sampler inside a DB transaction (so a proposal is recorded exactly once), prunes those
+// that cannot satisfy the track constraints before training (params, and runtime measured
+// untrained), trains the rest rung by rung, and records every outcome. Contract: after a crash (kill -9) `resume` puts RUNNING trials back to PENDING
 // and continues from their checkpoints; every proposed trial ends COMPLETE, PRUNED or
 // FAILED exactly once. SIGINT/SIGTERM checkpoint the running trial and stop cleanly.
 // The loop knows nothing of MPI: it hands WorkItems to a WorkerPool (one process, or
