@@ -22,9 +22,9 @@ namespace {
 
 constexpr int kTagJob = 101, kTagResult = 102, kTagCores = 103;
 
-std::unique_ptr<GradientReducer> make_reducer(const GroupLayout& l, const SearchConfig& cfg, int local_rank) {
+std::unique_ptr<GradientReducer> make_reducer(const GroupLayout& l, bool cuda, int local_rank) {
   if (l.group_size == 1) return nullptr;
-  if (pick_device(cfg.device).is_cuda()) return make_nccl_reducer(l.group_comm, local_rank);
+  if (cuda) return make_nccl_reducer(l.group_comm, local_rank);
   return make_mpi_reducer(l.group_comm);
 }
 
@@ -121,14 +121,13 @@ void leader_loop(CandidateRunner& runner, const GroupLayout& l, GradientReducer*
 }
 
 // Rank 0's pool: worker 0 is its own group (a thread), worker w > 0 is world rank w*g.
-// ranks (every rank's node, cores and share) serve `cores: adaptive`.
+// ranks (every rank's node, cores and share) serve `cores: adaptive`; cuda: the ranks train on GPUs.
 class MpiPool : public WorkerPool {
  public:
   MpiPool(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, std::string host, ThreadPlan plan,
-          std::vector<RankCores> ranks)
+          std::vector<RankCores> ranks, bool cuda)
       : runner_(runner), l_(l), reducer_(reducer), host_(std::move(host)), plan_(plan), ranks_(std::move(ranks)),
-        activity_(size_t(l.n_groups), RankActivity::Idle), sent_(ranks_.size(), 0),
-        cuda_(runner.device().rfind("cuda", 0) == 0) {}
+        activity_(size_t(l.n_groups), RankActivity::Idle), sent_(ranks_.size(), 0), cuda_(cuda) {}
   ~MpiPool() override {
     if (local_.valid()) local_.wait();
     WorkItem stop;
@@ -224,7 +223,8 @@ SearchSummary mpi_search(const SearchConfig& cfg, const SearchOptions& opt, int 
   const std::vector<int> cores = gather_ints({env.node(), node_cores(), usable_cores(), plan.shared}, 0, MPI_COMM_WORLD);
   set_cuda_device_index(env.local_rank());
   auto runner = make_local_runner(cfg, opt.quiet || env.world_rank() != 0);
-  auto reducer = make_reducer(l, cfg, env.local_rank());
+  const bool cuda = pick_device(cfg.device).is_cuda();
+  auto reducer = make_reducer(l, cuda, env.local_rank());
   SearchSummary summary;
   if (env.world_rank() == 0) {
     std::vector<RankCores> ranks;
@@ -240,7 +240,7 @@ SearchSummary mpi_search(const SearchConfig& cfg, const SearchOptions& opt, int 
     if (plan.adaptive && !can_lend)
       fmt::print(stderr, "[search] cores: adaptive has nothing to lend: every rank may run only on its share of its "
                          "node's cores (mpirun binds each rank to one core by default; add --bind-to none)\n");
-    MpiPool pool(*runner, l, reducer.get(), env.host(), plan, std::move(ranks));
+    MpiPool pool(*runner, l, reducer.get(), env.host(), plan, std::move(ranks), cuda);
     summary = run_search(cfg, opt, pool);
   } else if (l.leader) {
     leader_loop(*runner, l, reducer.get(), plan, env.world_rank());
