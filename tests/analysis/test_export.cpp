@@ -27,6 +27,7 @@
 #include "search_space/registry.h"
 #include "search_space/space.h"
 #include "../support/errors.h"
+#include "../support/scratch.h"
 
 using srnas::testing::error_of;
 
@@ -37,14 +38,7 @@ namespace {
 
 class TmpDir {
  public:
-  TmpDir() : path_(fs::temp_directory_path() / ("srnas_test_export_" + std::to_string(::getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TmpDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
+  TmpDir() : path_(srnas::testing::scratch_dir("export")) {}
   std::string operator/(const std::string& name) const { return (path_ / name).string(); }
   const fs::path& path() const { return path_; }
 

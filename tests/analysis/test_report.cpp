@@ -25,22 +25,19 @@
 #include "search_space/genome.h"
 #include "search_space/rng.h"
 #include "search_space/space.h"
+#include "../support/scratch.h"
 
 namespace srnas {
 namespace {
 
 namespace fs = std::filesystem;
 
+// A fresh folder in the test's scratch folder (removed with it).
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "srnas_report_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
+    static int n = 0;
+    path_ = srnas::testing::scratch_dir("report_" + std::to_string(++n));
   }
   const fs::path& path() const { return path_; }
 

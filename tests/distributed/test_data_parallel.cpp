@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "../support/scratch.h"
 #include "distributed/mpi_env.h"
 #include "distributed/reducers.h"
 #include "search_space/error.h"
@@ -27,12 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("srnas_dp_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+fs::path fresh(const std::string& name) { return srnas::testing::scratch_dir(name); }
 
 struct Proc {
   int status = -1;

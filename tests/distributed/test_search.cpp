@@ -18,6 +18,7 @@
 
 #include "../support/cli_runner.h"
 #include "../support/images.h"
+#include "../support/scratch.h"
 #include "trainer/image.h"
 
 using srnas::testing::expect_cli_error;
@@ -26,12 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("srnas_search_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+fs::path fresh(const std::string& name) { return srnas::testing::scratch_dir(name); }
 
 srnas::Image pattern(int h, int w, int k) { return srnas::testing::ramp_pattern(h, w, k); }
 
@@ -382,7 +378,7 @@ TEST(MpiSearch, AdaptiveCoresLendAnIdleRanksCoresToTheRankThatTrains) {
                         Case{"adaptive", false, true}}) {
     const std::string study =
         fmt::format("mpicores_{}_{}{}", c.mode, c.tiny_baseline ? "tiny" : "msrresnet", c.bound ? "_bound" : "");
-    fs::path base = fs::temp_directory_path() / fmt::format("srnas_tiny_baseline_{}.json", ::getpid());
+    fs::path base = srnas::testing::scratch() / "tiny_baseline.json";
     std::ofstream(base) << tiny_baseline;
     std::string extra = "prune: {params: false, runtime: false}\ncores: " + c.mode + "\n";
     if (c.tiny_baseline) extra += "baseline: " + base.string() + "\n";

@@ -24,6 +24,7 @@
 
 #include "../support/cli_runner.h"
 #include "../support/images.h"
+#include "../support/scratch.h"
 #include "trainer/image.h"
 
 using srnas::testing::CliRun;
@@ -156,8 +157,7 @@ class BadInputs : public ::testing::Test {
   }
 
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("srnas_bad_inputs_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
+    dir_ = srnas::testing::scratch_dir("bad_inputs");
     fs::create_directories(dir_ / "data" / "train");
     fs::create_directories(dir_ / "data" / "val");
     for (int i = 0; i < 3; ++i)
@@ -254,12 +254,6 @@ class BadInputs : public ::testing::Test {
     }
     failed_id_ = std::to_string(victim);
     trials_before_ = run_cli("trials --db " + (dir_ / "s.db").string() + " --format json").out;
-  }
-
-  static void TearDownTestSuite() {
-    const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
-    if (suite && suite->Passed()) fs::remove_all(dir_);
-    else std::cout << "fixtures kept in " << dir_ << "\n";
   }
 };
 

@@ -22,6 +22,7 @@
 
 #include "search_space/error.h"
 #include "../support/errors.h"
+#include "../support/scratch.h"
 
 using srnas::testing::error_of;
 
@@ -131,17 +132,13 @@ void expect_same(const TrialRecord& a, const TrialRecord& b) {
 
 class ResultsDBTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "srnas_results_db_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
+  void SetUp() override { dir_ = srnas::testing::scratch_dir("db").string(); }
+  // Undo the permission tests' chmods, so the scratch folder can be removed (or inspected).
   void TearDown() override {
     std::error_code ec;
     for (auto& p : fs::recursive_directory_iterator(dir_, ec)) {
       ::chmod(p.path().c_str(), p.is_directory() ? 0755 : 0644);
     }
-    fs::remove_all(dir_, ec);
   }
   std::string path(const std::string& name = "results.db") const { return dir_ + "/" + name; }
   std::unique_ptr<ResultsDB> open_db(Mode mode = Mode::ReadWrite, int busy_ms = 10000) {

@@ -19,6 +19,7 @@
 #include "search_space/error.h"
 #include "search_space/registry.h"
 #include "../support/errors.h"
+#include "../support/scratch.h"
 
 using srnas::testing::error_of;
 
@@ -87,7 +88,7 @@ const Synthetic& synthetic() {
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  auto p = std::filesystem::temp_directory_path() / ("srnas_test_sampler_" + name);
+  auto p = srnas::testing::scratch() / name;
   std::ofstream(p) << text;
   return p.string();
 }

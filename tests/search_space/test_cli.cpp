@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "../support/cli_runner.h"
+#include "../support/scratch.h"
 #include "search_space/genome.h"
 #include "search_space/space.h"
 
@@ -17,7 +18,7 @@ using srnas::testing::CliRun;
 CliRun run(const std::string& args) { return srnas::testing::run_cli(args); }
 
 std::string temp_file(const std::string& name, const std::string& text) {
-  auto p = std::filesystem::temp_directory_path() / ("srnas_cli_" + name);
+  auto p = srnas::testing::scratch() / name;
   std::ofstream(p) << text;
   return p.string();
 }

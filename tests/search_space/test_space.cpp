@@ -10,6 +10,7 @@
 #include "search_space/registry.h"
 #include "search_space/space.h"
 #include "../support/errors.h"
+#include "../support/scratch.h"
 
 using srnas::testing::error_of;
 
@@ -18,7 +19,7 @@ using namespace srnas;
 namespace {
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  auto p = std::filesystem::temp_directory_path() / ("srnas_test_" + name);
+  auto p = srnas::testing::scratch() / name;
   std::ofstream(p) << text;
   return p.string();
 }

@@ -12,6 +12,7 @@
 #include "search_space/registry.h"
 #include "search_space/weights.h"
 #include "../support/errors.h"
+#include "../support/scratch.h"
 
 using srnas::testing::error_of;
 
@@ -20,7 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string tmp(const std::string& name) { return (fs::temp_directory_path() / ("srnas_w_" + name)).string(); }
+std::string tmp(const std::string& name) { return srnas::testing::scratch_file(name); }
 
 // Writes a safetensors file by hand: header JSON as given, then `data_bytes` bytes.
 void write_raw(const std::string& path, const std::string& header, size_t data_bytes) {

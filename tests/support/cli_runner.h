@@ -12,6 +12,8 @@
 #include <string>
 #include <sys/wait.h>
 
+#include "scratch.h"
+
 namespace srnas::testing {
 
 struct CliRun {
@@ -21,8 +23,7 @@ struct CliRun {
 
 inline CliRun run_cli(const std::string& args) {
   static int counter = 0;
-  auto errfile = std::filesystem::temp_directory_path() /
-                 ("srnas_cli_err_" + std::to_string(::getpid()) + "_" + std::to_string(++counter));
+  auto errfile = scratch() / ("cli_err_" + std::to_string(++counter));
   std::string cmd = std::string(SRNAS_BIN) + " " + args + " 2>" + errfile.string();
   CliRun r;
   FILE* p = popen(cmd.c_str(), "r");

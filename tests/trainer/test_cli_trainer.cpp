@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "../support/cli_runner.h"
+#include "../support/scratch.h"
 #include "trainer/image.h"
 #include "trainer/matlab_resize.h"
 #include "trainer/metrics.h"
@@ -25,12 +26,7 @@ Image pattern(int h, int w, int k) {
   return img;
 }
 
-fs::path dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("srnas_clitr_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
+fs::path dir(const std::string& name) { return srnas::testing::scratch_dir(name); }
 
 // benchmark layout with n images of 64x48 HR
 fs::path benchmark(const std::string& name, int n) {

@@ -18,6 +18,7 @@
 #include "trainer/dataset.h"
 #include "trainer/image.h"
 #include "trainer/matlab_resize.h"
+#include "../support/scratch.h"
 
 namespace srnas {
 namespace {
@@ -44,15 +45,8 @@ int64_t mtime_ns(const fs::path& p) {
 class DataTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    dir_ = fs::temp_directory_path() /
-           ("srnas_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(stamp));
-    fs::create_directories(dir_);
+    dir_ = srnas::testing::scratch_dir("data");
     cache_ = (dir_ / "cache").string();
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
   fs::path path(const std::string& rel) const { return dir_ / rel; }
   // Writes img as PNG at dir_/rel, creating folders.

@@ -15,6 +15,7 @@
 
 #include "search_space/error.h"
 #include "trainer/image.h"
+#include "../support/scratch.h"
 
 namespace srnas {
 namespace {
@@ -22,16 +23,7 @@ namespace fs = std::filesystem;
 
 class ImageIo : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    dir_ = fs::temp_directory_path() /
-           ("srnas_test_imaging_" + std::to_string(::getpid()) + "_" + std::to_string(stamp));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void SetUp() override { dir_ = srnas::testing::scratch_dir("images"); }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   static void write_bytes(const std::string& p, const std::vector<uint8_t>& b) {
@@ -158,9 +150,9 @@ TEST_F(ImageIo, SixteenBitIsRoundedWithAWarning) {
   m.at<cv::Vec<uint16_t, 3>>(0, 1) = {25829, 128, 129};
   m.at<cv::Vec<uint16_t, 3>>(0, 2) = {65406, 65407, 32768};  // 254.498, 254.502, 127.502
   write_bytes(path("d16.png"), encode(".png", m));
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   const Image img = read_image(path("d16.png"));
-  const std::string err = testing::internal::GetCapturedStderr();
+  const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find(path("d16.png")), std::string::npos) << err;
   EXPECT_NE(err.find("16-bit"), std::string::npos) << err;
   ASSERT_EQ(img.w, 3);
@@ -173,9 +165,9 @@ TEST_F(ImageIo, SixteenBitIsRoundedWithAWarning) {
 TEST_F(ImageIo, AlphaIsDroppedWithAWarning) {
   cv::Mat m(2, 2, CV_8UC4, cv::Scalar(1, 2, 3, 0));  // B G R A, fully transparent
   write_bytes(path("rgba.png"), encode(".png", m));
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   const Image img = read_image(path("rgba.png"));
-  const std::string err = testing::internal::GetCapturedStderr();
+  const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find(path("rgba.png")), std::string::npos) << err;
   EXPECT_NE(err.find("alpha"), std::string::npos) << err;
   ASSERT_EQ(img.h, 2);
@@ -186,9 +178,9 @@ TEST_F(ImageIo, AlphaIsDroppedWithAWarning) {
 
 TEST_F(ImageIo, PlainReadsAreSilent) {
   write_png(path("q.png"), pattern(4, 4));
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   read_image(path("q.png"));
-  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 
 TEST_F(ImageIo, MissingFile) { expect_read_error(path("nope.png"), "no such file"); }

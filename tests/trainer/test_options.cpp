@@ -9,6 +9,7 @@
 #include "search_space/error.h"
 #include "trainer/options.h"
 #include "../support/errors.h"
+#include "../support/scratch.h"
 
 using srnas::testing::error_of;
 
@@ -17,7 +18,7 @@ using namespace srnas;
 namespace {
 
 std::string write(const std::string& name, const std::string& text) {
-  auto p = std::filesystem::temp_directory_path() / ("srnas_opt_" + name);
+  auto p = srnas::testing::scratch() / name;
   std::ofstream(p) << text;
   return p.string();
 }

@@ -20,6 +20,7 @@
 #include "trainer/train.h"
 
 #include "../support/images.h"
+#include "../support/scratch.h"
 
 using namespace srnas;
 namespace fs = std::filesystem;
@@ -59,7 +60,7 @@ TrainOptions options(int64_t iterations) {
 }
 
 TrainResult run(const TrainOptions& o, const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / fmt::format("srnas_perf_{}_{}", name, ::getpid());
+  fs::path dir = srnas::testing::scratch() / name;
   fs::remove_all(dir);
   TrainHooks h;
   h.quiet = true;

@@ -17,6 +17,7 @@
 #include "trainer/train.h"
 
 #include "../support/images.h"
+#include "../support/scratch.h"
 
 using namespace srnas;
 namespace fs = std::filesystem;
@@ -36,7 +37,7 @@ Genome tiny_genome(int blocks = 2, double init_scale = 0.1) {
 }
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("srnas_train_" + name + "_" + std::to_string(::getpid()));
+  fs::path p = srnas::testing::scratch() / name;
   fs::remove_all(p);
   return p;
 }
