@@ -64,11 +64,29 @@ std::optional<TrialRecord> probed_baseline_of(const std::vector<TrialRecord>& tr
   return std::nullopt;
 }
 
+std::string run_dir_of(const Ctx& c, const TrialRecord& t) {
+  return (fs::path(c.runs_dir) / fmt::format("trial_{}", t.number)).string();
+}
+
+// A COMPLETE or PRUNED trial never trains again (promotions happen before it is final;
+// retrain starts a new trial), so its checkpoint (the model again, plus Adam's two moments:
+// 3x the weights) is dead weight unless the study keeps it. FAILED trials keep theirs for
+// inspection. Only the folders rank 0 can see are touched (node-local ones elsewhere stay).
+void drop_checkpoint(const Ctx& c, const TrialRecord& t) {
+  const fs::path dir = run_dir_of(c, t);
+  for (const char* name : {"checkpoint", "checkpoint.old", "checkpoint.tmp"}) {
+    std::error_code ec;
+    fs::remove_all(dir / name, ec);
+    if (ec) fmt::print(stderr, "[search] warning: could not remove {}: {}\n", (dir / name).string(), ec.message());
+  }
+}
+
 void finish(Ctx& c, TrialRecord& t, TrialState s, const std::string& reason) {
   t.state = s;
   t.reason = reason;
   t.finished_at = now_s();
   c.db.update_trial(t);
+  if (s != TrialState::Failed && !c.cfg.keep_checkpoints) drop_checkpoint(c, t);
 }
 
 struct Interrupted {};
@@ -83,7 +101,7 @@ WorkItem train_item(const Ctx& c, const TrialRecord& t) {
   w.options = c.base_opt;
   w.options.iterations = c.cfg.asha ? (t.is_baseline ? max_budget(*c.cfg.asha) : rung_budget(*c.cfg.asha, t.rung))
                                     : c.base_opt.iterations;
-  w.run_dir = (fs::path(c.runs_dir) / fmt::format("trial_{}", t.number)).string();
+  w.run_dir = run_dir_of(c, t);
   // Unless candidates overlap it, the baseline trains alone: its worker has the node to itself.
   w.solo = t.is_baseline && !c.pool.overlap_baseline();
   return w;

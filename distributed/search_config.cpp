@@ -81,6 +81,7 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
     c.device = r.choice("device", {"auto", "cpu", "cuda"}, c.device);
     c.cores = r.choice("cores", {"fixed", "adaptive"}, c.cores);
     c.runs_dir = str(r, "runs_dir", "");
+    c.keep_checkpoints = r.boolean("keep_checkpoints", c.keep_checkpoints);
     c.db = str(r, "db", "");
     r.finish();
   } catch (const Error& e) {

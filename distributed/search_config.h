@@ -49,6 +49,7 @@ struct SearchConfig {
   // last bits, then depend on timing). Probes always run on the fixed count.
   std::string cores = "fixed";
   std::string runs_dir;              // trial folders; default "<db>.runs"
+  bool keep_checkpoints = false;     // keep COMPLETE/PRUNED trials' checkpoint/ (3x the weights each)
   std::string db = "";               // default DB file when --db is not given
   std::string yaml;                  // the config text as read
   std::string origin;                // file path

@@ -104,6 +104,17 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
   EXPECT_NE(r.err.find("[search] trial 4/4"), std::string::npos) << r.err;
   auto ts = trials_json(d);
   expect_complete_study(ts, 4);
+  // final trials keep their weights, not their checkpoint (keep_checkpoints: false)
+  int trained = 0;
+  for (const auto& t : ts) {
+    const fs::path run = d / "s.db.runs" / "basic" / fmt::format("trial_{}", t["number"].get<int>());
+    if (t["weights"].get<std::string>().empty()) continue;  // pruned before training
+    ++trained;
+    EXPECT_TRUE(fs::exists(t["weights"].get<std::string>())) << t.dump();
+    EXPECT_TRUE(fs::exists(run / "log.jsonl")) << run;
+    EXPECT_FALSE(fs::exists(run / "checkpoint")) << run;
+  }
+  EXPECT_GE(trained, 2);
   // running it again without --resume is refused, nothing changes
   expect_cli_error(search_cmd(d, false), "already exists; pass --resume");
   EXPECT_EQ(trials_json(d), ts);
@@ -147,6 +158,19 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
   EXPECT_EQ(after.back()["parent"], 1);
   EXPECT_EQ(after.back()["state"], "COMPLETE");
   EXPECT_EQ(after.back()["budget"], 12);
+}
+
+TEST(Search, KeepCheckpointsKeepsThem) {
+  fs::path d = make_study("keep", 1, "random", "keep_checkpoints: true\nprune: {params: false, runtime: false}\n");
+  auto r = run_cli(search_cmd(d, false));
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto ts = trials_json(d);
+  expect_complete_study(ts, 1);
+  for (const auto& t : ts) {
+    const fs::path ckpt = d / "s.db.runs" / "keep" / fmt::format("trial_{}", t["number"].get<int>()) / "checkpoint";
+    EXPECT_TRUE(fs::exists(ckpt / "model.safetensors")) << t.dump();
+    EXPECT_TRUE(fs::exists(ckpt / "optimizer.pt")) << t.dump();
+  }
 }
 
 TEST(Search, SurvivesKill9AtRandomMomentsWithResume) {

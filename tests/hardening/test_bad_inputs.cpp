@@ -194,6 +194,7 @@ class BadInputs : public ::testing::Test {
     write_text(dir_ / "cfg_latin1.yaml",
                replace_all(search_yaml("bad_inputs"), "tiny.yaml}", "tiny.yaml, set: {device: \"caf\xe9\"}}"));
     write_text(dir_ / "cfg_cores.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "cores: all\n"));
+    write_text(dir_ / "cfg_keep.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "keep_checkpoints: 3\n"));
     write_text(dir_ / "cfg_unknown_key.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "colour: blue\n"));
 
     // genomes: the reference MSRResNet as a file, then broken variants
@@ -296,6 +297,8 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "search.runtime.reference: expected one of {each, once}, got 'always'"},
       {"search cfg: cores", "search --resume --config @D/cfg_cores.yaml --db @DB",
        "search.cores: expected one of {fixed, adaptive}, got 'all'"},
+      {"search cfg: keep_checkpoints", "search --resume --config @D/cfg_keep.yaml --db @DB",
+       "search.keep_checkpoints: expected true or false, got"},
       {"search cfg: unknown key", "search --resume --config @D/cfg_unknown_key.yaml --db @DB", "search: unknown key 'colour'"},
       // (srnas before search_space/yaml_json.cpp checked UTF-8 said only "[json.exception.type_error.316]
       // incomplete UTF-8 string"; now "cfg_latin1.yaml:L:C: invalid UTF-8 (byte 0xE9 ...)")
