@@ -64,8 +64,9 @@ std::optional<TrialRecord> probed_baseline_of(const std::vector<TrialRecord>& tr
   return std::nullopt;
 }
 
-std::string run_dir_of(const Ctx& c, const TrialRecord& t) {
-  return (fs::path(c.runs_dir) / fmt::format("trial_{}", t.number)).string();
+// A trial's folder (checkpoint, log, weights) under the study's runs folder.
+std::string run_dir_of(const std::string& runs_dir, const TrialRecord& t) {
+  return (fs::path(runs_dir) / fmt::format("trial_{}", t.number)).string();
 }
 
 // A COMPLETE or PRUNED trial never trains again (promotions happen before it is final;
@@ -73,7 +74,7 @@ std::string run_dir_of(const Ctx& c, const TrialRecord& t) {
 // 3x the weights) is dead weight unless the study keeps it. FAILED trials keep theirs for
 // inspection. Only the folders rank 0 can see are touched (node-local ones elsewhere stay).
 void drop_checkpoint(const Ctx& c, const TrialRecord& t) {
-  const fs::path dir = run_dir_of(c, t);
+  const fs::path dir = run_dir_of(c.runs_dir, t);
   for (const char* name : {"checkpoint", "checkpoint.old", "checkpoint.tmp"}) {
     std::error_code ec;
     fs::remove_all(dir / name, ec);
@@ -101,7 +102,7 @@ WorkItem train_item(const Ctx& c, const TrialRecord& t) {
   w.options = c.base_opt;
   w.options.iterations = c.cfg.asha ? (t.is_baseline ? max_budget(*c.cfg.asha) : rung_budget(*c.cfg.asha, t.rung))
                                     : c.base_opt.iterations;
-  w.run_dir = run_dir_of(c, t);
+  w.run_dir = run_dir_of(c.runs_dir, t);
   // Unless candidates overlap it, the baseline trains alone: its worker has the node to itself.
   w.solo = t.is_baseline && !c.pool.overlap_baseline();
   return w;
@@ -386,7 +387,7 @@ TrialRecord retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& 
   job.trial_id = id;
   job.genome = g;
   job.options = options;
-  job.run_dir = (fs::path(runs_dir) / fmt::format("trial_{}", t.number)).string();
+  job.run_dir = run_dir_of(runs_dir, t);
   job.heartbeat = [&] { db.heartbeat(id); };
   job.should_stop = [] { return g_stop.load(); };
   CandidateOutcome o = runner.train(job);
