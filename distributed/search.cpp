@@ -14,6 +14,7 @@
 #include "search_space/error.h"
 #include "search_space/registry.h"
 #include "search_space/space.h"
+#include "trainer/checkpoint.h"
 
 namespace srnas {
 
@@ -74,12 +75,8 @@ std::string run_dir_of(const std::string& runs_dir, const TrialRecord& t) {
 // 3x the weights) is dead weight unless the study keeps it. FAILED trials keep theirs for
 // inspection. Only the folders rank 0 can see are touched (node-local ones elsewhere stay).
 void drop_checkpoint(const Ctx& c, const TrialRecord& t) {
-  const fs::path dir = run_dir_of(c.runs_dir, t);
-  for (const char* name : {"checkpoint", "checkpoint.old", "checkpoint.tmp"}) {
-    std::error_code ec;
-    fs::remove_all(dir / name, ec);
-    if (ec) fmt::print(stderr, "[search] warning: could not remove {}: {}\n", (dir / name).string(), ec.message());
-  }
+  const std::string failed = remove_checkpoint(run_dir_of(c.runs_dir, t));
+  if (!failed.empty()) fmt::print(stderr, "[search] warning: could not remove {}\n", failed);
 }
 
 void finish(Ctx& c, TrialRecord& t, TrialState s, const std::string& reason) {

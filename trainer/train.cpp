@@ -11,6 +11,7 @@
 #include "search_space/builder.h"
 #include "search_space/error.h"
 #include "search_space/weights.h"
+#include "trainer/checkpoint.h"
 #include "trainer/evaluate.h"
 #include "trainer/loader.h"
 #include "trainer/perf.h"
@@ -36,7 +37,7 @@ void write_json(const fs::path& path, const json& j) {
 // checkpoint/ = model.safetensors + optimizer.pt + state.json, replaced atomically.
 void save_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, int64_t iteration,
                      const Genome& genome, const TrainOptions& opt) {
-  fs::path tmp = out / "checkpoint.tmp", dst = out / "checkpoint", old = out / "checkpoint.old";
+  fs::path tmp = out / kCheckpointTmpDir, dst = out / kCheckpointDir, old = out / kCheckpointOldDir;
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   save_weights(*net, (tmp / "model.safetensors").string());
@@ -52,7 +53,7 @@ void save_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, 
 }
 
 int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, const Genome& genome) {
-  fs::path dir = out / "checkpoint";
+  fs::path dir = out / kCheckpointDir;
   json state;
   try {
     state = json::parse(std::ifstream(dir / "state.json"));
@@ -72,6 +73,16 @@ void set_lr(torch::optim::Adam& adam, double lr) {
 }
 
 }  // namespace
+
+std::string remove_checkpoint(const fs::path& run_dir) {
+  std::string first;
+  for (const char* name : {kCheckpointDir, kCheckpointTmpDir, kCheckpointOldDir}) {
+    std::error_code ec;
+    fs::remove_all(run_dir / name, ec);
+    if (ec && first.empty()) first = fmt::format("{}: {}", (run_dir / name).string(), ec.message());
+  }
+  return first;
+}
 
 torch::Tensor train_step_async(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
                                GradientReducer* reducer, torch::ScalarType autocast) {
@@ -121,7 +132,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
                                                  .betas({opt.beta1, opt.beta2})
                                                  .weight_decay(opt.weight_decay));
   int64_t start = 0;
-  if (resume && fs::exists(out / "checkpoint" / "state.json")) start = load_checkpoint(out, net, adam, genome);
+  if (resume && fs::exists(out / kCheckpointDir / "state.json")) start = load_checkpoint(out, net, adam, genome);
   if (dp_rank == 0) {
     write_json(out / "genome.json", to_json(genome));
     write_json(out / "options.json", to_json(opt));
