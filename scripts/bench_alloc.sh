@@ -12,14 +12,14 @@ CONFIG="${2:-configs/search/quickstart.yaml}"
 OUT="$(mktemp -d)"; trap 'rm -rf "$OUT"' EXIT
 build/srnas --version
 echo "config: $CONFIG, $(nproc) cores"
-one() {  # label, env assignment -> "wall sys faults max_rss_kb"
+one() {  # env assignment -> "wall sys faults max_rss_kb"
   rm -rf "$OUT/s.db" "$OUT/s.db.runs"
-  env $2 /usr/bin/time -f "%e %S %R %M" -o "$OUT/time" build/srnas search --config "$CONFIG" --db "$OUT/s.db" >/dev/null 2>&1
+  env "$1" /usr/bin/time -f "%e %S %R %M" -o "$OUT/time" build/srnas search --config "$CONFIG" --db "$OUT/s.db" >/dev/null 2>&1
   cat "$OUT/time"
 }
 for r in $(seq 1 "$ROUNDS"); do
-  read -r w0 s0 f0 m0 < <(one "rate 0" "SRNAS_BENCH=1")
-  read -r w1 s1 f1 m1 < <(one "rate 1" "TCMALLOC_RELEASE_RATE=1")
+  read -r w0 s0 f0 m0 < <(one "SRNAS_BENCH=1")  # no release-rate setting: srnas sets 0
+  read -r w1 s1 f1 m1 < <(one "TCMALLOC_RELEASE_RATE=1")
   awk -v r="$r" -v w0="$w0" -v s0="$s0" -v f0="$f0" -v m0="$m0" -v w1="$w1" -v s1="$s1" -v f1="$f1" -v m1="$m1" 'BEGIN {
     printf "round %d  release rate 0 (srnas): %6.1f s wall %5.1f s sys %8d faults %5.0f MiB peak\n", r, w0, s0, f0, m0 / 1024
     printf "round %d  release rate 1 (default): %5.1f s wall %5.1f s sys %8d faults %5.0f MiB peak | rate 0 is %.2fx faster\n", r, w1, s1, f1, m1 / 1024, w1 / w0 }'
