@@ -1,41 +1,74 @@
 #!/usr/bin/python3
 """Checks that an srnas TorchScript export (model.pt) runs in stock PyTorch.
 
-Usage: scripts/check_export.py MODEL.pt
-Loads the file with torch.jit.load (no srnas code involved), runs it in eval mode on
-torch.rand(1, 3, 20, 28) and prints the output shape and whether it is finite.
-Exits 0 when the output is 1x3x80x112 and finite, 1 otherwise. Needs only torch.
+Usage: scripts/check_export.py MODEL.pt [--input X.f32 --shape N,C,H,W] [--expect Y.f32]
+                               [--atol 1e-4]
+Loads the file with torch.jit.load (no srnas code involved), runs it in eval mode and
+checks that the output is finite and N x 3 x 4H x 4W. The input is torch.rand(1, 3, 20, 28)
+unless --input names a raw little-endian float32 file of --shape. With --expect (raw
+float32, the output srnas computed for that input), the largest absolute difference must
+be <= --atol. Prints the torch version, the parameter count, the size of the genome.json
+the archive carries, the output shape and the difference. Exit status 0 when every check
+holds, 1 otherwise (one line saying why), 2 for bad arguments. Needs only torch.
 """
+import argparse
 import sys
 
 import torch
 
 
+def read_f32(path, shape):
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    n = 1
+    for s in shape:
+        n *= s
+    if len(data) != 4 * n:
+        raise ValueError(f"{path}: expected {4 * n} bytes of float32 for shape {list(shape)}, got {len(data)}")
+    return torch.frombuffer(data, dtype=torch.float32).reshape(shape)
+
+
 def main(argv):
-    if len(argv) != 2:
-        print("usage: check_export.py MODEL.pt", file=sys.stderr)
-        return 1
-    path = argv[1]
+    ap = argparse.ArgumentParser(prog="check_export.py")
+    ap.add_argument("model")
+    ap.add_argument("--input")
+    ap.add_argument("--shape", default="1,3,20,28")
+    ap.add_argument("--expect")
+    ap.add_argument("--atol", type=float, default=1e-4)
+    args = ap.parse_args(argv[1:])
+    try:
+        shape = tuple(int(s) for s in args.shape.split(","))
+        assert len(shape) == 4 and all(s > 0 for s in shape)
+    except (ValueError, AssertionError):
+        ap.error(f"--shape: expected N,C,H,W positive integers, got {args.shape}")
+    path = args.model
     try:
         extra = {"genome.json": ""}
         model = torch.jit.load(path, map_location="cpu", _extra_files=extra)
         model.eval()
         n_params = sum(p.numel() for p in model.parameters())
-        x = torch.rand(1, 3, 20, 28)
+        x = read_f32(args.input, shape) if args.input else torch.rand(*shape)
+        out_shape = (shape[0], 3, 4 * shape[2], 4 * shape[3])
+        expect = read_f32(args.expect, out_shape) if args.expect else None
         with torch.no_grad():
             y = model(x)
     except Exception as e:  # any load or run failure is a failed check
         print(f"{path}: FAILED: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         return 1
     finite = bool(torch.isfinite(y).all())
-    shape = tuple(y.shape)
     print(f"torch {torch.__version__}; {path}: {n_params} parameters"
           + (f", genome {len(extra['genome.json'])} bytes of JSON" if extra["genome.json"] else ""))
-    print(f"output shape {shape}, finite: {finite}")
-    ok = finite and shape == (1, 3, 80, 112)
-    if not ok:
-        print(f"{path}: FAILED: expected a finite 1x3x80x112 output")
-    return 0 if ok else 1
+    print(f"output shape {tuple(y.shape)}, finite: {finite}")
+    if not finite or tuple(y.shape) != out_shape:
+        print(f"{path}: FAILED: expected a finite {'x'.join(map(str, out_shape))} output")
+        return 1
+    if expect is not None:
+        diff = float((y - expect).abs().max())
+        print(f"max abs diff vs expected: {diff:.3g} (atol {args.atol:g})")
+        if not diff <= args.atol:
+            print(f"{path}: FAILED: output differs from {args.expect} by {diff:.3g} > {args.atol:g}")
+            return 1
+    return 0
 
 
 if __name__ == "__main__":

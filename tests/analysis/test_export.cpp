@@ -3,9 +3,9 @@
 // every stage, both upsamplers, both global skips, non-square input), and bad weight
 // maps are rejected with srnas::Error naming the key.
 //
-// SRNAS_EXPORT_KEEP=path makes Export.KeepMsrresnetForPython write msrresnet there and
-// all_blocks.pt (every block type in every stage) beside it, for scripts/check_export.py,
-// and print the imdn_aim19 source.
+// Export.StockPyTorchComputesWhatSRNetComputes runs the exports in stock PyTorch-Python
+// (scripts/check_export.py under SRNAS_PYTHON, default /usr/bin/python3 with Debian's
+// python3-torch, which scripts/setup.sh installs; skipped when that python has no torch).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "analysis/export.h"
@@ -290,16 +291,73 @@ TEST(Export, SourceUsesEveryWeightAndOnlyAtenOps) {
                        "torch.upsample_bilinear2d(x, [x.size(2) * 4, x.size(3) * 4], False, 4.0, 4.0)"));
 }
 
-TEST(Export, KeepMsrresnetForPython) {
-  const char* keep = std::getenv("SRNAS_EXPORT_KEEP");
-  if (!keep || !*keep) GTEST_SKIP() << "set SRNAS_EXPORT_KEEP=path to keep an exported msrresnet";
-  const Genome g = load_arch("msrresnet").genome;
-  SRNet net = make_net(g, 1);
-  export_torchscript(g, module_state(*net), keep);
-  // And one with every block type in every stage, beside it.
-  const std::string all = (fs::path(keep).parent_path() / "all_blocks.pt").string();
-  export_torchscript(handmade_genomes()[0], module_state(*make_net(handmade_genomes()[0], 2)), all);
-  std::cout << "[ export ] wrote " << keep << " and " << all << "\n"
-            << "[ export ] imdn_aim19 source:\n"
-            << torchscript_source(load_arch("imdn_aim19").genome);
+namespace {
+
+// The python that plays "stock PyTorch": SRNAS_PYTHON (a command: scripts/test_torch2.sh
+// points it into a LibTorch 2.x chroot), else /usr/bin/python3.
+std::string stock_python() {
+  const char* py = std::getenv("SRNAS_PYTHON");
+  return py && *py ? py : "/usr/bin/python3";
+}
+
+void write_f32(const torch::Tensor& t, const std::string& path) {
+  const torch::Tensor c = t.to(torch::kFloat32).contiguous();
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(c.data_ptr<float>()), static_cast<std::streamsize>(c.numel() * 4));
+  ASSERT_TRUE(f.good()) << path;
+}
+
+// Runs cmd, returns (exit status, stdout+stderr).
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return {-1, "popen failed"};
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+}  // namespace
+
+// What users do with an export: torch.jit.load in their own PyTorch, no srnas code. The
+// outputs of the reference networks and of every block type in every stage (non-square
+// input, batch 2) equal SRNet's, and the archive carries the canonical genome.
+TEST(Export, StockPyTorchComputesWhatSRNetComputes) {
+  const std::string py = stock_python();
+  if (run(py + " -c 'import torch'").first != 0)
+    GTEST_SKIP() << py << " has no torch (apt-get install python3-torch; scripts/setup.sh does)";
+  torch::NoGradGuard no_grad;
+  TmpDir tmp;
+  std::vector<std::pair<std::string, Genome>> genomes = {{"msrresnet", load_arch("msrresnet").genome},
+                                                         {"imdn_aim19", load_arch("imdn_aim19").genome}};
+  int h = 0;
+  for (const Genome& g : handmade_genomes()) genomes.push_back({"handmade" + std::to_string(h++), g});
+  torch::manual_seed(5);
+  const torch::Tensor x = torch::rand({2, 3, 13, 17});
+  write_f32(x, tmp / "x.f32");
+  uint64_t seed = 300;
+  for (const auto& [label, g] : genomes) {
+    SCOPED_TRACE(label);
+    SRNet net = make_net(g, seed++);
+    net->eval();
+    const torch::Tensor y = net->forward(x);
+    ASSERT_GT(y.abs().max().item<double>(), 0.05) << "a trivial output would hide a wrong export";
+    export_torchscript(g, module_state(*net), tmp / (label + ".pt"));
+    write_f32(y, tmp / (label + ".f32"));
+    const auto [rc, out] = run(py + " " SRNAS_SOURCE_DIR "/scripts/check_export.py " + tmp / (label + ".pt") +
+                               " --input " + tmp / "x.f32" + " --shape 2,3,13,17 --expect " +
+                               tmp / (label + ".f32") + " --atol 1e-4");
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_TRUE(contains(out, "output shape (2, 3, 52, 68), finite: True")) << out;
+    EXPECT_TRUE(contains(out, "genome " + std::to_string(canonical_json(g).size()) + " bytes of JSON")) << out;
+    EXPECT_TRUE(contains(out, "max abs diff vs expected:")) << out;
+    std::cout << "[ python ] " << label << ": " << out.substr(0, out.find('\n')) << " | "
+              << out.substr(out.rfind("max abs diff"));
+  }
+  // The check can fail: another network's output is not this one's.
+  const auto [rc, out] = run(py + " " SRNAS_SOURCE_DIR "/scripts/check_export.py " + tmp / "msrresnet.pt" +
+                             " --input " + tmp / "x.f32" + " --shape 2,3,13,17 --expect " + tmp / "imdn_aim19.f32");
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_TRUE(contains(out, "FAILED: output differs from")) << out;
 }
