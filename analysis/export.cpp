@@ -115,9 +115,18 @@ class SourceWriter {
   std::string param(const std::string& key) const { return "self." + torchscript_name(key); }
 
   // nn::Conv2d's forward: torch::conv2d(x, w, b, stride 1, padding d*(k-1)/2, dilation d, groups).
+  // Grouped (depthwise) convolutions are written as torch.convolution, the op conv2d calls,
+  // with the same result: TorchScript's TensorExpr fuser lowers a 3x3 depthwise aten::conv2d
+  // to its own loop nest where PyTorch has LLVM (Debian's 2.6, CPU fusion on), and compiling
+  // it never finished (> 5 min for one 8-channel layer, on the second forward() call);
+  // aten::convolution is not fused and runs at once. Dense convs stay torch.conv2d, the
+  // pattern torch.jit.freeze / optimize_for_inference look for.
   std::string conv(const std::string& in, const std::string& layer) const {
     const LayerInfo& l = layers_.at(layer);
     const int p = l.dilation * (l.kernel - 1) / 2;
+    if (l.groups > 1)
+      return fmt::format("torch.convolution({}, {}, {}, [1, 1], [{}, {}], [{}, {}], False, [0, 0], {})", in,
+                         param(layer + ".weight"), param(layer + ".bias"), p, p, l.dilation, l.dilation, l.groups);
     return fmt::format("torch.conv2d({}, {}, {}, [1, 1], [{}, {}], [{}, {}], {})", in, param(layer + ".weight"),
                        param(layer + ".bias"), p, p, l.dilation, l.dilation, l.groups);
   }

@@ -31,11 +31,11 @@ void add_bench_commands(CLI::App& app) {
   auto* t = bench->add_subcommand("train", "Training steps per second of one architecture");
   t->add_option("--arch", arch, "architecture")->capture_default_str();
   t->add_option("--data", data, "data root or folder (training split)")->required();
-  t->add_option("--batch", batch, "batch size")->check(CLI::Range(1, 4096))->capture_default_str();
-  t->add_option("--patch", patch, "LR patch size")->check(CLI::Range(4, 1024))->capture_default_str();
-  t->add_option("--steps", steps, "timed steps")->check(CLI::Range(1, 1000000))->capture_default_str();
-  t->add_option("--warmup", warmup, "untimed steps first")->check(CLI::Range(0, 1000))->capture_default_str();
-  t->add_option("--workers", workers, "loader threads")->check(CLI::Range(1, 64))->capture_default_str();
+  t->add_option("--batch", batch, "batch size")->check(int_range(1, 4096))->capture_default_str();
+  t->add_option("--patch", patch, "LR patch size")->check(int_range(4, 1024))->capture_default_str();
+  t->add_option("--steps", steps, "timed steps")->check(int_range(1, 1000000))->capture_default_str();
+  t->add_option("--warmup", warmup, "untimed steps first")->check(int_range(0, 1000))->capture_default_str();
+  t->add_option("--workers", workers, "loader threads")->check(int_range(1, 64))->capture_default_str();
   t->add_option("--loader", loader_kind, "real (background loader) or fixed (one pre-made batch)")
       ->check(CLI::IsMember({"real", "fixed"}))->capture_default_str();
   t->add_option("--device", device, "auto, cpu or cuda")->capture_default_str();
@@ -91,11 +91,11 @@ void add_bench_commands(CLI::App& app) {
   auto* r = bench->add_subcommand("runtime", "runtime_ratio of an architecture vs a baseline, repeated (stability)");
   r->add_option("--arch", r_arch, "candidate architecture")->capture_default_str();
   r->add_option("--baseline", r_baseline, "reference architecture")->capture_default_str();
-  r->add_option("--size", r_size, "LR side of the random probe images")->check(CLI::Range(4, 4096))->capture_default_str();
-  r->add_option("--images", r_images, "probe images")->check(CLI::Range(1, 1000))->capture_default_str();
-  r->add_option("--repeats", r_repeats, "independent ratio measurements")->check(CLI::Range(1, 1000))->capture_default_str();
-  r->add_option("--runs", r_runs, "best of N passes per measurement")->check(CLI::Range(1, 100))->capture_default_str();
-  r->add_option("--warmup", r_warmup, "untimed passes first")->check(CLI::Range(0, 100))->capture_default_str();
+  r->add_option("--size", r_size, "LR side of the random probe images")->check(int_range(4, 4096))->capture_default_str();
+  r->add_option("--images", r_images, "probe images")->check(int_range(1, 1000))->capture_default_str();
+  r->add_option("--repeats", r_repeats, "independent ratio measurements")->check(int_range(1, 1000))->capture_default_str();
+  r->add_option("--runs", r_runs, "best of N passes per measurement")->check(int_range(1, 100))->capture_default_str();
+  r->add_option("--warmup", r_warmup, "untimed passes first")->check(int_range(0, 100))->capture_default_str();
   r->add_option("--device", r_device, "auto, cpu or cuda")->capture_default_str();
   r->add_option("--precision", r_precision, "fp32, bf16 or fp16")->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
       ->capture_default_str();

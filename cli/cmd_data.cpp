@@ -14,7 +14,7 @@ void add_data_commands(CLI::App& app) {
   auto* prep = data->add_subcommand("prepare", "Write HR (modcropped) + LR_bicubic/X<scale> for an HR folder");
   prep->add_option("--hr", hr, "folder of HR images")->required();
   prep->add_option("--out", out, "output folder (benchmark layout)")->required();
-  prep->add_option("--scale", scale, "downscale factor")->check(CLI::Range(2, 8))->capture_default_str();
+  prep->add_option("--scale", scale, "downscale factor")->check(int_range(2, 8))->capture_default_str();
   prep->callback([] {
     int made = prepare_dataset(hr, out, scale);
     fmt::print("{}: {} image(s) (re)made\n", out, made);

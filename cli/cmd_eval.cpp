@@ -30,7 +30,7 @@ void add_eval_commands(CLI::App& app) {
       ->check(CLI::IsMember({"challenge", "benchmark"}))->capture_default_str();
   cmd->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   cmd->add_option("--device", device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
-  cmd->add_option("--runs", runs, "runtime: best of N runs")->check(CLI::Range(1, 100))->capture_default_str();
+  cmd->add_option("--runs", runs, "runtime: best of N runs")->check(int_range(1, 100))->capture_default_str();
   cmd->add_option("--baseline", baseline, "runtime_ratio reference architecture")->capture_default_str();
   cmd->add_option("--precision", precision, "runtime: fp32, bf16 or fp16 (model and inputs, baseline alike)")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();

@@ -47,11 +47,11 @@ void add_report_commands(CLI::App& app) {
       ->check(CLI::IsMember({"random", "evolution", "nsga2", "all"}))
       ->capture_default_str();
   rb->add_option("--budget", budget, "evaluations per run (0: every recorded genome)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(int_range(0, 1000000000))
       ->capture_default_str();
-  rb->add_option("--seeds", seeds, "runs per sampler (seeds 0..N-1)")->check(CLI::PositiveNumber)->capture_default_str();
-  rb->add_option("--population", population, "evolution/nsga2 population")->check(CLI::PositiveNumber)->capture_default_str();
-  rb->add_option("--tournament", tournament, "evolution tournament size")->check(CLI::PositiveNumber)->capture_default_str();
+  rb->add_option("--seeds", seeds, "runs per sampler (seeds 0..N-1)")->check(int_range(1, 1000000))->capture_default_str();
+  rb->add_option("--population", population, "evolution/nsga2 population")->check(int_range(1, 1000000))->capture_default_str();
+  rb->add_option("--tournament", tournament, "evolution tournament size")->check(int_range(1, 1000000))->capture_default_str();
   rb->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   rb->add_option("--out", out, "also plot the curves into this folder (replay.png, replay.svg)");
   rb->callback([] {

@@ -91,7 +91,7 @@ void add_search_commands(CLI::App& app) {
   s->add_flag("--resume", resume, "continue the study: re-queue interrupted trials, keep everything recorded");
   s->add_flag("--verbose", verbose, "print training progress lines");
   s->add_option("--group-size", group_size, "MPI ranks per candidate (data-parallel); N/g candidates at once")
-      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
+      ->check(int_range(1, 1 << 20))->capture_default_str();
   s->callback([] {
     SearchConfig cfg = load_search_config(config);
     SearchOptions so;
@@ -203,7 +203,7 @@ void add_search_commands(CLI::App& app) {
   auto* ex = app.add_subcommand("export", "Write genome.json, weights.safetensors and TorchScript model.pt");
   add_common(ex, false);
   auto* tr_opt = ex->add_option("--trial", trial, "trial id");
-  auto* tk_opt = ex->add_option("--track", track, "the winner of track 1, 2 or 3")->check(CLI::Range(1, 3));
+  auto* tk_opt = ex->add_option("--track", track, "the winner of track 1, 2 or 3")->check(int_range(1, 3));
   tr_opt->excludes(tk_opt);
   ex->add_option("--out", out, "output folder")->required();
   ex->callback([] {

@@ -22,7 +22,7 @@ void add_space_commands(CLI::App& app) {
   static uint64_t seed = 0;
   auto* sample = space->add_subcommand("sample", "Draw genomes uniformly; one canonical genome JSON per line");
   sample->add_option("--space", name, "built-in space name or YAML file")->required();
-  sample->add_option("--n", n, "number of genomes")->check(CLI::Range(1, 1000000))->capture_default_str();
+  sample->add_option("--n", n, "number of genomes")->check(int_range(1, 1000000))->capture_default_str();
   sample->add_option("--seed", seed, "RNG seed")->capture_default_str();
   sample->callback([] {
     auto s = Space::load(name);

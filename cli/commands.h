@@ -3,6 +3,9 @@
 // printed once by main() as "srnas: error: ..." with exit status 2.
 #pragma once
 
+#include <exception>
+#include <string>
+
 #include <CLI/CLI.hpp>
 
 namespace srnas::cli {
@@ -15,5 +18,26 @@ void add_eval_commands(CLI::App& app);
 void add_bench_commands(CLI::App& app);
 void add_search_commands(CLI::App& app);
 void add_report_commands(CLI::App& app);
+
+// An integer option's check, in srnas's own words and the same on every CLI11 version
+// (CLI::Range's message changed between CLI11 2.3 and 2.4): the error reads
+// "--track: expected an integer in [1, 3], got 4", as config fields' errors do.
+inline CLI::Validator int_range(long long lo, long long hi) {
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  return CLI::Validator(
+      [lo, hi, range](std::string& s) -> std::string {
+        long long v = 0;
+        size_t used = 0;
+        try {
+          v = std::stoll(s, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != s.size()) return "expected an integer in " + range + ", got '" + s + "'";
+        if (v < lo || v > hi) return "expected an integer in " + range + ", got " + s;
+        return "";
+      },
+      "in " + range);
+}
 
 }  // namespace srnas::cli

@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   });
   int threads = 0;
   app.add_option("--threads", threads, "LibTorch intra-op threads (default: all cores, or $SRNAS_THREADS)")
-      ->check(CLI::Range(0, 4096));
+      ->check(srnas::cli::int_range(0, 4096));
   app.require_subcommand(1);
   srnas::cli::add_arch_commands(app);
   srnas::cli::add_space_commands(app);

@@ -56,5 +56,29 @@ chroot "$CH" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr
   bash -c 'cd /srnas && scripts/test.sh "$@"' test_torch2 "$@" 2>&1 | tee "$LOG"
 rc=${PIPESTATUS[0]}
 set -e
+
+# Across versions: what this checkout's LibTorch (1.13) exports runs in the chroot's stock
+# PyTorch-Python (2.x), as users' newer PyTorch loads our exports. The host's test_export
+# runs with its scratch folder inside the chroot and SRNAS_PYTHON calling the chroot's python.
+if [ -x build/tests/analysis/test_export ]; then
+  PYW="$ROOT/.torch2/python_in_$SUITE.sh"
+  cat > "$PYW" <<WRAPPER
+#!/usr/bin/env bash
+# python3 of the $SUITE chroot, host paths mapped into it (written by scripts/test_torch2.sh).
+ch='$CH' root='$ROOT' args=()
+for a in "\$@"; do a="\${a//"\$root/scripts"/"/srnas/scripts"}"; args+=("\${a//"\$ch/"/"/"}"); done
+exec chroot "\$ch" /usr/bin/python3 "\${args[@]}"
+WRAPPER
+  chmod +x "$PYW"
+  echo "[torch2] across versions: build/tests/analysis/test_export (this checkout's LibTorch) -> $SUITE's python3 torch"
+  set +e
+  TMPDIR="$CH/tmp" SRNAS_PYTHON="$PYW" build/tests/analysis/test_export \
+    --gtest_filter=Export.StockPyTorchComputesWhatSRNetComputes 2>&1 | tee -a "$LOG" | grep -E "python \]|OK \]|FAILED|SKIPPED"
+  xrc=${PIPESTATUS[0]}
+  set -e
+  if [ "$xrc" -ne 0 ]; then echo "[torch2] across versions: FAILED (exit status $xrc)"; [ "$rc" -ne 0 ] || rc=$xrc; fi
+else
+  echo "[torch2] across versions: skipped (no build/tests/analysis/test_export here; run scripts/test.sh first)"
+fi
 echo "[torch2] $(grep -m1 -o 'srnas: LibTorch [^ ]*' "$LOG" || echo 'LibTorch version not found in the log'); exit status $rc; log $LOG"
 exit "$rc"

@@ -322,7 +322,7 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
       {"malformed genome json", "arch show @D/genome_malformed.json", "genome_malformed.json: malformed JSON"},
       {"unknown built-in arch", "arch show resnet9000", "unknown architecture 'resnet9000'"},
       {"genome outside the space", "space check --space krahaon msrresnet", "genome not in space 'krahaon'"},
-      {"space sample --n 0", "space sample --space unified --n 0", "--n: Value 0 not in range 1 to 1000000"},
+      {"space sample --n 0", "space sample --space unified --n 0", "--n: expected an integer in [1, 1000000], got 0"},
       {"--lr-size 0x0", "arch show msrresnet --lr-size 0x0", "--lr-size: expected HxW with positive integers"},
       // export / retrain / analysis of the study
       {"export a FAILED trial", "export --db @COPY --trial " + victim + " --out @D/out/x1",
@@ -330,7 +330,7 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
       {"export a PRUNED trial", "export --db @PRUNED_DB --trial @PRUNED_ID --out @D/out/x2",
        "trial @PRUNED_ID is PRUNED"},
       {"export a missing trial", "export --db @DB --trial 999 --out @D/out/x3", "trial 999 does not exist"},
-      {"export --track 4", "export --db @DB --track 4 --out @D/out/x4", "--track: Value 4 not in range 1 to 3"},
+      {"export --track 4", "export --db @DB --track 4 --out @D/out/x4", "--track: expected an integer in [1, 3], got 4"},
       {"retrain a missing trial", "retrain --db @DB --trial 77 --options @D/tiny.yaml", "trial 77 does not exist"},
       {"retrain with iterations -5", "retrain --db @DB --trial 1 --options @D/opt_negative.yaml",
        "options.iterations: expected an integer in [1, 1099511627776], got -5"},
@@ -339,6 +339,7 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
       {"--objectives bad name", "pareto --db @DB --objectives psnr,beauty",
        "--objectives: expected a comma list of psnr, params, runtime; got 'beauty'"},
       {"unknown study", "tracks --db @DB --study nope", "no study named 'nope'"},
+      {"replay --seeds 0", "replay --db @DB --seeds 0", "--seeds: expected an integer in [1, 1000000], got 0"},
       {"replay --sampler simulated_annealing", "replay --db @DB --sampler simulated_annealing",
        "--sampler: simulated_annealing not in {random,evolution,nsga2,all}"},
       // eval and weights
@@ -350,7 +351,9 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
       {"eval --device tpu", "eval --arch msrresnet --data @D/data --device tpu", "--device: tpu not in {auto,cpu,cuda}"},
       // the command line itself
       {"unknown subcommand", "frobnicate --db @DB", "unknown command 'frobnicate': expected one of {arch, space"},
-      {"--threads -1", "--threads -1 arch list", "--threads: Value -1 not in range"},
+      {"--threads -1", "--threads -1 arch list", "--threads: expected an integer in [0, 4096], got -1"},
+      {"--threads two", "--threads two arch list", "--threads: expected an integer in [0, 4096], got 'two'"},
+      {"--threads 2x", "--threads 2x arch list", "--threads: expected an integer in [0, 4096], got '2x'"},
   };
   ASSERT_GE(rows.size(), 25u);
 
