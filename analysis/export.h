@@ -4,8 +4,10 @@
 // Contract: the module is assembled in C++: one parameter per srnas weight, named with
 // '.' -> '_' ("lr.blocks.3.conv1.weight" -> "lr_blocks_3_conv1_weight"; float32,
 // contiguous clones, requires_grad false), and a forward() generated from the genome
-// with aten ops only (torch.conv2d, torch.pixel_shuffle, ...), mirroring SRNet's forward
-// op for op, so its output equals SRNet's (same weights) to float rounding. Weights are
+// with aten ops only (torch.conv2d, torch.pixel_shuffle, ...; grouped convs as
+// torch.convolution, which TorchScript's CPU fuser leaves alone: it hangs compiling a 3x3
+// depthwise conv2d), mirroring SRNet's forward op for op, so its output equals SRNet's
+// (same weights) to float rounding, in LibTorch and in stock PyTorch 1.13 and 2.x. Weights are
 // strict: a missing, extra, mis-shaped, non-float or non-finite tensor throws
 // srnas::Error naming the key. Files are written atomically (temp file + rename).
 #pragma once
