@@ -20,7 +20,6 @@
 
 #include <nlohmann/json.hpp>
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "analysis/export.h"
@@ -28,6 +27,7 @@
 #include "search_space/error.h"
 #include "search_space/registry.h"
 #include "search_space/space.h"
+#include "../support/cli_runner.h"
 #include "../support/errors.h"
 #include "../support/scratch.h"
 
@@ -356,15 +356,10 @@ void write_f32(const torch::Tensor& t, const std::string& path) {
   ASSERT_TRUE(f.good()) << path;
 }
 
-// Runs cmd, returns (exit status, stdout+stderr).
+// Runs cmd, returns (exit status, stdout and stderr).
 std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return {-1, "popen failed"};
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+  const srnas::testing::CliRun r = srnas::testing::run_command(cmd);
+  return {r.status, r.out + r.err};
 }
 
 }  // namespace

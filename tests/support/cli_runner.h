@@ -1,4 +1,5 @@
-// Test support: run the real `srnas` binary (SRNAS_BIN) and capture status, stdout, stderr.
+// Test support: run the real `srnas` binary (SRNAS_BIN), or any command, and capture
+// status, stdout, stderr.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -21,10 +22,11 @@ struct CliRun {
   std::string out, err;
 };
 
-inline CliRun run_cli(const std::string& args) {
+// Runs a shell command line (sh -c) and captures its exit status, stdout and stderr.
+inline CliRun run_command(const std::string& command) {
   static int counter = 0;
   auto errfile = scratch() / ("cli_err_" + std::to_string(++counter));
-  std::string cmd = std::string(SRNAS_BIN) + " " + args + " 2>" + errfile.string();
+  std::string cmd = command + " 2>" + errfile.string();
   CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -39,6 +41,8 @@ inline CliRun run_cli(const std::string& args) {
   std::filesystem::remove(errfile);
   return r;
 }
+
+inline CliRun run_cli(const std::string& args) { return run_command(std::string(SRNAS_BIN) + " " + args); }
 
 // The last line of stderr is "srnas: error: ...", containing needle; exit status 2.
 // Progress lines ([train], [data], warnings) may precede it.
