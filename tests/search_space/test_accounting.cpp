@@ -108,7 +108,9 @@ TEST(Accounting, MacsScaleWithResolutionAndGroups) {
       EXPECT_EQ(l.groups, 8);
       EXPECT_EQ(l.macs, 200 * 8 * 1 * 9);
     }
-    if (l.name == "last_conv") EXPECT_EQ(l.macs, int64_t(40 * 80) * 3 * 8 * 9);
+    if (l.name == "last_conv") {
+      EXPECT_EQ(l.macs, int64_t(40 * 80) * 3 * 8 * 9);
+    }
   }
   EXPECT_EQ(account(tiny(8, {dw}), 0, 0).macs, 0);
 }
