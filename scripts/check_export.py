@@ -6,12 +6,12 @@ Usage: scripts/check_export.py MODEL.pt [--input X.f32 --shape N,C,H,W] [--expec
 Loads the file with torch.jit.load (no srnas code involved), runs it in eval mode --runs
 times (TorchScript profiles the first call and optimises later ones, fusing where the
 build allows, so users' second call runs another graph) and checks that every output is
-finite and N x 3 x 4H x 4W. The input is torch.rand(1, 3, 20, 28)
-unless --input names a raw little-endian float32 file of --shape. With --expect (raw
-float32, the output srnas computed for that input), the largest absolute difference must
-be <= --atol in every run. Prints the torch version, the parameter count, the size of the genome.json
-the archive carries, the output shape and the difference. Exit status 0 when every check
-holds, 1 otherwise (one line saying why), 2 for bad arguments. Needs only torch.
+finite and N x 3 x 4H x 4W. The input is torch.rand(1, 3, 20, 28) unless --input names a
+raw little-endian float32 file of --shape. With --expect (raw float32, the output srnas
+computed for that input), the largest absolute difference must be <= --atol in every run.
+Prints the torch version, the parameter count, the size of the genome.json the archive
+carries, the output shape and the difference. Exit status 0 when every check holds, 1
+otherwise (one line saying why), 2 for bad arguments. Needs only torch.
 """
 import argparse
 import sys

@@ -323,6 +323,13 @@ std::pair<int, std::string> run(const std::string& cmd) {
   return {r.status, r.out + r.err};
 }
 
+// scripts/check_export.py on model, fed x (2x3x13x17 float32), against the expected output.
+std::pair<int, std::string> check_export(const std::string& py, const std::string& model, const std::string& x,
+                                         const std::string& expected) {
+  return run(py + " " SRNAS_SOURCE_DIR "/scripts/check_export.py " + model + " --input " + x +
+             " --shape 2,3,13,17 --expect " + expected + " --atol 1e-4");
+}
+
 }  // namespace
 
 // What users do with an export: torch.jit.load in their own PyTorch, no srnas code. The
@@ -350,9 +357,7 @@ TEST(Export, StockPyTorchComputesWhatSRNetComputes) {
     ASSERT_GT(y.abs().max().item<double>(), 0.05) << "a trivial output would hide a wrong export";
     export_torchscript(g, module_state(*net), tmp / (label + ".pt"));
     write_f32(y, tmp / (label + ".f32"));
-    const auto [rc, out] = run(py + " " SRNAS_SOURCE_DIR "/scripts/check_export.py " + tmp / (label + ".pt") +
-                               " --input " + tmp / "x.f32" + " --shape 2,3,13,17 --expect " +
-                               tmp / (label + ".f32") + " --atol 1e-4");
+    const auto [rc, out] = check_export(py, tmp / (label + ".pt"), tmp / "x.f32", tmp / (label + ".f32"));
     EXPECT_EQ(rc, 0) << out;
     EXPECT_TRUE(contains(out, "output shape (2, 3, 52, 68), finite: True, runs: 3")) << out;
     EXPECT_TRUE(contains(out, "genome " + std::to_string(canonical_json(g).size()) + " bytes of JSON")) << out;
@@ -362,8 +367,7 @@ TEST(Export, StockPyTorchComputesWhatSRNetComputes) {
               << (diff_at == std::string::npos ? "no difference printed\n" : out.substr(diff_at));
   }
   // The check can fail: another network's output is not this one's.
-  const auto [rc, out] = run(py + " " SRNAS_SOURCE_DIR "/scripts/check_export.py " + tmp / "msrresnet.pt" +
-                             " --input " + tmp / "x.f32" + " --shape 2,3,13,17 --expect " + tmp / "imdn_aim19.f32");
+  const auto [rc, out] = check_export(py, tmp / "msrresnet.pt", tmp / "x.f32", tmp / "imdn_aim19.f32");
   EXPECT_EQ(rc, 1) << out;
   EXPECT_TRUE(contains(out, "FAILED: output differs from")) << out;
 }
