@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <vector>
 
 #include <fmt/format.h>
@@ -101,18 +102,40 @@ std::string flt(double v) {
   return s;
 }
 
+// The two languages forward() is generated in: TorchScript (the module's parameters are
+// flat attributes, ops are aten calls) and plain Python PyTorch (nested nn.Modules named as
+// srnas names them, convs are nn.Conv2d calls).
+enum class Dialect { TorchScript, Python };
+
+// An srnas module path as a Python attribute path: "lr.blocks.3.conv1" -> "lr.blocks[3].conv1".
+std::string py_path(const std::string& name) {
+  std::string out;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    const std::string part = name.substr(start, dot - start);
+    const bool index = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+    out += index ? "[" + part + "]" : (out.empty() ? "" : ".") + part;
+    start = dot + 1;
+  }
+  return out;
+}
+
 // Generates forward() statement by statement. The running activation is y, the input
 // is x (kept for the global skip); temporaries are t, s (tensors) and s1..s3 (lists).
 class SourceWriter {
  public:
-  explicit SourceWriter(const Genome& g) {
+  SourceWriter(const Genome& g, Dialect d) : dialect_(d) {
     for (const LayerInfo& l : account(g, 0, 0).layers) layers_[l.name] = l;
   }
 
-  void line(const std::string& s) { out_ += "    " + s + "\n"; }
+  void line(const std::string& s) { out_ += (dialect_ == Dialect::Python ? "        " : "    ") + s + "\n"; }
   std::string str() const { return out_; }
 
-  std::string param(const std::string& key) const { return "self." + torchscript_name(key); }
+  std::string param(const std::string& key) const {
+    return "self." + (dialect_ == Dialect::Python ? py_path(key) : torchscript_name(key));
+  }
 
   // nn::Conv2d's forward: torch::conv2d(x, w, b, stride 1, padding d*(k-1)/2, dilation d, groups).
   // Grouped (depthwise) convolutions are written as torch.convolution, the op conv2d calls,
@@ -120,8 +143,9 @@ class SourceWriter {
   // to its own loop nest where PyTorch has LLVM (Debian's 2.6, CPU fusion on), and compiling
   // it never finished (> 5 min for one 8-channel layer, on the second forward() call);
   // aten::convolution is not fused and runs at once. Dense convs stay torch.conv2d, the
-  // pattern torch.jit.freeze / optimize_for_inference look for.
+  // pattern torch.jit.freeze / optimize_for_inference look for. In Python, nn.Conv2d.
   std::string conv(const std::string& in, const std::string& layer) const {
+    if (dialect_ == Dialect::Python) return "self." + py_path(layer) + "(" + in + ")";
     const LayerInfo& l = layers_.at(layer);
     const int p = l.dilation * (l.kernel - 1) / 2;
     if (l.groups > 1)
@@ -131,11 +155,12 @@ class SourceWriter {
                        param(layer + ".bias"), p, p, l.dilation, l.dilation, l.groups);
   }
 
-  static std::string act(const std::string& e, const Act& a) {
+  std::string act(const std::string& e, const Act& a) const {
     switch (a.type) {
       case ActType::None: return e;
       case ActType::ReLU: return "torch.relu(" + e + ")";
-      case ActType::LeakyReLU: return fmt::format("torch.leaky_relu({}, {})", e, flt(a.slope));
+      case ActType::LeakyReLU:
+        return fmt::format("{}.leaky_relu({}, {})", dialect_ == Dialect::Python ? "F" : "torch", e, flt(a.slope));
     }
     return e;
   }
@@ -161,10 +186,10 @@ class SourceWriter {
       case BlockType::IMD: {
         const int d = w / 4, r = w - d;
         const std::string split = fmt::format(".split_with_sizes([{}, {}], 1)", d, r);
-        const std::string slope = flt(b.slope);
-        line(fmt::format("s1 = torch.leaky_relu({}, {}){}", conv("y", p + ".conv1"), slope, split));
-        line(fmt::format("s2 = torch.leaky_relu({}, {}){}", conv("s1[1]", p + ".conv2"), slope, split));
-        line(fmt::format("s3 = torch.leaky_relu({}, {}){}", conv("s2[1]", p + ".conv3"), slope, split));
+        const Act lrelu{ActType::LeakyReLU, b.slope};
+        line(fmt::format("s1 = {}{}", act(conv("y", p + ".conv1"), lrelu), split));
+        line(fmt::format("s2 = {}{}", act(conv("s1[1]", p + ".conv2"), lrelu), split));
+        line(fmt::format("s3 = {}{}", act(conv("s2[1]", p + ".conv3"), lrelu), split));
         line("t = " + conv("s3[1]", p + ".conv4"));
         line("y = y + " + conv("torch.cat([s1[0], s2[0], s3[0], t], 1)", p + ".conv1x1"));
         break;
@@ -196,10 +221,167 @@ class SourceWriter {
     if (trunk) line("y = f + " + conv("y", name + ".trunk"));
   }
 
+  // SRNet's forward, from the head to the global skip, ending with "return y".
+  void forward(const Genome& g) {
+    line(fmt::format("# srnas genome {}", genome_hash(g)));
+    line("y = " + act(conv("x", "head"), g.head_act));
+    stage(g.lr, "lr", g.long_skip);
+    if (g.upsampler == Upsampler::Progressive) {
+      line("y = " + act("torch.pixel_shuffle(" + conv("y", "up.0") + ", 2)", g.up_act));
+      stage(*g.x2, "x2", false);
+      line("y = " + act("torch.pixel_shuffle(" + conv("y", "up.1") + ", 2)", g.up_act));
+    } else {
+      line("y = " + act("torch.pixel_shuffle(" + conv("y", "up.0") + ", 4)", g.up_act));
+    }
+    stage(g.x4, "x4", false);
+    if (g.hr_conv) line("y = " + act(conv("y", "hr_conv"), g.tail_act));
+    if (g.last_conv) line("y = " + conv("y", "last_conv"));
+    if (g.global_skip != GlobalSkip::None) {
+      // F::interpolate(scale_factor 4, align_corners false) calls exactly this overload:
+      // output size floor(4 h) x floor(4 w) and the scales themselves.
+      const bool bilinear = g.global_skip == GlobalSkip::Bilinear;
+      if (dialect_ == Dialect::Python)
+        line(fmt::format("y = y + F.interpolate(x, scale_factor=4.0, mode=\"{}\", align_corners=False)",
+                         bilinear ? "bilinear" : "bicubic"));
+      else
+        line(fmt::format("y = y + torch.{}(x, [x.size(2) * 4, x.size(3) * 4], False, 4.0, 4.0)",
+                         bilinear ? "upsample_bilinear2d" : "upsample_bicubic2d"));
+    }
+    line("return y");
+  }
+
  private:
+  Dialect dialect_;
   std::map<std::string, LayerInfo> layers_;
   std::string out_;
 };
+
+// The statements of SRNet.__init__ in Python: one nn.Conv2d (or a 1-element scale
+// Parameter) per layer at its srnas path, containers created on first use (nn.ModuleList
+// where the next part of the path is an index, nn.Module otherwise).
+std::string python_init(const Genome& g) {
+  std::string out;
+  auto line = [&](const std::string& s) { out += "        " + s + "\n"; };
+  auto is_index = [](const std::string& p) { return p.find_first_not_of("0123456789") == std::string::npos; };
+  std::map<std::string, int> list_size;  // ModuleList path -> elements appended so far
+  std::set<std::string> made;            // container paths already created
+  for (const LayerInfo& l : account(g, 0, 0).layers) {
+    std::vector<std::string> parts;
+    for (size_t start = 0, dot = 0; dot != std::string::npos; start = dot + 1) {
+      dot = l.name.find('.', start);
+      parts.push_back(l.name.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    }
+    std::string leaf;
+    if (l.kind == "scale") {
+      leaf = "nn.Parameter(torch.ones(1))";
+    } else {
+      leaf = fmt::format("nn.Conv2d({}, {}, {}", l.in_ch, l.out_ch, l.kernel);
+      const int pad = l.dilation * (l.kernel - 1) / 2;
+      if (pad) leaf += fmt::format(", padding={}", pad);
+      if (l.dilation != 1) leaf += fmt::format(", dilation={}", l.dilation);
+      if (l.groups != 1) leaf += fmt::format(", groups={}", l.groups);
+      if (!l.bias) leaf += ", bias=False";
+      leaf += ")";
+    }
+    std::string path;  // the srnas path of parts[0..i]
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const std::string parent = path;
+      path += (i ? "." : "") + parts[i];
+      const bool last = i + 1 == parts.size();
+      if (!last && made.count(path)) continue;
+      const std::string value = last ? leaf : is_index(parts[i + 1]) ? "nn.ModuleList()" : "nn.Module()";
+      if (i > 0 && is_index(parts[i])) {
+        // Layers come in dataflow order, so a list's indices arrive as 0, 1, 2, ...
+        if (std::stoi(parts[i]) != list_size[parent]++)
+          throw Error(fmt::format("export: layer '{}' is out of order in its list", l.name));
+        line(fmt::format("self.{}.append({})", py_path(parent), value));
+      } else {
+        line(fmt::format("self.{} = {}", py_path(path), value));
+      }
+      made.insert(path);
+    }
+  }
+  return out;
+}
+
+// model.py: fmt named arguments {hash}, {params}, {genome} (the canonical JSON as a
+// JSON string literal, which is also a Python one), {init} and {forward}; literal braces
+// are doubled.
+constexpr const char* kPythonTemplate = R"PY("""srnas genome {hash}: a x4 super-resolution network ({params} parameters) in plain PyTorch.
+
+Written by `srnas export`; needs only torch (1.13 or later), no srnas, no TorchScript. Its
+state_dict keys are srnas's weight names, so weights.safetensors (next to this file) loads
+as it is:
+
+    import model                  # this file
+    net = model.load()            # SRNet with weights.safetensors, eval mode, on the CPU
+    sr = net(lr)                  # N x 3 x h x w float RGB in [0, 1] -> N x 3 x 4h x 4w
+
+SRNet() alone is the untrained network (PyTorch's default init), to train or fine-tune in
+Python. `python3 model.py [WEIGHTS]` loads the weights and runs one random input.
+"""
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GENOME_HASH = "{hash}"
+GENOME_JSON = {genome}
+GENOME = json.loads(GENOME_JSON)
+
+
+class SRNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+{init}
+    def forward(self, x):
+{forward}
+
+def read_safetensors(path):
+    """The tensors of a safetensors file (safetensors.torch.load_file when installed)."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        load_file = None
+    if load_file is not None:
+        return load_file(path)
+    dtypes = {{"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}}
+    with open(path, "rb") as f:
+        data = f.read()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    out = {{}}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in dtypes:
+            raise ValueError(f"{{path}}: tensor '{{name}}' has dtype {{info['dtype']}}, expected one of {{sorted(dtypes)}}")
+        begin, end = info["data_offsets"]
+        raw = bytearray(data[8 + n + begin:8 + n + end])
+        out[name] = torch.frombuffer(raw, dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+    return out
+
+
+def load(weights=None, device="cpu"):
+    """SRNet with the weights of `weights` (default: weights.safetensors next to this file), in eval mode."""
+    if weights is None:
+        weights = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights.safetensors")
+    net = SRNet()
+    net.load_state_dict(read_safetensors(weights))
+    return net.to(device).eval()
+
+
+if __name__ == "__main__":
+    net = load(sys.argv[1] if len(sys.argv) > 1 else None)
+    x = torch.rand(1, 3, 24, 32)
+    with torch.no_grad():
+        y = net(x)
+    print(f"srnas genome {{GENOME_HASH}}: {{sum(p.numel() for p in net.parameters())}} parameters; "
+          f"{{tuple(x.shape)}} -> {{tuple(y.shape)}}, finite: {{bool(torch.isfinite(y).all())}}")
+)PY";
 
 void write_text_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
@@ -249,28 +431,19 @@ std::string torchscript_name(const std::string& srnas_name) {
 
 std::string torchscript_source(const Genome& g) {
   validate(g);
-  SourceWriter w(g);
-  w.line(fmt::format("# srnas genome {}", genome_hash(g)));
-  w.line("y = " + SourceWriter::act(w.conv("x", "head"), g.head_act));
-  w.stage(g.lr, "lr", g.long_skip);
-  if (g.upsampler == Upsampler::Progressive) {
-    w.line("y = " + SourceWriter::act("torch.pixel_shuffle(" + w.conv("y", "up.0") + ", 2)", g.up_act));
-    w.stage(*g.x2, "x2", false);
-    w.line("y = " + SourceWriter::act("torch.pixel_shuffle(" + w.conv("y", "up.1") + ", 2)", g.up_act));
-  } else {
-    w.line("y = " + SourceWriter::act("torch.pixel_shuffle(" + w.conv("y", "up.0") + ", 4)", g.up_act));
-  }
-  w.stage(g.x4, "x4", false);
-  if (g.hr_conv) w.line("y = " + SourceWriter::act(w.conv("y", "hr_conv"), g.tail_act));
-  if (g.last_conv) w.line("y = " + w.conv("y", "last_conv"));
-  if (g.global_skip != GlobalSkip::None) {
-    // F::interpolate(scale_factor 4, align_corners false) calls exactly this overload:
-    // output size floor(4 h) x floor(4 w) and the scales themselves.
-    const char* op = g.global_skip == GlobalSkip::Bilinear ? "upsample_bilinear2d" : "upsample_bicubic2d";
-    w.line(fmt::format("y = y + torch.{}(x, [x.size(2) * 4, x.size(3) * 4], False, 4.0, 4.0)", op));
-  }
-  w.line("return y");
+  SourceWriter w(g, Dialect::TorchScript);
+  w.forward(g);
   return "def forward(self, x):\n" + w.str();
+}
+
+std::string pytorch_source(const Genome& g) {
+  validate(g);
+  SourceWriter w(g, Dialect::Python);
+  w.forward(g);
+  const Accounting acc = account(g, 0, 0);
+  return fmt::format(kPythonTemplate, fmt::arg("hash", genome_hash(g)), fmt::arg("params", acc.params),
+                     fmt::arg("genome", nlohmann::json(canonical_json(g)).dump()), fmt::arg("init", python_init(g)),
+                     fmt::arg("forward", w.str()));
 }
 
 torch::jit::Module build_torchscript(const Genome& g, const TensorMap& weights) {
@@ -308,6 +481,7 @@ void export_model_dir(const Genome& g, const TensorMap& weights, const std::stri
   write_safetensors((dir / "weights.safetensors").string(), prepared,
                     {{"genome_hash", genome_hash(g)}, {"genome", canonical_json(g)}});
   save_atomic(m, g, (dir / "model.pt").string());
+  write_text_atomic((dir / "model.py").string(), pytorch_source(g));
 }
 
 }  // namespace srnas

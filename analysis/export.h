@@ -1,5 +1,7 @@
 // Export: a trained genome as a TorchScript file that stock PyTorch loads with
-// torch.jit.load (no srnas, no Python classes) and runs on N x 3 x h x w float input.
+// torch.jit.load (no srnas, no Python classes) and runs on N x 3 x h x w float input, and
+// as model.py, the same network as plain PyTorch source (TorchScript is deprecated upstream;
+// model.py works with torch.compile, torch.export and ONNX export, and trains in Python).
 //
 // Contract: the module is assembled in C++: one parameter per srnas weight, named with
 // '.' -> '_' ("lr.blocks.3.conv1.weight" -> "lr_blocks_3_conv1_weight"; float32,
@@ -30,11 +32,18 @@ torch::jit::Module build_torchscript(const Genome& g, const TensorMap& weights);
 void export_torchscript(const Genome& g, const TensorMap& weights, const std::string& path);
 
 // Creates out_dir and writes out_dir/genome.json (canonical JSON, pretty),
-// out_dir/weights.safetensors (srnas names) and out_dir/model.pt.
+// out_dir/weights.safetensors (srnas names), out_dir/model.pt and out_dir/model.py.
 void export_model_dir(const Genome& g, const TensorMap& weights, const std::string& out_dir);
 
 // The generated TorchScript source of the module's forward (for debugging / docs).
 std::string torchscript_source(const Genome& g);
+
+// model.py: the genome as a plain PyTorch nn.Module (class SRNet; nested modules named as
+// srnas names its weights, so weights.safetensors is its state_dict; nn.Conv2d layers and
+// a forward() generated op for op like the TorchScript one) with load() (reads
+// weights.safetensors next to the file, with the safetensors package when installed) and
+// the canonical genome (GENOME_JSON). Its output equals SRNet's to float rounding.
+std::string pytorch_source(const Genome& g);
 
 // The attribute name of an srnas weight in the TorchScript module ('.' -> '_').
 std::string torchscript_name(const std::string& srnas_name);

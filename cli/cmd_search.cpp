@@ -200,7 +200,7 @@ void add_search_commands(CLI::App& app) {
     }
   });
 
-  auto* ex = app.add_subcommand("export", "Write genome.json, weights.safetensors and TorchScript model.pt");
+  auto* ex = app.add_subcommand("export", "Write genome.json, weights.safetensors, TorchScript model.pt and PyTorch model.py");
   add_common(ex, false);
   auto* tr_opt = ex->add_option("--trial", trial, "trial id");
   auto* tk_opt = ex->add_option("--track", track, "the winner of track 1, 2 or 3")->check(int_range(1, 3));
@@ -226,7 +226,7 @@ void add_search_commands(CLI::App& app) {
                               to_string(t.state), t.reason.empty() ? "" : " (" + t.reason + ")"));
     Genome g = genome_from_string(t.genome_json);
     export_model_dir(g, read_safetensors(t.weights_path), out);
-    fmt::print("exported trial {} ({} params, {:.3f} dB) to {}/ (genome.json, weights.safetensors, model.pt)\n", t.id,
+    fmt::print("exported trial {} ({} params, {:.3f} dB) to {}/ (genome.json, weights.safetensors, model.pt, model.py)\n", t.id,
                t.params.value_or(0), t.psnr_rgb.value_or(NAN), out);
   });
 

@@ -1,19 +1,22 @@
 #!/usr/bin/python3
-"""Checks that an srnas TorchScript export (model.pt) runs in stock PyTorch.
+"""Checks that an srnas export (model.pt or model.py) runs in stock PyTorch.
 
-Usage: scripts/check_export.py MODEL.pt [--input X.f32 --shape N,C,H,W] [--expect Y.f32]
-                               [--atol 1e-4] [--runs 3]
-Loads the file with torch.jit.load (no srnas code involved), runs it in eval mode --runs
-times (TorchScript profiles the first call and optimises later ones, fusing where the
-build allows, so users' second call runs another graph) and checks that every output is
-finite and N x 3 x 4H x 4W. The input is torch.rand(1, 3, 20, 28) unless --input names a
-raw little-endian float32 file of --shape. With --expect (raw float32, the output srnas
-computed for that input), the largest absolute difference must be <= --atol in every run.
-Prints the torch version, the parameter count, the size of the genome.json the archive
-carries, the output shape and the difference. Exit status 0 when every check holds, 1
-otherwise (one line saying why), 2 for bad arguments. Needs only torch.
+Usage: scripts/check_export.py MODEL.pt|MODEL.py [--input X.f32 --shape N,C,H,W]
+                               [--expect Y.f32] [--atol 1e-4] [--runs 3]
+Loads model.pt with torch.jit.load, or imports model.py and calls its load() (the plain
+PyTorch module with weights.safetensors from the same folder); no srnas code is involved.
+Runs it in eval mode --runs times (TorchScript profiles the first call and optimises later
+ones, fusing where the build allows, so users' second call runs another graph) and checks
+that every output is finite and N x 3 x 4H x 4W. The input is torch.rand(1, 3, 20, 28)
+unless --input names a raw little-endian float32 file of --shape. With --expect (raw
+float32, the output srnas computed for that input), the largest absolute difference must
+be <= --atol in every run. Prints the torch version, the parameter count, the size of the
+genome JSON the export carries (model.pt's genome.json, model.py's GENOME_JSON), the output
+shape and the difference. Exit status 0 when every check holds, 1 otherwise (one line
+saying why), 2 for bad arguments. Needs only torch.
 """
 import argparse
+import importlib.util
 import sys
 
 import torch
@@ -47,7 +50,14 @@ def main(argv):
     path = args.model
     try:
         extra = {"genome.json": ""}
-        model = torch.jit.load(path, map_location="cpu", _extra_files=extra)
+        if path.endswith(".py"):
+            spec = importlib.util.spec_from_file_location("srnas_export_model", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            model = module.load()
+            extra["genome.json"] = module.GENOME_JSON
+        else:
+            model = torch.jit.load(path, map_location="cpu", _extra_files=extra)
         model.eval()
         n_params = sum(p.numel() for p in model.parameters())
         x = read_f32(args.input, shape) if args.input else torch.rand(*shape)

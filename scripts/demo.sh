@@ -24,6 +24,7 @@ echo; echo "== export the Track 1 winner"
 if $S export --db "$DB" --track 1 --out out/track1; then
   if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     /usr/bin/python3 scripts/check_export.py out/track1/model.pt
+    /usr/bin/python3 out/track1/model.py   # the same network as plain PyTorch source
   fi
 else
   echo "(no trial beat the baseline in Track 1 this time; exporting the best of Track 3 instead)"

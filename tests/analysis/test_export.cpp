@@ -3,9 +3,10 @@
 // every stage, both upsamplers, both global skips, non-square input), and bad weight
 // maps are rejected with srnas::Error naming the key.
 //
-// Export.StockPyTorchComputesWhatSRNetComputes runs the exports in stock PyTorch-Python
-// (scripts/check_export.py under SRNAS_PYTHON, default /usr/bin/python3 with Debian's
-// python3-torch, which scripts/setup.sh installs; skipped when that python has no torch).
+// Export.StockPyTorchComputesWhatSRNetComputes runs the exports (model.pt and model.py) in
+// stock PyTorch-Python (scripts/check_export.py under SRNAS_PYTHON, default /usr/bin/python3
+// with Debian's python3-torch, which scripts/setup.sh installs; skipped when that python
+// has no torch).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -272,6 +273,7 @@ TEST(Export, ModelDirHoldsGenomeWeightsAndModel) {
   EXPECT_EQ(extra.at("genome.json"), canonical_json(g));
   torch::Tensor x = torch::rand({1, 3, 12, 16});
   EXPECT_LT((m.forward({x}).toTensor() - net->forward(x)).abs().max().item<double>(), 1e-6);
+  EXPECT_EQ(read_file(dir + "/model.py"), pytorch_source(g));
   for (const auto& entry : fs::directory_iterator(dir))
     EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();
 }
@@ -299,6 +301,23 @@ TEST(Export, SourceUsesEveryWeightAndOnlyAtenOps) {
                             "[1, 1], [1, 1], False, [0, 0], 32)")) << all;
   EXPECT_FALSE(contains(all, "], 32)\n")) << "no grouped torch.conv2d";
   EXPECT_FALSE(contains(torchscript_source(load_arch("msrresnet").genome), "torch.convolution(")) << "dense: conv2d";
+
+  // model.py: nested modules at the srnas paths, nn.Conv2d with only non-default arguments.
+  const std::string py = pytorch_source(handmade_genomes()[0]);
+  EXPECT_EQ(py, pytorch_source(handmade_genomes()[0])) << "deterministic";
+  EXPECT_TRUE(contains(py, "\nclass SRNet(nn.Module):\n")) << py;
+  EXPECT_TRUE(contains(py, "        self.lr.blocks = nn.ModuleList()\n        self.lr.blocks.append(nn.Module())\n"))
+      << py;
+  EXPECT_TRUE(contains(py, "        self.lr.blocks[2].dw = nn.Conv2d(32, 32, 3, padding=1, groups=32)\n")) << py;
+  EXPECT_TRUE(contains(py, "        t = torch.clamp(self.lr.blocks[2].dw(t), 0.0, 6.0)\n")) << py;
+  EXPECT_TRUE(contains(py, "self.lr.blocks[4].res_scale = nn.Parameter(torch.ones(1))")) << py;
+  EXPECT_TRUE(contains(py, "F.leaky_relu(self.lr.blocks[1].conv1(y), 1e-05)")) << py;
+  EXPECT_TRUE(contains(py, "GENOME_JSON = " + nlohmann::json(canonical_json(handmade_genomes()[0])).dump() + "\n"));
+  const std::string msr = pytorch_source(load_arch("msrresnet").genome);
+  EXPECT_TRUE(contains(msr, "        self.up.append(nn.Conv2d(64, 256, 3, padding=1))\n")) << msr;
+  EXPECT_TRUE(contains(msr, "y = y + F.interpolate(x, scale_factor=4.0, mode=\"bilinear\", align_corners=False)"))
+      << msr;
+  EXPECT_TRUE(contains(msr, "(1517571 parameters)")) << msr;
 }
 
 namespace {
@@ -332,9 +351,9 @@ std::pair<int, std::string> check_export(const std::string& py, const std::strin
 
 }  // namespace
 
-// What users do with an export: torch.jit.load in their own PyTorch, no srnas code. The
-// outputs of the reference networks and of every block type in every stage (non-square
-// input, batch 2) equal SRNet's, and the archive carries the canonical genome.
+// What users do with an export: torch.jit.load(model.pt), or import model.py, in their own
+// PyTorch, no srnas code. The outputs of the reference networks and of every block type in
+// every stage (non-square input, batch 2) equal SRNet's, and both carry the canonical genome.
 TEST(Export, StockPyTorchComputesWhatSRNetComputes) {
   const std::string py = stock_python();
   if (run(py + " -c 'import torch'").first != 0)
@@ -350,24 +369,41 @@ TEST(Export, StockPyTorchComputesWhatSRNetComputes) {
   write_f32(x, tmp / "x.f32");
   uint64_t seed = 300;
   for (const auto& [label, g] : genomes) {
-    SCOPED_TRACE(label);
     SRNet net = make_net(g, seed++);
     net->eval();
     const torch::Tensor y = net->forward(x);
     ASSERT_GT(y.abs().max().item<double>(), 0.05) << "a trivial output would hide a wrong export";
-    export_torchscript(g, module_state(*net), tmp / (label + ".pt"));
+    export_model_dir(g, module_state(*net), tmp / label);
     write_f32(y, tmp / (label + ".f32"));
-    const auto [rc, out] = check_export(py, tmp / (label + ".pt"), tmp / "x.f32", tmp / (label + ".f32"));
-    EXPECT_EQ(rc, 0) << out;
-    EXPECT_TRUE(contains(out, "output shape (2, 3, 52, 68), finite: True, runs: 3")) << out;
-    EXPECT_TRUE(contains(out, "genome " + std::to_string(canonical_json(g).size()) + " bytes of JSON")) << out;
-    EXPECT_TRUE(contains(out, "max abs diff vs expected:")) << out;
-    const size_t diff_at = out.rfind("max abs diff");
-    std::cout << "[ python ] " << label << ": " << out.substr(0, out.find('\n')) << " | "
-              << (diff_at == std::string::npos ? "no difference printed\n" : out.substr(diff_at));
+    for (const char* file : {"model.pt", "model.py"}) {
+      SCOPED_TRACE(label + "/" + file);
+      const auto [rc, out] = check_export(py, tmp / (label + "/" + file), tmp / "x.f32", tmp / (label + ".f32"));
+      EXPECT_EQ(rc, 0) << out;
+      EXPECT_TRUE(contains(out, "output shape (2, 3, 52, 68), finite: True, runs: 3")) << out;
+      EXPECT_TRUE(contains(out, "genome " + std::to_string(canonical_json(g).size()) + " bytes of JSON")) << out;
+      EXPECT_TRUE(contains(out, "max abs diff vs expected:")) << out;
+      const size_t diff_at = out.rfind("max abs diff");
+      std::cout << "[ python ] " << label << "/" << file << ": " << out.substr(0, out.find('\n')) << " | "
+                << (diff_at == std::string::npos ? "no difference printed\n" : out.substr(diff_at));
+    }
   }
   // The check can fail: another network's output is not this one's.
-  const auto [rc, out] = check_export(py, tmp / "msrresnet.pt", tmp / "x.f32", tmp / "imdn_aim19.f32");
+  for (const char* file : {"model.pt", "model.py"}) {
+    const auto [rc, out] = check_export(py, tmp / (std::string("msrresnet/") + file), tmp / "x.f32",
+                                        tmp / "imdn_aim19.f32");
+    EXPECT_EQ(rc, 1) << file << "\n" << out;
+    EXPECT_TRUE(contains(out, "FAILED: output differs from")) << file << "\n" << out;
+  }
+  // model.py loads its weights strictly: another genome's weights.safetensors is refused.
+  fs::copy_file(tmp / "imdn_aim19/weights.safetensors", tmp / "msrresnet/weights.safetensors",
+                fs::copy_options::overwrite_existing);
+  const auto [rc, out] = check_export(py, tmp / "msrresnet/model.py", tmp / "x.f32", tmp / "msrresnet.f32");
   EXPECT_EQ(rc, 1) << out;
-  EXPECT_TRUE(contains(out, "FAILED: output differs from")) << out;
+  EXPECT_TRUE(contains(out, "FAILED: RuntimeError: Error(s) in loading state_dict for SRNet")) << out;
+  // Run as a script, model.py loads the weights next to it and runs a random input.
+  const auto [main_rc, main_out] = run(py + " " + tmp / "imdn_aim19/model.py");
+  EXPECT_EQ(main_rc, 0) << main_out;
+  EXPECT_TRUE(contains(main_out, "srnas genome " + genome_hash(load_arch("imdn_aim19").genome) +
+                                     ": 893936 parameters; (1, 3, 24, 32) -> (1, 3, 96, 128), finite: True"))
+      << main_out;
 }

@@ -137,6 +137,8 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
   auto e = run_cli("export --db " + (d / "s.db").string() + " --trial 1 --out " + (d / "export").string());
   ASSERT_EQ(e.status, 0) << e.err;
   EXPECT_TRUE(fs::exists(d / "export" / "model.pt"));
+  EXPECT_TRUE(fs::exists(d / "export" / "model.py"));
+  EXPECT_TRUE(e.out.find("(genome.json, weights.safetensors, model.pt, model.py)") != std::string::npos) << e.out;
   EXPECT_TRUE(fs::exists(d / "export" / "weights.safetensors"));
   EXPECT_TRUE(fs::exists(d / "export" / "genome.json"));
   expect_cli_error("export --db " + (d / "s.db").string() + " --trial 999 --out " + (d / "x").string(),
