@@ -128,7 +128,7 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
   if (ec) throw Error(fmt::format("{}: cannot create the folder: {}", out_dir, ec.message()));
   const std::vector<TrialRecord> trials = db.trials(study.id);
   const std::map<TrialState, int> counts = db.state_counts(study.id);
-  const TracksReport tracks = rank_tracks(trials);
+  const TracksReport tracks = study_tracks(db, study.id);
   const auto front = pareto_trials(trials, {Objective::PSNR, Objective::Params, Objective::Runtime});
   std::map<int64_t, std::string> wins;  // trial id -> "T1, T3"
   for (const auto& t : tracks.tracks)
@@ -210,6 +210,12 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
     add(fmt::format("<p>Baseline: trial {}, PSNR-RGB {} dB, {} params, runtime ratio {}. Every rule is relative "
                     "to it.</p>\n",
                     b.id, f3(b.psnr_rgb), i64(b.params), f3(b.runtime_ratio)));
+    if (tracks.bicubic_psnr_rgb)
+      add(fmt::format("<p>Bicubic interpolation (no network) on the same validation images: PSNR-RGB {} dB, "
+                      "PSNR-Y {} dB.</p>\n",
+                      f3(tracks.bicubic_psnr_rgb), f3(tracks.bicubic_psnr_y)));
+    if (!tracks.floor_warning.empty())
+      add(fmt::format("<p class=\"note\">Warning: {}.</p>\n", html_escape(tracks.floor_warning)));
     add("<ul class=\"winners\">\n");
     const char* what[] = {"fewest params", "lowest runtime", "best PSNR"};
     for (const auto& tr : tracks.tracks) {

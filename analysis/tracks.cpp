@@ -114,4 +114,27 @@ std::optional<TrialRecord> track_winner(const std::vector<TrialRecord>& trials, 
   return ranked.front();
 }
 
+void set_bicubic_floor(TracksReport& r, std::optional<double> psnr_rgb, std::optional<double> psnr_y) {
+  r.bicubic_psnr_rgb = psnr_rgb;
+  r.bicubic_psnr_y = psnr_y;
+  r.floor_warning.clear();
+  if (r.baseline && r.baseline->psnr_rgb && psnr_rgb && *r.baseline->psnr_rgb < *psnr_rgb)
+    r.floor_warning = fmt::format(
+        "the baseline's PSNR-RGB {:.3f} dB is below bicubic's {:.3f} dB: it trained too briefly for "
+        "\"PSNR >= baseline\" to mean more than interpolation (raise the training budget)",
+        *r.baseline->psnr_rgb, *psnr_rgb);
+}
+
+TracksReport study_tracks(const ResultsDB& db, int64_t study_id) {
+  TracksReport r = rank_tracks(db.trials(study_id));
+  std::optional<double> rgb, y;
+  if (r.baseline)
+    for (const MetricRecord& m : db.metrics(r.baseline->id)) {
+      if (m.name == kBicubicPsnrRgb) rgb = m.value;
+      if (m.name == kBicubicPsnrY) y = m.value;
+    }
+  set_bicubic_floor(r, rgb, y);
+  return r;
+}
+
 }  // namespace srnas

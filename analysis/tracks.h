@@ -6,7 +6,13 @@
 //   Track 1 (params):   fewest params,   needs psnr_rgb >= baseline and runtime_ratio <= baseline
 //   Track 2 (runtime):  lowest runtime,  needs params <= baseline and psnr_rgb >= baseline
 //   Track 3 (fidelity): highest PSNR,    needs params <= baseline and runtime_ratio <= baseline
-// Every unranked trial carries the first rule it breaks, as one line. Pure functions.
+// Every unranked trial carries the first rule it breaks, as one line. Pure functions, but
+// study_tracks, which reads a study from the DB.
+//
+// The bicubic floor: PSNR of MATLAB bicubic x4 (no network) on the study's validation
+// images, which the search measures with the baseline's probe and records as metrics of
+// the baseline trial (step 0, names kBicubicPsnrRgb / kBicubicPsnrY). A baseline below it
+// trained too briefly for PSNR comparisons against it to say much.
 #pragma once
 
 #include <array>
@@ -14,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "results_db/results_db.h"
 #include "sampler/trial.h"
 
 namespace srnas {
@@ -40,12 +47,23 @@ struct TrackResult {
   std::vector<Unranked> unranked;
 };
 
+inline constexpr char kBicubicPsnrRgb[] = "bicubic_psnr_rgb";
+inline constexpr char kBicubicPsnrY[] = "bicubic_psnr_y";
+
 struct TracksReport {
   std::optional<TrialRecord> baseline;  // nullopt: no COMPLETE baseline yet (nothing is ranked)
   std::array<TrackResult, 3> tracks;
+  std::optional<double> bicubic_psnr_rgb, bicubic_psnr_y;  // the bicubic floor, when recorded
+  std::string floor_warning;  // one line when the baseline's PSNR-RGB is below the floor, else ""
 };
 
 TracksReport rank_tracks(const std::vector<TrialRecord>& trials);
+
+// Sets r's bicubic floor and its warning (for r.baseline).
+void set_bicubic_floor(TracksReport& r, std::optional<double> psnr_rgb, std::optional<double> psnr_y);
+
+// rank_tracks of the study's trials with the bicubic floor its baseline carries.
+TracksReport study_tracks(const ResultsDB& db, int64_t study_id);
 
 // The winner of a track (1..3), if any.
 std::optional<TrialRecord> track_winner(const std::vector<TrialRecord>& trials, int track);

@@ -157,9 +157,13 @@ void add_search_commands(CLI::App& app) {
   tk->callback([] {
     auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
-    TracksReport r = rank_tracks(d->trials(st.id));
+    TracksReport r = study_tracks(*d, st.id);
     if (format == "json") {
-      nlohmann::json j = {{"study", st.name}, {"baseline", r.baseline ? trial_json(*r.baseline) : nlohmann::json(nullptr)}};
+      auto opt_num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+      nlohmann::json j = {{"study", st.name},
+                          {"baseline", r.baseline ? trial_json(*r.baseline) : nlohmann::json(nullptr)},
+                          {"bicubic", {{"psnr_rgb", opt_num(r.bicubic_psnr_rgb)}, {"psnr_y", opt_num(r.bicubic_psnr_y)}}},
+                          {"warning", r.floor_warning.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.floor_warning)}};
       for (const auto& t : r.tracks) {
         nlohmann::json ranked = nlohmann::json::array(), unranked = nlohmann::json::array();
         for (const auto& x : t.ranked) ranked.push_back(trial_json(x));
@@ -183,6 +187,10 @@ void add_search_commands(CLI::App& app) {
     if (r.baseline) {
       fmt::print("baseline (trial {}): PSNR-RGB {:.3f} dB, {} params, runtime ratio {:.3f}\n", r.baseline->id,
                  *r.baseline->psnr_rgb, group_digits(*r.baseline->params), *r.baseline->runtime_ratio);
+      if (r.bicubic_psnr_rgb)
+        fmt::print("bicubic (no network, same validation images): PSNR-RGB {:.3f} dB, PSNR-Y {:.3f} dB\n",
+                   *r.bicubic_psnr_rgb, r.bicubic_psnr_y.value_or(NAN));
+      if (!r.floor_warning.empty()) fmt::print("warning: {}\n", r.floor_warning);
     } else {
       fmt::print("no COMPLETE baseline: nothing can be ranked\n");
     }

@@ -100,6 +100,15 @@ class LocalRunner : public CandidateRunner {
     return p;
   }
 
+  BicubicFloor bicubic_floor() override {
+    BicubicFloor f;
+    if (data_.val->empty()) return f;
+    const QualityResult q = evaluate_quality(bicubic_function(), *data_.val, device_);
+    f.psnr_rgb = q.psnr_rgb;
+    f.psnr_y = q.psnr_y;
+    return f;
+  }
+
   std::string device() const override { return device_.str(); }
 
  private:
@@ -159,7 +168,8 @@ double num_from(const nlohmann::json& j) { return j.is_number() ? j.get<double>(
 }  // namespace
 
 nlohmann::json to_json(const WorkItem& w) {
-  nlohmann::json j = {{"kind", kind_name(w.kind)}, {"trial_id", w.trial_id}, {"run_dir", w.run_dir}, {"solo", w.solo}};
+  nlohmann::json j = {{"kind", kind_name(w.kind)}, {"trial_id", w.trial_id}, {"run_dir", w.run_dir},
+                      {"solo", w.solo},         {"with_bicubic", w.with_bicubic}};
   if (w.kind != WorkItem::Kind::Stop) {
     j["genome"] = to_json(w.genome);
     j["options"] = to_json(w.options);
@@ -173,6 +183,7 @@ WorkItem work_item_from_json(const nlohmann::json& j) {
   w.trial_id = j.at("trial_id").get<int64_t>();
   w.run_dir = j.at("run_dir").get<std::string>();
   w.solo = j.value("solo", false);
+  w.with_bicubic = j.value("with_bicubic", false);
   if (w.kind != WorkItem::Kind::Stop) {
     w.genome = genome_from_json(j.at("genome"));
     w.options = parse_train_options(j.at("options"), "work item");
@@ -186,7 +197,8 @@ nlohmann::json to_json(const WorkResult& r) {
           {"iterations", r.outcome.iterations}, {"psnr_rgb", num(r.outcome.psnr_rgb)},
           {"psnr_y", num(r.outcome.psnr_y)},  {"train_seconds", r.outcome.train_seconds},
           {"weights", r.outcome.weights_path}, {"runtime_s", num(r.runtime_s)},
-          {"ref_runtime_s", num(r.ref_runtime_s)}, {"runtime_ratio", num(r.runtime_ratio)}};
+          {"ref_runtime_s", num(r.ref_runtime_s)}, {"runtime_ratio", num(r.runtime_ratio)},
+          {"bicubic_psnr_rgb", num(r.bicubic.psnr_rgb)}, {"bicubic_psnr_y", num(r.bicubic.psnr_y)}};
 }
 
 WorkResult work_result_from_json(const nlohmann::json& j) {
@@ -203,6 +215,8 @@ WorkResult work_result_from_json(const nlohmann::json& j) {
   r.runtime_s = num_from(j.at("runtime_s"));
   r.ref_runtime_s = num_from(j.at("ref_runtime_s"));
   r.runtime_ratio = num_from(j.at("runtime_ratio"));
+  r.bicubic.psnr_rgb = num_from(j.at("bicubic_psnr_rgb"));
+  r.bicubic.psnr_y = num_from(j.at("bicubic_psnr_y"));
   return r;
 }
 
@@ -216,6 +230,7 @@ WorkResult execute(CandidateRunner& runner, const WorkItem& item, GradientReduce
     r.runtime_s = p.runtime_s;
     r.ref_runtime_s = p.ref_runtime_s;
     r.runtime_ratio = p.ratio;
+    if (item.with_bicubic) r.bicubic = runner.bicubic_floor();
     r.outcome.status = "complete";
     return r;
   }

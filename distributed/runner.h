@@ -42,6 +42,12 @@ struct CandidateOutcome {
   std::string weights_path;
 };
 
+// PSNR of MATLAB bicubic x4 (no network) on a runner's validation images: the floor a
+// trained network should beat, measured as the trials' PSNR is (protocol.md).
+struct BicubicFloor {
+  double psnr_rgb = NAN, psnr_y = NAN;
+};
+
 struct RuntimePair {
   double runtime_s = NAN;      // the genome, seconds per probe image
   double ref_runtime_s = NAN;  // MSRResNet on the same runner (the protocol's reference)
@@ -55,6 +61,8 @@ class CandidateRunner {
   // Times an untrained g and MSRResNet on this runner's device and probe images, by the
   // study's runtime settings (in alternation, or against a reference timed once).
   virtual RuntimePair runtime(const Genome& g) = 0;
+  // Bicubic on the validation images train() validates on (NaN without validation images).
+  virtual BicubicFloor bicubic_floor() = 0;
   virtual std::string device() const = 0;
 };
 
@@ -62,8 +70,9 @@ class CandidateRunner {
 std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet);
 
 // One unit of work the search loop hands to a worker: time an untrained genome (Probe:
-// runtime_s and the worker's own MSRResNet reference, so ratios compare like with like)
-// or train it to a budget (Train). Values with a JSON form, so they cross MPI as text.
+// runtime_s and the worker's own MSRResNet reference, so ratios compare like with like;
+// with_bicubic: also the bicubic floor, asked with the baseline's probe) or train it to a
+// budget (Train). Values with a JSON form, so they cross MPI as text.
 struct WorkItem {
   enum class Kind { Probe, Train, Stop } kind = Kind::Train;
   int64_t trial_id = 0;
@@ -73,6 +82,7 @@ struct WorkItem {
   // Train only: nothing else runs meanwhile (the baseline, when the pool does not overlap it
   // with candidates), so an MPI worker may use every core its node gives to the group, not its share.
   bool solo = false;
+  bool with_bicubic = false;  // Probe only
 };
 
 struct WorkResult {
@@ -82,6 +92,7 @@ struct WorkResult {
   double runtime_s = NAN;     // Probe
   double ref_runtime_s = NAN; // Probe: MSRResNet on the same worker
   double runtime_ratio = NAN; // Probe
+  BicubicFloor bicubic;       // Probe with with_bicubic (NaN otherwise)
 };
 
 nlohmann::json to_json(const WorkItem& w);

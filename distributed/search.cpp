@@ -117,6 +117,7 @@ WorkItem first_item(Ctx& c, TrialRecord& t) {
     w.kind = WorkItem::Kind::Probe;
     w.trial_id = t.id;
     w.genome = g;
+    w.with_bicubic = t.is_baseline;
     return w;
   }
   return train_item(c, t);
@@ -148,6 +149,12 @@ std::optional<WorkItem> on_result(Ctx& c, const WorkResult& r) {
     t.runtime_s = r.runtime_s;
     t.runtime_ratio = r.runtime_ratio;
     c.db.update_trial(t);
+    // The bicubic floor on the study's validation images, kept with the baseline (analysis shows it).
+    if (std::isfinite(r.bicubic.psnr_rgb)) c.db.add_metric(t.id, 0, kBicubicPsnrRgb, r.bicubic.psnr_rgb);
+    if (std::isfinite(r.bicubic.psnr_y)) c.db.add_metric(t.id, 0, kBicubicPsnrY, r.bicubic.psnr_y);
+    if (std::isfinite(r.bicubic.psnr_rgb))
+      fmt::print(stderr, "[search] bicubic (no network) on the validation images: PSNR-RGB {:.3f} dB, PSNR-Y {:.3f} dB\n",
+                 r.bicubic.psnr_rgb, r.bicubic.psnr_y);
     if (prune_before_training(c, t)) return std::nullopt;
     return train_item(c, t);
   }

@@ -19,6 +19,7 @@
 #include "analysis/plots.h"
 #include "analysis/replay.h"
 #include "analysis/report.h"
+#include "analysis/tracks.h"
 #include "results_db/results_db.h"
 #include "sampler/pareto.h"
 #include "search_space/error.h"
@@ -275,6 +276,33 @@ TEST(Plots, GnuplotMissingIsOneLineError) {
     EXPECT_EQ(html.find("data:image"), std::string::npos);
   }
   setenv("PATH", saved.c_str(), 1);
+}
+
+// The bicubic floor the search records as the baseline's metrics: study_tracks reads it,
+// the report shows it, and warns when the baseline is below it.
+TEST(Report, BicubicFloorAndItsWarning) {
+  TempDir d;
+  auto db = ResultsDB::open((d.path() / "f.db").string());
+  StudyRecord st = tiny_study(*db, "floor", {{25.6, 20000, 0.5}});
+  const int64_t base = db->trials(st.id).front().id;
+  std::string html = slurp(write_report(*db, st, (d.path() / "none").string()));
+  EXPECT_EQ(html.find("Bicubic interpolation"), std::string::npos) << "nothing recorded, nothing shown";
+  EXPECT_FALSE(study_tracks(*db, st.id).bicubic_psnr_rgb);
+
+  db->add_metric(base, 0, kBicubicPsnrRgb, 25.75);
+  db->add_metric(base, 0, kBicubicPsnrY, 27.125);
+  const TracksReport r = study_tracks(*db, st.id);
+  EXPECT_EQ(r.bicubic_psnr_rgb, 25.75);
+  EXPECT_EQ(r.bicubic_psnr_y, 27.125);
+  EXPECT_NE(r.floor_warning.find("the baseline's PSNR-RGB 25.500 dB is below bicubic's 25.750 dB"), std::string::npos)
+      << r.floor_warning;
+  html = slurp(write_report(*db, st, (d.path() / "floor").string()));
+  EXPECT_NE(html.find("Bicubic interpolation (no network) on the same validation images: PSNR-RGB 25.750 dB, "
+                      "PSNR-Y 27.125 dB."),
+            std::string::npos);
+  EXPECT_NE(html.find("<p class=\"note\">Warning: the baseline&#39;s PSNR-RGB 25.500 dB is below bicubic&#39;s "
+                      "25.750 dB"),
+            std::string::npos);
 }
 
 TEST(Report, Base64AndEscaping) {

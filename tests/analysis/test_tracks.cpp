@@ -59,6 +59,27 @@ TEST(Tracks, NoBaselineNothingRanked) {
   EXPECT_EQ(r.tracks[0].unranked.at(0).reason, "no COMPLETE baseline in the study");
 }
 
+TEST(Tracks, BicubicFloorWarnsOnlyWhenTheBaselineIsBelowIt) {
+  TracksReport r = rank_tracks({trial(1, 25.0, 1000, 1.0, true), trial(2, 25.5, 500, 0.5)});
+  set_bicubic_floor(r, 24.9, 26.1);
+  EXPECT_EQ(*r.bicubic_psnr_rgb, 24.9);
+  EXPECT_EQ(*r.bicubic_psnr_y, 26.1);
+  EXPECT_EQ(r.floor_warning, "");
+  set_bicubic_floor(r, 25.0, 26.1);
+  EXPECT_EQ(r.floor_warning, "") << "equal is not below";
+  set_bicubic_floor(r, 25.25, 26.4);
+  EXPECT_EQ(r.floor_warning,
+            "the baseline's PSNR-RGB 25.000 dB is below bicubic's 25.250 dB: it trained too briefly for "
+            "\"PSNR >= baseline\" to mean more than interpolation (raise the training budget)");
+  EXPECT_EQ(ids(r.tracks[0].ranked), (std::vector<int64_t>{2})) << "the floor ranks nothing";
+  set_bicubic_floor(r, std::nullopt, std::nullopt);
+  EXPECT_FALSE(r.bicubic_psnr_rgb);
+  EXPECT_EQ(r.floor_warning, "");
+  TracksReport none = rank_tracks({trial(2, 25.5, 500, 0.5)});
+  set_bicubic_floor(none, 30.0, 31.0);
+  EXPECT_EQ(none.floor_warning, "") << "no baseline, nothing to warn about";
+}
+
 TEST(Pareto, TrialsOnChosenObjectives) {
   std::vector<TrialRecord> ts = {trial(1, 25.0, 1000, 1.0, true), trial(2, 25.5, 500, 0.5), trial(3, 24.0, 300, 0.3),
                                  trial(4, 26.0, 2000, 0.8), trial(5, 25.2, 900, 1.2),

@@ -84,6 +84,26 @@ void expect_complete_study(const nlohmann::json& ts, int trials) {
   EXPECT_EQ(baselines, 1);
 }
 
+// The study's bicubic floor (recorded with the baseline's probe, shown by `srnas tracks`)
+// is what `srnas eval --arch bicubic` gives on the same validation images.
+void expect_bicubic_floor(const fs::path& d) {
+  auto tk = run_cli("tracks --db " + (d / "s.db").string() + " --format json");
+  ASSERT_EQ(tk.status, 0) << tk.err;
+  const auto floor = nlohmann::json::parse(tk.out).at("bicubic");
+  auto ev = run_cli("eval --arch bicubic --data " + (d / "data").string() + " --format json");
+  ASSERT_EQ(ev.status, 0) << ev.err;
+  const auto e = nlohmann::json::parse(ev.out);
+  ASSERT_EQ(e.at("images"), 1) << "the val split: " << ev.out;
+  ASSERT_TRUE(floor.at("psnr_rgb").is_number()) << tk.out;
+  EXPECT_NEAR(floor.at("psnr_rgb").get<double>(), e.at("psnr_rgb").get<double>(), 1e-9);
+  EXPECT_NEAR(floor.at("psnr_y").get<double>(), e.at("psnr_y").get<double>(), 1e-9);
+  auto text = run_cli("tracks --db " + (d / "s.db").string());
+  EXPECT_NE(text.out.find(fmt::format("bicubic (no network, same validation images): PSNR-RGB {:.3f} dB",
+                                      e.at("psnr_rgb").get<double>())),
+            std::string::npos)
+      << text.out;
+}
+
 pid_t spawn(const std::string& args) {
   pid_t pid = fork();
   if (pid == 0) {
@@ -102,8 +122,11 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("[search] baseline 0/4"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("[search] trial 4/4"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("[search] bicubic (no network) on the validation images: PSNR-RGB "), std::string::npos)
+      << r.err;
   auto ts = trials_json(d);
   expect_complete_study(ts, 4);
+  expect_bicubic_floor(d);
   // final trials keep their weights, not their checkpoint (keep_checkpoints: false)
   int trained = 0;
   for (const auto& t : ts) {
@@ -307,6 +330,7 @@ TEST(MpiSearch, TwoGroupsRunEveryTrialExactlyOnce) {
   EXPECT_NE(text.find("2 worker(s)"), std::string::npos) << text;
   EXPECT_NE(text.find("-> group 1 (world rank 1)"), std::string::npos) << "rank 1 got work: " << text;
   expect_complete_study(trials_json(d), 6);
+  expect_bicubic_floor(d);
 }
 
 // Under `cores: adaptive` rank 1 gets candidates while the baseline still trains on rank 0,
