@@ -1,4 +1,7 @@
 // `srnas eval`: PSNR, params and runtime of an architecture by the challenge protocol.
+// `srnas upscale`: a network applied to the user's own images (x4, tile by tile).
+#include <chrono>
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/core.h>
@@ -13,8 +16,108 @@
 #include "search_space/error.h"
 #include "search_space/weights.h"
 #include "trainer/evaluate.h"
+#include "trainer/upscale.h"
 
 namespace srnas::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+bool is_png_path(const fs::path& p) {
+  std::string e = p.extension().string();
+  for (char& c : e) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return e == ".png";
+}
+
+bool same_path(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  return fs::exists(a, ec) && fs::exists(b, ec) && fs::equivalent(a, b, ec);
+}
+
+void add_upscale_command(CLI::App& app) {
+  static std::string model_dir, arch, weights, in, out, device = "auto";
+  static int tile = 256, context = -1;
+  auto* cmd = app.add_subcommand("upscale", "Super-resolve your own images x4 with a network (export folder or arch)");
+  auto* m = cmd->add_option("--model", model_dir, "a folder with genome.json + weights.safetensors (from srnas export or srnas train --out)");
+  auto* a = cmd->add_option("--arch", arch, "built-in arch, genome JSON file, or 'bicubic' (MATLAB bicubic)");
+  m->excludes(a);
+  cmd->add_option("--weights", weights, "safetensors weights for --arch (srnas or the arch's published key names)")
+      ->needs(a);
+  cmd->add_option("--in", in, "an image file (.png .jpg .bmp .tif) or a folder of them")->required();
+  cmd->add_option("--out", out, "the output .png for one image, or a folder (one NAME.png per image)")->required();
+  cmd->add_option("--device", device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
+  cmd->add_option("--tile", tile, "LR tile size in pixels (0: the whole image in one pass)")
+      ->check(int_range(0, 1 << 20))->capture_default_str();
+  cmd->add_option("--context", context,
+                  "LR pixels of context around each tile (default: the network's receptive radius, "
+                  "so tiles equal one pass; 32 for SE blocks)")
+      ->check(int_range(0, 1 << 20));
+  cmd->callback([] {
+    // The network.
+    if (model_dir.empty() && arch.empty()) throw Error("upscale: pass --model DIR (from srnas export) or --arch NAME");
+    const bool bicubic = arch == "bicubic";
+    if (!bicubic && !arch.empty() && weights.empty())
+      throw Error(fmt::format("--arch {}: pass --weights (an untrained network's output means nothing)", arch));
+    const std::string genome_file = (fs::path(model_dir) / "genome.json").string();
+    if (!model_dir.empty() && !fs::is_regular_file(genome_file))
+      throw Error(fmt::format("--model {}: no genome.json there (expected a folder written by srnas export)", model_dir));
+    const torch::Device dev = pick_device(device);
+    SRFunction f;
+    std::string what = "bicubic";
+    int ctx = 0, tiles = bicubic ? 0 : tile;
+    if (!bicubic) {
+      ArchSpec spec = load_arch(model_dir.empty() ? arch : genome_file);
+      torch::manual_seed(0);
+      SRNet net(spec.genome);
+      load_weights_auto(*net, model_dir.empty() ? weights : (fs::path(model_dir) / "weights.safetensors").string(),
+                        model_dir.empty() ? spec.key_rules : std::vector<KeyRule>{});
+      net->to(dev);
+      f = model_function(net);
+      ctx = context >= 0 ? context : tile_context(spec.genome, 32);
+      what = fmt::format("{} ({} params)", model_dir.empty() ? spec.name : model_dir, group_digits(count_params(spec.genome)));
+      if (context < 0 && receptive_radius(spec.genome) < 0 && tiles > 0)
+        fmt::print(stderr,
+                   "[upscale] note: SE blocks pool the whole input, so {}-px tiles approximate one pass "
+                   "(--tile 0 for the exact one)\n",
+                   tiles);
+    } else {
+      f = bicubic_function();
+    }
+
+    // The images: a file to a .png, or a folder to a folder.
+    const fs::path src(in), dst(out);
+    std::error_code ec;
+    if (!fs::exists(src, ec)) throw Error(fmt::format("--in {}: no such file or folder", in));
+    std::vector<std::pair<std::string, std::string>> jobs;  // input, output
+    if (fs::is_directory(src, ec)) {
+      if (same_path(src, dst)) throw Error(fmt::format("--out {}: is the input folder (its images would be overwritten)", out));
+      for (const std::string& p : list_images(in)) jobs.push_back({p, (dst / (fs::path(p).stem().string() + ".png")).string()});
+      if (jobs.empty()) throw Error(fmt::format("--in {}: no images (.png .jpg .jpeg .bmp .tif .tiff) in this folder", in));
+      fs::create_directories(dst, ec);
+      if (ec) throw Error(fmt::format("--out {}: cannot create folder: {}", out, ec.message()));
+    } else {
+      if (!is_png_path(dst)) throw Error(fmt::format("--out {}: expected a .png file for one input image", out));
+      if (same_path(src, dst)) throw Error(fmt::format("--out {}: is the input image (it would be overwritten)", out));
+      if (dst.has_parent_path()) fs::create_directories(dst.parent_path(), ec);
+      jobs.push_back({in, out});
+    }
+
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const Image lr = read_image(jobs[i].first);
+      const torch::Tensor sr = upscale(f, image_to_tensor(lr).to(dev), tiles, ctx);
+      write_png(jobs[i].second, tensor_to_image(sr.to(torch::kCPU)));
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      fmt::print(stderr, "[upscale] {}/{} {}: {}x{} -> {}x{} in {:.2f} s\n", i + 1, jobs.size(), jobs[i].second, lr.w,
+                 lr.h, 4 * lr.w, 4 * lr.h, s);
+    }
+    fmt::print("upscaled {} image(s) x4 with {} to {} (tile {}, context {})\n", jobs.size(), what, out,
+               tiles > 0 ? std::to_string(tiles) : "none", ctx);
+  });
+}
+
+}  // namespace
 
 void add_eval_commands(CLI::App& app) {
   static std::string arch, weights, data, split = "val", protocol = "challenge", format = "table", device = "auto",
@@ -106,6 +209,8 @@ void add_eval_commands(CLI::App& app) {
       fmt::print("  runtime {:.4f} s/image on {} ({} {:.4f} s): ratio {:.3f}\n", runtime, dev.str(), baseline,
                  base_runtime, ratio);
   });
+
+  add_upscale_command(app);
 }
 
 }  // namespace srnas::cli

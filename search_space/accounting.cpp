@@ -116,4 +116,23 @@ Accounting account(const Genome& g, int lr_h, int lr_w) {
 
 int64_t count_params(const Genome& g) { return account(g, 0, 0).params; }
 
+int receptive_radius(const Genome& g) {
+  // Radius at each resolution in its own pixels; a PixelShuffle(2) maps a radius r at the finer
+  // resolution to at most ceil(r / 2) at the coarser one (the output pixels kept for an LR tile
+  // are whole 2x2 / 4x4 groups), so the stages combine from x4 down to LR.
+  int radius[5] = {0, 0, 0, 0, 0};
+  for (const LayerInfo& l : account(g, 1, 1).layers) {
+    if (l.kind == "scale") continue;
+    if (l.res == 0) return -1;
+    radius[l.res] += l.dilation * (l.kernel - 1) / 2;
+  }
+  int r = radius[4];
+  r = (r + 1) / 2 + radius[2];
+  r = (r + 1) / 2 + radius[1];
+  // The global skip interpolates the LR input: bicubic reads 2 LR pixels around, bilinear 1.
+  if (g.global_skip == GlobalSkip::Bicubic) r = std::max(r, 2);
+  if (g.global_skip == GlobalSkip::Bilinear) r = std::max(r, 1);
+  return r;
+}
+
 }  // namespace srnas

@@ -62,7 +62,7 @@ bool is_file(const fs::path& p) {
 }
 
 // Image files directly in dir, sorted by file name; two files with one stem are an error.
-std::vector<fs::path> list_images(const fs::path& dir) {
+std::vector<fs::path> list_image_paths(const fs::path& dir) {
   std::vector<fs::path> out;
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
@@ -383,7 +383,7 @@ std::vector<ImagePair> pairs_from_cache(const fs::path& hr_dir, const std::vecto
 }
 
 std::vector<fs::path> images_or_error(const fs::path& dir) {
-  std::vector<fs::path> hrs = list_images(dir);
+  std::vector<fs::path> hrs = list_image_paths(dir);
   if (hrs.empty()) {
     std::string hint;
     if (is_dir(dir / "train") || is_dir(dir / "val") || is_dir(dir / "DIV2K_train_HR") ||
@@ -630,6 +630,12 @@ int prepare_dataset(const std::string& hr_dir, const std::string& out_dir, int s
   const std::vector<fs::path> hrs = images_or_error(hr_dir);
   make_dirs(out);
   return sync_lr_folder(hr_dir, hrs, out, scale, /*hr_copies=*/true, hr_dir);
+}
+
+std::vector<std::string> list_images(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const fs::path& p : list_image_paths(dir)) out.push_back(p.string());
+  return out;
 }
 
 }  // namespace srnas

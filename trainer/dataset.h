@@ -63,6 +63,10 @@ std::vector<LoadedPair> load_pairs(const Dataset& ds, size_t max_bytes);
 // lines to stderr. Returns the number of images (re)made. out_dir opens as a benchmark folder.
 int prepare_dataset(const std::string& hr_dir, const std::string& out_dir, int scale);
 
+// The image files directly in dir (the extensions above, no hidden files), sorted by file name.
+// Throws for a folder that cannot be listed and for two files with one stem (a.png, a.jpg).
+std::vector<std::string> list_images(const std::string& dir);
+
 // Decoded size of an image file, read from its header only (PNG, JPEG, BMP, TIFF); false when
 // the header cannot be parsed (the file is then left for read_image() to report).
 bool probe_image_size(const std::string& path, int* height, int* width);

@@ -114,3 +114,26 @@ TEST(Accounting, MacsScaleWithResolutionAndGroups) {
   }
   EXPECT_EQ(account(tiny(8, {dw}), 0, 0).macs, 0);
 }
+
+// receptive_radius by hand: per resolution, the convs' (k - 1) / 2 * dilation summed, each
+// PixelShuffle(2) carrying a radius r down as ceil(r / 2), at least the skip's reach.
+TEST(Accounting, ReceptiveRadiusByHand) {
+  // MSRResNet: LR head 1 + 16 blocks x 2 + up.0 1 = 34; x2: up.1 1; x4: hr_conv + last_conv 2.
+  // x4 2 -> x2 1 + 1 = 2 -> LR 1 + 34 = 35 (bilinear skip 1).
+  EXPECT_EQ(receptive_radius(load_arch("msrresnet").genome), 35);
+  // IMDN-AIM19: head 1 + 8 IMD blocks x four 3x3 convs + trunk 1 + up.0 1 = 35; nothing at x4.
+  EXPECT_EQ(receptive_radius(load_arch("imdn_aim19").genome), 35);
+  const auto g = [](const std::string& lr_blocks, const std::string& tail, const std::string& skip, int x4 = 4) {
+    return genome_from_string(R"({"head":{"act":{"type":"none"}},"lr":{"width":8,"blocks":)" + lr_blocks +
+                              R"(},"upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":)" +
+                              std::to_string(x4) + R"(},"tail":)" + tail + R"(,"global_skip":")" + skip + R"(","init":{"type":"pytorch"}})");
+  };
+  // head 1 + dilated(3): 2 x 3 + up.0 1 = 8; x4 last conv 1 -> ceil(ceil(1/2)/2) = 1: 9.
+  EXPECT_EQ(receptive_radius(g(R"([{"type":"dilated","dilation":3}])", R"({"hr_conv":false})", "none")), 9);
+  // dwsep 7x7: dw1 3 + pw1 0 + dw2 3 + pw2 0; x4 hr_conv + last_conv 2 -> 1 -> 1: 1 + 6 + 1 + 1.
+  EXPECT_EQ(receptive_radius(g(R"([{"type":"dwsep","kernel":7}])", R"({"hr_conv":true,"act":{"type":"relu"}})", "bicubic")), 9);
+  // No LR blocks, no convs at x4: head 1 + up.0 1 = 2 (the bicubic skip reaches 2 as well).
+  EXPECT_EQ(receptive_radius(g("[]", R"({"hr_conv":false,"last_conv":false})", "bicubic", 3)), 2);
+  // SE pools the whole image: unbounded.
+  EXPECT_EQ(receptive_radius(g(R"([{"type":"se","reduction":4}])", R"({"hr_conv":false})", "none")), -1);
+}

@@ -113,7 +113,55 @@ TEST(CliTrainer, PrepareThenTrainThenEvalWithTheWeights) {
   auto e = run_cli("eval --arch " + genome.string() + " --weights " + (out / "weights.safetensors").string() +
                    " --data " + root.string() + " --format json --no-runtime");
   ASSERT_EQ(e.status, 0) << e.err;
-  EXPECT_EQ(nlohmann::json::parse(e.out)["images"], 1);
+  const auto ej = nlohmann::json::parse(e.out);
+  EXPECT_EQ(ej["images"], 1);
+
+  // upscale with the trained folder (genome.json + weights.safetensors): the val image's LR,
+  // upscaled, scores what eval measured; tiles (with the network's context) change nothing.
+  const Image val_hr = modcrop(read_image((root / "val" / "v.png").string()), 4);
+  fs::path in = dir("up_in");
+  write_png((in / "v.png").string(), imresize_bicubic(val_hr, 0.25));
+  write_png((in / "w.png").string(), pattern(9, 14, 3));
+  fs::path whole = dir("up") / "whole", tiled = dir("up") / "tiled";
+  auto u = run_cli("upscale --model " + out.string() + " --in " + in.string() + " --out " + whole.string() + " --tile 0");
+  ASSERT_EQ(u.status, 0) << u.err;
+  EXPECT_NE(u.err.find("[upscale] 2/2 "), std::string::npos) << u.err;
+  EXPECT_NE(u.out.find("upscaled 2 image(s) x4 with " + out.string()), std::string::npos) << u.out;
+  const Image sr = read_image((whole / "v.png").string());
+  ASSERT_EQ(sr.h, val_hr.h);
+  ASSERT_EQ(sr.w, val_hr.w);
+  EXPECT_NEAR(psnr_rgb(sr, val_hr, 4), ej["per_image"][0]["psnr_rgb"].get<double>(), 1e-9);
+  EXPECT_EQ(read_image((whole / "w.png").string()).w, 56);
+  u = run_cli("upscale --model " + out.string() + " --in " + in.string() + " --out " + tiled.string() + " --tile 5");
+  ASSERT_EQ(u.status, 0) << u.err;
+  EXPECT_NE(u.out.find("(tile 5, context 5)"), std::string::npos) << u.out;  // LR: head 1, res_relu 2, up 1; x4: last conv 1 -> 1
+  for (const char* name : {"v.png", "w.png"}) {
+    const Image a = read_image((whole / name).string()), b = read_image((tiled / name).string());
+    ASSERT_EQ(a.rgb.size(), b.rgb.size()) << name;
+    int worst = 0;
+    for (size_t i = 0; i < a.rgb.size(); ++i) worst = std::max(worst, std::abs(int(a.rgb[i]) - int(b.rgb[i])));
+    EXPECT_LE(worst, 1) << name << ": tiles with full context equal one pass, up to float rounding";
+  }
+  // One file to one .png; bicubic needs no weights and is MATLAB's imresize.
+  fs::path one = dir("up") / "sub" / "b.png";
+  u = run_cli("upscale --arch bicubic --in " + (in / "w.png").string() + " --out " + one.string());
+  ASSERT_EQ(u.status, 0) << u.err;
+  EXPECT_EQ(read_image(one.string()).rgb, imresize_bicubic(pattern(9, 14, 3), 4.0).rgb);
+  // Bad input: one line each, nothing written.
+  expect_cli_error("upscale --in " + in.string() + " --out " + tiled.string(), "pass --model DIR");
+  expect_cli_error("upscale --arch " + genome.string() + " --in " + in.string() + " --out " + tiled.string(),
+                   "pass --weights");
+  expect_cli_error("upscale --model " + root.string() + " --in " + in.string() + " --out " + tiled.string(),
+                   "no genome.json there");
+  expect_cli_error("upscale --arch bicubic --in " + (in / "v.png").string() + " --out " + (in / "v.jpg").string(),
+                   "expected a .png file");
+  expect_cli_error("upscale --arch bicubic --in " + (in / "nope.png").string() + " --out " + one.string(),
+                   "no such file or folder");
+  expect_cli_error("upscale --arch bicubic --in " + in.string() + " --out " + in.string(), "is the input folder");
+  expect_cli_error("upscale --arch bicubic --in " + dir("up_empty").string() + " --out " + tiled.string(), "no images");
+  expect_cli_error("upscale --model " + out.string() + " --in " + in.string() + " --out " + tiled.string() +
+                       " --tile -1",
+                   "--tile: expected an integer in [0, 1048576], got -1");
 }
 
 TEST(CliTrainer, BadInputIsAOneLineError) {
