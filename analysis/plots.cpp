@@ -35,6 +35,7 @@ set style line 5 lc rgb '#8C8C8C' pt 2 ps 0.8
 set style line 6 lc rgb '#C44E52' pt 1 ps 0.9
 set style line 7 lc rgb '#55A868' lw 2.5
 set style line 8 lc rgb '#000000' lw 1.5 dt 2
+set style line 9 lc rgb '#8172B3' lw 1.5 dt 3
 set grid lc rgb '#DDDDDD' lw 1
 set border lc rgb '#444444'
 set key below horizontal
@@ -193,8 +194,9 @@ void scatter(const std::vector<TrialRecord>& trials, const std::string& title, c
 }
 
 // PSNR-RGB against the trial number: COMPLETE candidates, PRUNED and FAILED as small marks
-// at the bottom, the running best as steps, the baseline as a horizontal line.
-void progress(const std::vector<TrialRecord>& trials, const std::string& title, const fs::path& dir) {
+// at the bottom, the running best as steps, the baseline and the bicubic floor as horizontal lines.
+void progress(const std::vector<TrialRecord>& trials, const std::string& title, std::optional<double> bicubic,
+              const fs::path& dir) {
   const std::string name = "progress";
   std::string done = "# number id psnr_rgb\n", best = "# number best_psnr_rgb\n", pruned = "# number id\n",
               failed = "# number id\n";
@@ -224,6 +226,8 @@ void progress(const std::vector<TrialRecord>& trials, const std::string& title, 
     }
   }
   if (run_best) best += fmt::format("{} {}\n", last, *run_best);  // carry the step to the end
+  const double floor = bicubic && std::isfinite(*bicubic) ? *bicubic : NAN;
+  if (std::isfinite(floor)) extend(floor);
   write_file(dir / "progress_complete.dat", done);
   write_file(dir / "progress_best.dat", best);
   write_file(dir / "progress_pruned.dat", pruned);
@@ -249,6 +253,7 @@ void progress(const std::vector<TrialRecord>& trials, const std::string& title, 
   if (n_pruned) series.push_back(fmt::format("'progress_pruned.dat' using 1:({:g}) with points ls 5 title 'PRUNED'", bottom));
   if (n_failed) series.push_back(fmt::format("'progress_failed.dat' using 1:({:g}) with points ls 6 title 'FAILED'", bottom));
   if (base) series.push_back(fmt::format("{} with lines ls 8 title 'baseline {:.3f} dB'", *base, *base));
+  if (std::isfinite(floor)) series.push_back(fmt::format("{} with lines ls 9 title 'bicubic {:.3f} dB'", floor, floor));
   if (series.empty()) series.push_back("NaN notitle");
   std::string plot = "plot ";
   for (size_t i = 0; i < series.size(); ++i) plot += (i ? ", \\\n     " : "") + series[i];
@@ -333,7 +338,7 @@ std::string run_gnuplot(const std::string& dir, const std::string& script) {
 }
 
 std::vector<std::string> write_plots(const std::vector<TrialRecord>& trials, const std::string& title,
-                                     const std::string& out_dir) {
+                                     const std::string& out_dir, std::optional<double> bicubic_psnr_rgb) {
   if (find_gnuplot().empty()) throw Error(kNotFound);
   const fs::path dir(out_dir);
   std::error_code ec;
@@ -341,7 +346,7 @@ std::vector<std::string> write_plots(const std::vector<TrialRecord>& trials, con
   if (ec) throw Error(fmt::format("{}: cannot create the folder: {}", out_dir, ec.message()));
   scatter(trials, title, dir, true);
   scatter(trials, title, dir, false);
-  progress(trials, title, dir);
+  progress(trials, title, bicubic_psnr_rgb, dir);
   std::vector<std::string> paths;
   for (const char* name : {"psnr_params", "psnr_runtime", "progress"}) {
     run_gnuplot(out_dir, std::string(name) + ".gp");
@@ -352,7 +357,7 @@ std::vector<std::string> write_plots(const std::vector<TrialRecord>& trials, con
 }
 
 std::vector<std::string> write_plots(const ResultsDB& db, const StudyRecord& study, const std::string& out_dir) {
-  return write_plots(db.trials(study.id), "study " + study.name, out_dir);
+  return write_plots(db.trials(study.id), "study " + study.name, out_dir, study_tracks(db, study.id).bicubic_psnr_rgb);
 }
 
 }  // namespace srnas

@@ -171,14 +171,15 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
   if (find_gnuplot().empty()) {
     add("<p class=\"note\">No plots: gnuplot not found (install gnuplot-nox; scripts/setup.sh does).</p>\n");
   } else {
-    write_plots(trials, "study " + study.name, out_dir);
+    write_plots(trials, "study " + study.name, out_dir, tracks.bicubic_psnr_rgb);
     const std::vector<std::pair<std::string, std::string>> figs = {
         {"psnr_params", "PSNR-RGB against parameters (log scale) of the COMPLETE trials; the line is the Pareto front "
                         "on (PSNR, params); T1-T3 mark the track winners."},
         {"psnr_runtime", "PSNR-RGB against runtime ratio (runtime / MSRResNet runtime); the line is the Pareto front "
                          "on (PSNR, runtime)."},
         {"progress", "PSNR-RGB over the search: COMPLETE trials by number, the best so far, PRUNED and FAILED "
-                     "trials as marks at the bottom, the baseline as a dashed line."}};
+                     "trials as marks at the bottom, the baseline as a dashed line, the bicubic floor (when recorded) "
+                     "as a dotted one."}};
     for (const auto& [name, caption] : figs) {
       std::string svg = read_file(dir / (name + ".svg"));
       add(fmt::format("<figure id=\"fig-{0}\">\n<img alt=\"{0} plot\" width=\"900\" height=\"600\" "

@@ -303,6 +303,12 @@ TEST(Report, BicubicFloorAndItsWarning) {
   EXPECT_NE(html.find("<p class=\"note\">Warning: the baseline&#39;s PSNR-RGB 25.500 dB is below bicubic&#39;s "
                       "25.750 dB"),
             std::string::npos);
+  // The progress plot draws the floor as a line next to the baseline's (only when recorded).
+  if (!find_gnuplot().empty()) {
+    EXPECT_NE(slurp(d.path() / "floor" / "progress.gp").find("25.75 with lines ls 9 title 'bicubic 25.750 dB'"),
+              std::string::npos);
+    EXPECT_EQ(slurp(d.path() / "none" / "progress.gp").find("bicubic"), std::string::npos);
+  }
 }
 
 TEST(Report, Base64AndEscaping) {
