@@ -49,14 +49,16 @@ bool add_to_front(std::vector<Point>& front, const Point& p) {
 
 ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& space_name, const ReplayOptions& opt,
                    const std::string& where) {
-  if (opt.sampler != "random" && opt.sampler != "evolution" && opt.sampler != "nsga2")
-    throw Error(fmt::format("{}: replay: sampler expected one of random, evolution, nsga2; got '{}'", where, opt.sampler));
+  if (opt.sampler != "random" && opt.sampler != "evolution" && opt.sampler != "nsga2" && opt.sampler != "tpe")
+    throw Error(
+        fmt::format("{}: replay: sampler expected one of random, evolution, nsga2, tpe; got '{}'", where, opt.sampler));
   if (opt.seeds < 1 || opt.budget < 0)
     throw Error(fmt::format("{}: replay: expected seeds >= 1 and budget >= 0, got {} and {}", where, opt.seeds, opt.budget));
   SamplerConfig sc;
   sc.type = opt.sampler;
   sc.population = opt.population;
   sc.tournament = opt.tournament;
+  sc.n_startup = opt.population;  // tpe starts like the others: random until `population` COMPLETE
   std::unique_ptr<Sampler> sampler;
   try {
     sampler = make_sampler(sc);

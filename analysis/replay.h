@@ -14,10 +14,10 @@
 namespace srnas {
 
 struct ReplayOptions {
-  std::string sampler = "random";  // random | evolution | nsga2
+  std::string sampler = "random";  // random | evolution | nsga2 | tpe
   int budget = 0;                  // evaluations per run; 0 (or more than recorded) = all recorded
   int seeds = 10;                  // runs with seeds 0..seeds-1
-  int population = 8;              // SamplerConfig::population
+  int population = 8;              // SamplerConfig::population (and tpe's n_startup)
   int tournament = 3;              // SamplerConfig::tournament
 };
 
@@ -41,8 +41,8 @@ struct ReplayCurve {
 // recorded genome not yet evaluated: fewest differing genes (space.encode; a genome outside
 // the space differs in all), ties to the lowest trial number. When the sampler finds nothing
 // new, the lowest-numbered unevaluated entry is taken. (Until `population` COMPLETE entries
-// are in the history, evolution and nsga2 draw like random from the same seed, so all three
-// curves coincide at first.)
+// are in the history, evolution, nsga2 and tpe draw like random from the same seed, so all
+// four curves coincide at first.)
 // Hypervolume after k evaluations: the COMPLETE evaluated entries on (-PSNR-RGB, params,
 // runtime ratio), each scaled to [0,1] by its min/max over the whole recorded COMPLETE set (a
 // zero range maps to 0), reference point 1.01 in every objective (the worst recorded value

@@ -43,21 +43,21 @@ void add_report_commands(CLI::App& app) {
 
   auto* rb = app.add_subcommand("replay", "Replay benchmark: samplers searching inside a finished study's records");
   add_common(rb);
-  rb->add_option("--sampler", sampler, "random, evolution, nsga2 or all")
-      ->check(CLI::IsMember({"random", "evolution", "nsga2", "all"}))
+  rb->add_option("--sampler", sampler, "random, evolution, nsga2, tpe or all")
+      ->check(CLI::IsMember({"random", "evolution", "nsga2", "tpe", "all"}))
       ->capture_default_str();
   rb->add_option("--budget", budget, "evaluations per run (0: every recorded genome)")
       ->check(int_range(0, 1000000000))
       ->capture_default_str();
   rb->add_option("--seeds", seeds, "runs per sampler (seeds 0..N-1)")->check(int_range(1, 1000000))->capture_default_str();
-  rb->add_option("--population", population, "evolution/nsga2 population")->check(int_range(1, 1000000))->capture_default_str();
+  rb->add_option("--population", population, "evolution/nsga2 population, tpe startup trials")->check(int_range(1, 1000000))->capture_default_str();
   rb->add_option("--tournament", tournament, "evolution tournament size")->check(int_range(1, 1000000))->capture_default_str();
   rb->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   rb->add_option("--out", out, "also plot the curves into this folder (replay.png, replay.svg)");
   rb->callback([] {
     auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
-    std::vector<std::string> names = sampler == "all" ? std::vector<std::string>{"random", "evolution", "nsga2"}
+    std::vector<std::string> names = sampler == "all" ? std::vector<std::string>{"random", "evolution", "nsga2", "tpe"}
                                                       : std::vector<std::string>{sampler};
     std::vector<ReplayCurve> curves;
     for (const auto& name : names) {

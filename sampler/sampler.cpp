@@ -1,6 +1,7 @@
 #include "sampler/sampler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <set>
@@ -85,6 +86,82 @@ std::optional<Genome> random_proposal(const Space& space, const std::set<std::st
   return std::nullopt;
 }
 
+// (-psnr, params, runtime_ratio), all minimised; a missing value takes the worst value
+// present for that objective (0 if none has it), so it never wins on that objective.
+std::vector<Point> objectives(const std::vector<Member>& pool) {
+  std::vector<std::vector<std::optional<double>>> raw;
+  for (const auto& m : pool) {
+    const TrialRecord& t = *m.t;
+    raw.push_back({t.psnr_rgb ? std::optional<double>(-*t.psnr_rgb) : std::nullopt,
+                   t.params ? std::optional<double>(double(*t.params)) : std::nullopt, t.runtime_ratio});
+  }
+  std::vector<Point> pts(pool.size(), Point(3, 0.0));
+  for (size_t k = 0; k < 3; ++k) {
+    std::optional<double> worst;
+    for (const auto& r : raw)
+      if (r[k] && (!worst || *r[k] > *worst)) worst = r[k];
+    for (size_t i = 0; i < raw.size(); ++i) pts[i][k] = raw[i][k] ? *raw[i][k] : worst.value_or(0.0);
+  }
+  return pts;
+}
+
+// A pool ranked as NSGA-II ranks it: Deb's constrained non-dominated sort (feasible fronts by
+// Pareto dominance on `objectives`, then the infeasible ones, one front per distinct
+// violation in ascending order), crowding distance within each front; order = every index,
+// best first by (rank asc, crowding desc), ties keeping the pool's order (older first).
+struct PoolRanking {
+  std::vector<size_t> rank;
+  std::vector<double> crowd;
+  std::vector<size_t> order;
+};
+
+PoolRanking rank_pool(const std::vector<Member>& pool) {
+  const size_t n = pool.size();
+  std::vector<Point> pts = objectives(pool);
+  std::vector<size_t> rank(n, 0);
+  std::vector<double> crowd(n, 0);
+  std::vector<size_t> feasible;
+  std::map<double, std::vector<size_t>> infeasible;
+  for (size_t i = 0; i < n; ++i) {
+    if (pool[i].violation > 0) infeasible[pool[i].violation].push_back(i);
+    else feasible.push_back(i);
+  }
+  std::vector<std::vector<size_t>> fronts;
+  if (!feasible.empty()) {
+    std::vector<Point> fp;
+    for (size_t i : feasible) fp.push_back(pts[i]);
+    for (const auto& f : non_dominated_sort(fp)) {
+      fronts.emplace_back();
+      for (size_t k : f) fronts.back().push_back(feasible[k]);
+    }
+  }
+  for (auto& [v, f] : infeasible) fronts.push_back(f);
+  for (size_t r = 0; r < fronts.size(); ++r) {
+    std::vector<double> cd = crowding_distance(pts, fronts[r]);
+    for (size_t k = 0; k < fronts[r].size(); ++k) {
+      rank[fronts[r][k]] = r;
+      crowd[fronts[r][k]] = cd[k];
+    }
+  }
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  auto better = [&](size_t a, size_t b) { return rank[a] != rank[b] ? rank[a] < rank[b] : crowd[a] > crowd[b]; };
+  std::stable_sort(order.begin(), order.end(), better);  // pool is by number: ties keep the older first
+  return {std::move(rank), std::move(crowd), std::move(order)};
+}
+
+// The pool NSGA-II and TPE rank: COMPLETE plus PRUNED-with-metrics members, the PRUNED ones
+// always infeasible (violation >= 1e-9); *complete counts the COMPLETE ones.
+std::vector<Member> ranked_pool_members(const SamplerContext& ctx, int* complete) {
+  std::vector<Member> pool = members(ctx, true);
+  *complete = 0;
+  for (auto& m : pool) {
+    if (m.t->state == TrialState::Complete) ++*complete;
+    else m.violation = std::max(m.violation, 1e-9);
+  }
+  return pool;
+}
+
 class RandomSampler : public Sampler {
  public:
   explicit RandomSampler(const SamplerConfig& cfg) : cfg_(cfg) {}
@@ -141,51 +218,16 @@ class Nsga2Sampler : public Sampler {
   std::optional<Genome> propose(const SamplerContext& ctx) override {
     Rng rng(mix_seed(ctx.seed, ctx.number));
     const std::set<std::string> seen = history_hashes(ctx.history);
-    std::vector<Member> pool = members(ctx, true);
     int complete = 0;
-    for (auto& m : pool) {
-      if (m.t->state == TrialState::Complete) {
-        ++complete;
-      } else {
-        m.violation = std::max(m.violation, 1e-9);  // pruned: always infeasible
-      }
-    }
+    std::vector<Member> pool = ranked_pool_members(ctx, &complete);
     if (complete < cfg_.population) return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
 
-    const size_t n = pool.size();
-    std::vector<Point> pts = objectives(pool);
-    // Constrained non-dominated sort: feasible fronts by Pareto dominance, then the
-    // infeasible ones, one front per distinct violation in ascending order.
-    std::vector<size_t> rank(n, 0);
-    std::vector<double> crowd(n, 0);
-    std::vector<size_t> feasible;
-    std::map<double, std::vector<size_t>> infeasible;
-    for (size_t i = 0; i < n; ++i) {
-      if (pool[i].violation > 0) infeasible[pool[i].violation].push_back(i);
-      else feasible.push_back(i);
-    }
-    std::vector<std::vector<size_t>> fronts;
-    if (!feasible.empty()) {
-      std::vector<Point> fp;
-      for (size_t i : feasible) fp.push_back(pts[i]);
-      for (const auto& f : non_dominated_sort(fp)) {
-        fronts.emplace_back();
-        for (size_t k : f) fronts.back().push_back(feasible[k]);
-      }
-    }
-    for (auto& [v, f] : infeasible) fronts.push_back(f);
-    for (size_t r = 0; r < fronts.size(); ++r) {
-      std::vector<double> cd = crowding_distance(pts, fronts[r]);
-      for (size_t k = 0; k < fronts[r].size(); ++k) {
-        rank[fronts[r][k]] = r;
-        crowd[fronts[r][k]] = cd[k];
-      }
-    }
-    std::vector<size_t> order(n);
-    for (size_t i = 0; i < n; ++i) order[i] = i;
+    const PoolRanking ranked = rank_pool(pool);
+    const std::vector<size_t>& rank = ranked.rank;
+    const std::vector<double>& crowd = ranked.crowd;
     auto better = [&](size_t a, size_t b) { return rank[a] != rank[b] ? rank[a] < rank[b] : crowd[a] > crowd[b]; };
-    std::stable_sort(order.begin(), order.end(), better);  // pool is by number: ties keep the older first
-    order.resize(std::min(n, size_t(cfg_.population)));
+    std::vector<size_t> order = ranked.order;
+    order.resize(std::min(pool.size(), size_t(cfg_.population)));
 
     auto tournament = [&]() {
       size_t a = order[rng.below(order.size())], b = order[rng.below(order.size())];
@@ -210,25 +252,73 @@ class Nsga2Sampler : public Sampler {
 
  private:
   SamplerConfig cfg_;
+};
 
-  // (-psnr, params, runtime_ratio), all minimised; a missing value takes the worst value
-  // present for that objective (0 if none has it), so it never wins on that objective.
-  static std::vector<Point> objectives(const std::vector<Member>& pool) {
-    std::vector<std::vector<std::optional<double>>> raw;
-    for (const auto& m : pool) {
-      const TrialRecord& t = *m.t;
-      raw.push_back({t.psnr_rgb ? std::optional<double>(-*t.psnr_rgb) : std::nullopt,
-                     t.params ? std::optional<double>(double(*t.params)) : std::nullopt, t.runtime_ratio});
+
+// Multi-objective TPE over categorical genes (Bergstra et al. 2011; Optuna's TPESampler with
+// independent parameters, and its multi-objective split, Ozaki et al. 2020): the ranked pool
+// is split into the best n_good = min(ceil(gamma * n), 25) ("good") and the rest ("bad");
+// per gene, l(v) and g(v) are the good and bad value frequencies with prior_weight spread
+// uniformly over the gene's values; candidates are drawn from l, gene by gene, and the one
+// with the largest sum of log l(v) / g(v) that is new to the study is proposed.
+class TpeSampler : public Sampler {
+ public:
+  explicit TpeSampler(const SamplerConfig& cfg) : cfg_(cfg) {}
+  std::string name() const override { return "tpe"; }
+  std::optional<Genome> propose(const SamplerContext& ctx) override {
+    Rng rng(mix_seed(ctx.seed, ctx.number));
+    const std::set<std::string> seen = history_hashes(ctx.history);
+    int complete = 0;
+    std::vector<Member> pool = ranked_pool_members(ctx, &complete);
+    if (complete < cfg_.n_startup || pool.size() < 2) return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+
+    const std::vector<size_t> order = rank_pool(pool).order;
+    const size_t n_good = std::clamp<size_t>(size_t(std::ceil(cfg_.gamma * double(pool.size()))), 1,
+                                             std::min<size_t>(25, pool.size() - 1));
+    const std::vector<Gene>& genes = ctx.space.genes();
+    // log l(v) - log g(v) per gene and value, and l as a cumulative table to sample from.
+    std::vector<std::vector<double>> score(genes.size()), cum_l(genes.size());
+    for (size_t k = 0; k < genes.size(); ++k) {
+      const size_t nv = genes[k].labels.size();
+      std::vector<double> l(nv, cfg_.prior_weight / double(nv)), g(nv, cfg_.prior_weight / double(nv));
+      for (size_t r = 0; r < order.size(); ++r) (r < n_good ? l : g)[size_t(pool[order[r]].genes[k])] += 1.0;
+      double sl = 0, sg = 0;
+      for (size_t v = 0; v < nv; ++v) sl += l[v], sg += g[v];
+      double acc = 0;
+      for (size_t v = 0; v < nv; ++v) {
+        score[k].push_back(std::log(l[v] / sl) - std::log(g[v] / sg));
+        cum_l[k].push_back(acc += l[v] / sl);
+      }
     }
-    std::vector<Point> pts(pool.size(), Point(3, 0.0));
-    for (size_t k = 0; k < 3; ++k) {
-      std::optional<double> worst;
-      for (const auto& r : raw)
-        if (r[k] && (!worst || *r[k] > *worst)) worst = r[k];
-      for (size_t i = 0; i < raw.size(); ++i) pts[i][k] = raw[i][k] ? *raw[i][k] : worst.value_or(0.0);
+    auto draw = [&](size_t k) {
+      const double u = rng.uniform() * cum_l[k].back();
+      const auto it = std::upper_bound(cum_l[k].begin(), cum_l[k].end(), u);
+      return int(std::min<size_t>(size_t(it - cum_l[k].begin()), cum_l[k].size() - 1));
+    };
+    const int rounds = std::max(1, cfg_.max_attempts / cfg_.n_candidates);
+    for (int round = 0; round < rounds; ++round) {
+      std::optional<Genome> best;
+      double best_score = -std::numeric_limits<double>::infinity();
+      for (int c = 0; c < cfg_.n_candidates; ++c) {
+        std::vector<int> values(genes.size());
+        double sc = 0;
+        for (size_t k = 0; k < genes.size(); ++k) sc += score[k][size_t(values[k] = draw(k))];
+        if (sc <= best_score) continue;
+        try {
+          Genome g = ctx.space.decode(values);
+          if (seen.count(genome_hash(g))) continue;
+          best = std::move(g);
+          best_score = sc;
+        } catch (const Error&) {  // a combination the space rejects
+        }
+      }
+      if (best) return best;
     }
-    return pts;
+    return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
   }
+
+ private:
+  SamplerConfig cfg_;
 };
 
 }  // namespace
@@ -252,12 +342,16 @@ double constraint_violation(const TrialRecord& t, const Constraints& c) {
 SamplerConfig parse_sampler_config(const nlohmann::json& j, const std::string& path) {
   JsonReader r(j, path);
   SamplerConfig c;
-  c.type = r.choice("type", {"random", "evolution", "nsga2"}, c.type);
+  c.type = r.choice("type", {"random", "evolution", "nsga2", "tpe"}, c.type);
   c.population = r.integer("population", 1, 1000000, c.population);
   c.tournament = r.integer("tournament", 1, 1000000, c.tournament);
   c.crossover_prob = r.number("crossover_prob", 0.0, 1.0, c.crossover_prob);
   c.mutation_prob = r.number("mutation_prob", 0.0, 1.0, c.mutation_prob);
   c.max_attempts = r.integer("max_attempts", 1, 1000000000, c.max_attempts);
+  c.n_startup = r.integer("n_startup", 1, 1000000, c.n_startup);
+  c.n_candidates = r.integer("n_candidates", 1, 1000000, c.n_candidates);
+  c.gamma = r.number("gamma", 0.0, 1.0, c.gamma);
+  c.prior_weight = r.number("prior_weight", 0.0, 1e6, c.prior_weight);
   r.finish();
   return c;
 }
@@ -272,7 +366,14 @@ std::unique_ptr<Sampler> make_sampler(const SamplerConfig& cfg) {
   if (cfg.type == "random") return std::make_unique<RandomSampler>(cfg);
   if (cfg.type == "evolution") return std::make_unique<EvolutionSampler>(cfg);
   if (cfg.type == "nsga2") return std::make_unique<Nsga2Sampler>(cfg);
-  throw Error("sampler.type: expected one of {random, evolution, nsga2}, got '" + cfg.type + "'");
+  if (cfg.type == "tpe") {
+    if (cfg.n_startup < 1 || cfg.n_candidates < 1 || !(cfg.gamma > 0 && cfg.gamma <= 1) || !(cfg.prior_weight > 0))
+      throw Error(fmt::format("sampler: tpe needs n_startup >= 1, n_candidates >= 1, gamma in (0, 1] and "
+                              "prior_weight > 0, got {}, {}, {}, {}",
+                              cfg.n_startup, cfg.n_candidates, cfg.gamma, cfg.prior_weight));
+    return std::make_unique<TpeSampler>(cfg);
+  }
+  throw Error("sampler.type: expected one of {random, evolution, nsga2, tpe}, got '" + cfg.type + "'");
 }
 
 }  // namespace srnas

@@ -1,6 +1,7 @@
 // Samplers propose a study's next genome from the space and its history (Optuna-like):
 // random (uniform), evolution (regularized evolution, Real et al. 2019), nsga2 (steady-state
-// NSGA-II, Deb et al. 2002, over PSNR-RGB, params, runtime ratio; constrained domination).
+// NSGA-II, Deb et al. 2002, over PSNR-RGB, params, runtime ratio; constrained domination),
+// tpe (multi-objective tree-structured Parzen estimator over the categorical genes).
 // Contract: propose() is a pure function of (config, space, history as a set, seed, number)
 // via Rng(mix_seed(seed, number)); it never returns a genome_hash of the history (any state,
 // baselines included); nullopt means max_attempts draws found none (space exhausted).
@@ -35,16 +36,20 @@ struct Constraints {
 double constraint_violation(const TrialRecord& t, const Constraints& c);
 
 struct SamplerConfig {
-  std::string type = "random";  // random | evolution | nsga2
+  std::string type = "random";  // random | evolution | nsga2 | tpe
   int population = 20;          // evolution: the last `population` complete trials; nsga2: survivors
   int tournament = 5;           // evolution: tournament size (sampled with replacement)
   double crossover_prob = 0.9;  // nsga2: uniform crossover probability
   double mutation_prob = 1.0;   // nsga2: probability of mutating one gene of the child
   int max_attempts = 1000;      // draws before giving up (space exhausted)
+  int n_startup = 10;           // tpe: random until this many COMPLETE trials
+  int n_candidates = 24;        // tpe: draws from l(x) per proposal, the best l/g wins
+  double gamma = 0.1;           // tpe: the good fraction of the ranked pool (at most 25 trials)
+  double prior_weight = 1.0;    // tpe: uniform prior mass per gene, for l and g alike
 };
 
 // Strict: unknown keys and bad types or ranges throw srnas::Error naming path.key, e.g.
-// "sampler.type: expected one of {random, evolution, nsga2}, got 'x'". Every key is optional.
+// "sampler.type: expected one of {random, evolution, nsga2, tpe}, got 'x'". Every key is optional.
 SamplerConfig parse_sampler_config(const nlohmann::json& j, const std::string& path);
 
 struct SamplerContext {
@@ -75,7 +80,13 @@ class Sampler {
 //   best `population` by (constrained rank, crowding desc, older first); each attempt picks two
 //   parents by binary tournament, uniform crossover (crossover_prob) then one-gene mutation
 //   (mutation_prob). Trials whose genome is not in the space never act as parents.
-// evolution and nsga2: after max_attempts duplicate children, max_attempts random draws
+// tpe: the same pool ranked the same way (constrained rank, crowding desc, older first); fewer
+//   than n_startup COMPLETE: random. Else good = the best min(ceil(gamma * n), 25) (at least 1,
+//   at most n - 1), bad = the rest; per gene l(v) = (prior_weight / |values| + good count of v)
+//   / (prior_weight + |good|), g(v) likewise over bad; n_candidates gene vectors drawn from l
+//   (genes independent) and the new one with the largest sum of log(l / g) is proposed
+//   (rounds of n_candidates until max_attempts draws).
+// evolution, nsga2 and tpe: after max_attempts duplicate children, max_attempts random draws
 // before giving up. Throws srnas::Error on an unknown type or out-of-range numbers.
 std::unique_ptr<Sampler> make_sampler(const SamplerConfig& cfg);
 

@@ -247,7 +247,7 @@ TEST(Search, BadInputLeavesTheDbIntact) {
   auto before = trials_json(d);
   // unknown sampler
   fs::path bad = make_study("bad_sampler", 2, "simulated_annealing");
-  expect_cli_error(search_cmd(bad, false), "search.sampler.type: expected one of {random, evolution, nsga2}");
+  expect_cli_error(search_cmd(bad, false), "search.sampler.type: expected one of {random, evolution, nsga2, tpe}");
   // the study was made with another space
   {
     std::string text;

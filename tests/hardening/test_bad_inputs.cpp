@@ -304,7 +304,7 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
       // incomplete UTF-8 string"; now "cfg_latin1.yaml:L:C: invalid UTF-8 (byte 0xE9 ...)")
       {"search cfg: invalid UTF-8", "search --resume --config @D/cfg_latin1.yaml --db @DB", "UTF-8"},
       {"unknown sampler", "search --resume --config @D/cfg_sampler.yaml --db @DB",
-       "search.sampler.type: expected one of {random, evolution, nsga2}, got 'simulated_annealing'"},
+       "search.sampler.type: expected one of {random, evolution, nsga2, tpe}, got 'simulated_annealing'"},
       {"unknown space", "search --resume --config @D/cfg_space.yaml --db @DB", "unknown space 'galaxy'"},
       {"trials: -1", "search --resume --config @D/cfg_trials.yaml --db @DB",
        "search.trials: expected an integer in [1, 1000000], got -1"},
@@ -341,7 +341,7 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
       {"unknown study", "tracks --db @DB --study nope", "no study named 'nope'"},
       {"replay --seeds 0", "replay --db @DB --seeds 0", "--seeds: expected an integer in [1, 1000000], got 0"},
       {"replay --sampler simulated_annealing", "replay --db @DB --sampler simulated_annealing",
-       "--sampler: simulated_annealing not in {random,evolution,nsga2,all}"},
+       "--sampler: simulated_annealing not in {random,evolution,nsga2,tpe,all}"},
       // eval and weights
       {"eval HR/LR size mismatch", "eval --arch msrresnet --data @D/bench --no-runtime",
        "do not match at x4: expected LR 12x12"},

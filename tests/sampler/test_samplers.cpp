@@ -1,6 +1,6 @@
 // Samplers: constraints, config parsing, determinism, no duplicates, exhaustion, the
-// evolution/NSGA-II operators, and a synthetic benchmark where evolution must beat random
-// on best PSNR and NSGA-II must beat random on (PSNR, params) hypervolume.
+// evolution/NSGA-II/TPE operators, and a synthetic benchmark where evolution must beat random
+// on best PSNR, NSGA-II on (PSNR, params) hypervolume, and TPE on both.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -48,6 +48,7 @@ SamplerConfig config(const std::string& type, int population = 20) {
   SamplerConfig c;
   c.type = type;
   c.population = population;
+  c.n_startup = population;  // tpe leaves its random start where evolution and nsga2 do
   return c;
 }
 
@@ -136,7 +137,7 @@ TEST(SamplerConfig, Parse) {
   EXPECT_EQ(c.mutation_prob, 0.0);
   EXPECT_EQ(c.max_attempts, 50);
   EXPECT_EQ(error_of([] { parse_sampler_config(nlohmann::json{{"type", "x"}}, "sampler"); }),
-            "sampler.type: expected one of {random, evolution, nsga2}, got 'x'");
+            "sampler.type: expected one of {random, evolution, nsga2, tpe}, got 'x'");
   EXPECT_EQ(error_of([] { parse_sampler_config(nlohmann::json{{"popsize", 3}}, "sampler"); }),
             "sampler: unknown key 'popsize'");
   EXPECT_EQ(error_of([] { parse_sampler_config(nlohmann::json{{"population", "20"}}, "study.sampler"); }),
@@ -149,7 +150,25 @@ TEST(SamplerConfig, Parse) {
             std::string::npos);
   EXPECT_NE(error_of([] { parse_sampler_config(nlohmann::json("random"), "sampler"); }).find("sampler: expected an object"),
             std::string::npos);
-  for (const std::string type : {"random", "evolution", "nsga2"}) EXPECT_EQ(make_sampler(config(type))->name(), type);
+  for (const std::string type : {"random", "evolution", "nsga2", "tpe"}) EXPECT_EQ(make_sampler(config(type))->name(), type);
+  c = parse_sampler_config(nlohmann::json{{"type", "tpe"}, {"n_startup", 5}, {"n_candidates", 48}, {"gamma", 0.25},
+                                          {"prior_weight", 2}},
+                           "sampler");
+  EXPECT_EQ(c.n_startup, 5);
+  EXPECT_EQ(c.n_candidates, 48);
+  EXPECT_EQ(c.gamma, 0.25);
+  EXPECT_EQ(c.prior_weight, 2.0);
+  const SamplerConfig defaults = parse_sampler_config(nlohmann::json::object(), "sampler");
+  EXPECT_EQ(defaults.n_startup, 10);
+  EXPECT_EQ(defaults.n_candidates, 24);
+  EXPECT_EQ(defaults.gamma, 0.1);
+  EXPECT_EQ(defaults.prior_weight, 1.0);
+  EXPECT_NE(error_of([] { parse_sampler_config(nlohmann::json{{"gamma", 1.5}}, "sampler"); })
+                .find("sampler.gamma: expected a number in [0, 1], got 1.5"),
+            std::string::npos);
+  SamplerConfig zero_gamma = config("tpe");
+  zero_gamma.gamma = 0;
+  EXPECT_NE(error_of([&] { make_sampler(zero_gamma); }).find("gamma in (0, 1]"), std::string::npos);
   SamplerConfig bad;
   bad.population = 0;
   EXPECT_THROW(make_sampler(bad), Error);
@@ -164,7 +183,7 @@ TEST(Samplers, SeededDeterminism) {
   std::vector<TrialRecord> shuffled = h;
   std::mt19937 g(3);
   std::shuffle(shuffled.begin(), shuffled.end(), g);
-  for (const std::string type : {"random", "evolution", "nsga2"}) {
+  for (const std::string type : {"random", "evolution", "nsga2", "tpe"}) {
     auto a = make_sampler(config(type, 10)), b = make_sampler(config(type, 10));
     int differ_number = 0, differ_seed = 0;
     for (int64_t n = 30; n < 40; ++n) {
@@ -186,7 +205,7 @@ TEST(Samplers, SeededDeterminism) {
 
 TEST(Samplers, NoDuplicates) {
   const Synthetic& syn = synthetic();
-  for (const std::string type : {"random", "evolution", "nsga2"}) {
+  for (const std::string type : {"random", "evolution", "nsga2", "tpe"}) {
     auto s = make_sampler(config(type, 10));
     std::vector<TrialRecord> h;
     // The baseline's hash is never proposed either (any state counts).
@@ -226,7 +245,7 @@ lr_choices: [{type: res_relu}]
 hr_choices: [{type: res_relu}]
 )");
   auto space = Space::load(f);
-  for (const std::string type : {"random", "evolution", "nsga2"}) {
+  for (const std::string type : {"random", "evolution", "nsga2", "tpe"}) {
     SamplerConfig c = config(type, 2);
     c.max_attempts = 200;
     auto s = make_sampler(c);
@@ -246,11 +265,11 @@ hr_choices: [{type: res_relu}]
   }
 }
 
-TEST(Samplers, BelowPopulationEvolutionAndNsga2DrawAtRandom) {
+TEST(Samplers, BelowPopulationEvolutionNsga2AndTpeDrawAtRandom) {
   const Synthetic& syn = synthetic();
   std::vector<TrialRecord> h = syn.history(9, 4);
   auto r = make_sampler(config("random"));
-  for (const std::string type : {"evolution", "nsga2"}) {
+  for (const std::string type : {"evolution", "nsga2", "tpe"}) {
     auto s = make_sampler(config(type, 10));
     for (int64_t n = 9; n < 15; ++n)
       EXPECT_EQ(*s->propose({*syn.space, h, {}, 5, n}), *r->propose({*syn.space, h, {}, 5, n})) << type;
@@ -339,13 +358,35 @@ TEST(Nsga2, ConstrainedDominationPicksFeasibleParents) {
 }
 
 // THE KEY TEST: 150 instant evaluations per run, 5 seeds per sampler.
+// TPE's l/g: when every good trial has x = 64 (gene 0, value 1) and the bad ones mostly not,
+// proposals take x = 64 far more often than random's 1 in 4.
+TEST(Tpe, ProposesTheValuesOfTheGoodTrials) {
+  const Synthetic& syn = synthetic();
+  std::vector<TrialRecord> h = syn.history(60, 9);
+  for (auto& t : h) {
+    const bool good = syn.space->encode(genome_from_string(t.genome_json))[0] == 1;
+    t.psnr_rgb = good ? 30.0 : 25.0;
+    t.params = 1000;  // one objective decides: PSNR
+    t.runtime_ratio = 0.5;
+  }
+  auto tpe = make_sampler(config("tpe", 10)), rnd = make_sampler(config("random"));
+  int tpe_hits = 0, random_hits = 0;
+  for (int64_t n = 60; n < 100; ++n) {
+    tpe_hits += syn.space->encode(*tpe->propose({*syn.space, h, {}, 3, n}))[0] == 1;
+    random_hits += syn.space->encode(*rnd->propose({*syn.space, h, {}, 3, n}))[0] == 1;
+  }
+  std::printf("[ tpe ] x = 64 in %d of 40 proposals (random: %d)\n", tpe_hits, random_hits);
+  EXPECT_GE(tpe_hits, 30);
+  EXPECT_LE(random_hits, 20);
+}
+
 TEST(Samplers, SyntheticBenchmarkBeatsRandom) {
   const Synthetic& syn = synthetic();
   // (30 - PSNR, params / 1e6), both minimised; ref just beyond the worst of the space.
   Genome biggest = syn.space->decode({3, 0, 0, 20, 16, 16});
   const Point ref{3.0 + 1e-6, double(count_params(biggest)) / 1e6 * 1.001};
   std::map<std::string, double> best_mean, hv_mean;
-  for (const std::string type : {"random", "evolution", "nsga2"}) {
+  for (const std::string type : {"random", "evolution", "nsga2", "tpe"}) {
     for (uint64_t seed = 1; seed <= 5; ++seed) {
       auto s = make_sampler(config(type));
       std::vector<TrialRecord> h;
@@ -367,4 +408,6 @@ TEST(Samplers, SyntheticBenchmarkBeatsRandom) {
   }
   EXPECT_GT(best_mean["evolution"], best_mean["random"]);
   EXPECT_GT(hv_mean["nsga2"], hv_mean["random"]);
+  EXPECT_GT(hv_mean["tpe"], hv_mean["random"]);
+  EXPECT_GT(best_mean["tpe"], best_mean["random"]);
 }
