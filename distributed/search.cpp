@@ -148,10 +148,13 @@ std::optional<WorkItem> on_result(Ctx& c, const WorkResult& r) {
   if (r.kind == WorkItem::Kind::Probe) {
     t.runtime_s = r.runtime_s;
     t.runtime_ratio = r.runtime_ratio;
-    c.db.update_trial(t);
-    // The bicubic floor on the study's validation images, kept with the baseline (analysis shows it).
-    if (std::isfinite(r.bicubic.psnr_rgb)) c.db.add_metric(t.id, 0, kBicubicPsnrRgb, r.bicubic.psnr_rgb);
-    if (std::isfinite(r.bicubic.psnr_y)) c.db.add_metric(t.id, 0, kBicubicPsnrY, r.bicubic.psnr_y);
+    // One transaction: a probe is recorded with its bicubic floor (kept with the baseline,
+    // analysis shows it) or not at all, and then probed again on --resume.
+    c.db.transaction([&] {
+      c.db.update_trial(t);
+      if (std::isfinite(r.bicubic.psnr_rgb)) c.db.add_metric(t.id, 0, kBicubicPsnrRgb, r.bicubic.psnr_rgb);
+      if (std::isfinite(r.bicubic.psnr_y)) c.db.add_metric(t.id, 0, kBicubicPsnrY, r.bicubic.psnr_y);
+    });
     if (std::isfinite(r.bicubic.psnr_rgb))
       fmt::print(stderr, "[search] bicubic (no network) on the validation images: PSNR-RGB {:.3f} dB, PSNR-Y {:.3f} dB\n",
                  r.bicubic.psnr_rgb, r.bicubic.psnr_y);
