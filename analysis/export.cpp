@@ -462,7 +462,8 @@ void export_torchscript(const Genome& g, const TensorMap& weights, const std::st
   save_atomic(m, g, path);
 }
 
-void export_model_dir(const Genome& g, const TensorMap& weights, const std::string& out_dir) {
+void export_model_dir(const Genome& g, const TensorMap& weights, const std::string& out_dir,
+                      const std::string& trial_json) {
   TensorMap prepared;
   torch::jit::Module m;
   try {
@@ -482,6 +483,7 @@ void export_model_dir(const Genome& g, const TensorMap& weights, const std::stri
                     {{"genome_hash", genome_hash(g)}, {"genome", canonical_json(g)}});
   save_atomic(m, g, (dir / "model.pt").string());
   write_text_atomic((dir / "model.py").string(), pytorch_source(g));
+  if (!trial_json.empty()) write_text_atomic((dir / "trial.json").string(), trial_json);
 }
 
 }  // namespace srnas

@@ -32,8 +32,10 @@ torch::jit::Module build_torchscript(const Genome& g, const TensorMap& weights);
 void export_torchscript(const Genome& g, const TensorMap& weights, const std::string& path);
 
 // Creates out_dir and writes out_dir/genome.json (canonical JSON, pretty),
-// out_dir/weights.safetensors (srnas names), out_dir/model.pt and out_dir/model.py.
-void export_model_dir(const Genome& g, const TensorMap& weights, const std::string& out_dir);
+// out_dir/weights.safetensors (srnas names), out_dir/model.pt and out_dir/model.py, and
+// out_dir/trial.json when trial_json is not empty (what the trial measured: srnas export).
+void export_model_dir(const Genome& g, const TensorMap& weights, const std::string& out_dir,
+                      const std::string& trial_json = "");
 
 // The generated TorchScript source of the module's forward (for debugging / docs).
 std::string torchscript_source(const Genome& g);

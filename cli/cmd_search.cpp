@@ -1,4 +1,5 @@
 // `srnas search | trials | pareto | tracks | export | retrain`: run a study and read it back.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -16,6 +17,10 @@
 #include "results_db/results_db.h"
 #include "search_space/error.h"
 #include "search_space/weights.h"
+
+#ifndef SRNAS_VERSION
+#define SRNAS_VERSION "0.0.0"
+#endif
 
 namespace srnas::cli {
 
@@ -233,9 +238,26 @@ void add_search_commands(CLI::App& app) {
       throw Error(fmt::format("{}: trial {} is {}{}: only COMPLETE trials with weights can be exported", d->path(), t.id,
                               to_string(t.state), t.reason.empty() ? "" : " (" + t.reason + ")"));
     Genome g = genome_from_string(t.genome_json);
-    export_model_dir(g, read_safetensors(t.weights_path), out);
-    fmt::print("exported trial {} ({} params, {:.3f} dB) to {}/ (genome.json, weights.safetensors, model.pt, model.py)\n", t.id,
-               t.params.value_or(0), t.psnr_rgb.value_or(NAN), out);
+    // What the trial measured, next to the network: its record, the study's baseline and
+    // bicubic floor (what its numbers are relative to), the track it won, the config as run.
+    const std::vector<StudyRecord> studies = d->studies();
+    const auto st = std::find_if(studies.begin(), studies.end(), [&](const StudyRecord& s) { return s.id == t.study_id; });
+    if (st == studies.end()) throw Error(fmt::format("{}: trial {} has no study", d->path(), t.id));
+    const TracksReport tr = study_tracks(*d, st->id);
+    const auto opt_num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+    const nlohmann::json meta = {
+        {"srnas", SRNAS_VERSION},
+        {"db", d->path()},
+        {"study", st->name},
+        {"track", track > 0 ? nlohmann::json(track) : nlohmann::json(nullptr)},
+        {"trial", trial_json(t)},
+        {"baseline", tr.baseline ? trial_json(*tr.baseline) : nlohmann::json(nullptr)},
+        {"bicubic", {{"psnr_rgb", opt_num(tr.bicubic_psnr_rgb)}, {"psnr_y", opt_num(tr.bicubic_psnr_y)}}},
+        {"config", st->config_yaml}};
+    export_model_dir(g, read_safetensors(t.weights_path), out, meta.dump(2) + "\n");
+    fmt::print("exported trial {} ({} params, {:.3f} dB) to {}/ (genome.json, weights.safetensors, model.pt, model.py, "
+               "trial.json)\n",
+               t.id, t.params.value_or(0), t.psnr_rgb.value_or(NAN), out);
   });
 
   auto* rt = app.add_subcommand("retrain", "Train a trial's genome at a full budget as a new linked trial");

@@ -161,7 +161,18 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
   ASSERT_EQ(e.status, 0) << e.err;
   EXPECT_TRUE(fs::exists(d / "export" / "model.pt"));
   EXPECT_TRUE(fs::exists(d / "export" / "model.py"));
-  EXPECT_TRUE(e.out.find("(genome.json, weights.safetensors, model.pt, model.py)") != std::string::npos) << e.out;
+  EXPECT_TRUE(e.out.find("(genome.json, weights.safetensors, model.pt, model.py, trial.json)") != std::string::npos)
+      << e.out;
+  {  // what the trial measured, relative to what: the record, the baseline, the floor, the config
+    const auto meta = nlohmann::json::parse(std::ifstream(d / "export" / "trial.json"));
+    EXPECT_EQ(meta.at("study"), "basic");
+    EXPECT_EQ(meta.at("trial").at("trial"), 1);
+    EXPECT_EQ(meta.at("trial"), ts[0]) << "the same record srnas trials prints";
+    EXPECT_TRUE(meta.at("baseline").at("baseline").get<bool>());
+    EXPECT_TRUE(meta.at("bicubic").at("psnr_rgb").is_number());
+    EXPECT_TRUE(meta.at("track").is_null());
+    EXPECT_NE(meta.at("config").get<std::string>().find("study: basic"), std::string::npos);
+  }
   EXPECT_TRUE(fs::exists(d / "export" / "weights.safetensors"));
   EXPECT_TRUE(fs::exists(d / "export" / "genome.json"));
   expect_cli_error("export --db " + (d / "s.db").string() + " --trial 999 --out " + (d / "x").string(),
