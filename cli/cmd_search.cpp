@@ -213,7 +213,7 @@ void add_search_commands(CLI::App& app) {
     }
   });
 
-  auto* ex = app.add_subcommand("export", "Write genome.json, weights.safetensors, TorchScript model.pt and PyTorch model.py");
+  auto* ex = app.add_subcommand("export", "Write a trial's genome.json, weights.safetensors, trial.json, TorchScript model.pt, PyTorch model.py");
   add_common(ex, false);
   auto* tr_opt = ex->add_option("--trial", trial, "trial id");
   auto* tk_opt = ex->add_option("--track", track, "the winner of track 1, 2 or 3")->check(int_range(1, 3));
