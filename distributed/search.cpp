@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <set>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -280,6 +281,24 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
     db->add_trial(b);
   }
 
+  // Enqueued genomes go first, in order, once the baseline allows candidates (below); one
+  // already in the study (the baseline, or a resumed run) is not added again.
+  std::vector<Genome> enqueued;
+  for (const std::string& name : cfg.enqueue) {
+    Genome g = load_arch(name).genome;
+    if (!space->contains(g))
+      fmt::print(stderr, "[search] note: enqueued {} is outside space {}: it is evaluated, but never a parent\n", name,
+                 cfg.space);
+    enqueued.push_back(std::move(g));
+  }
+  auto next_enqueued = [&](const std::vector<TrialRecord>& history) -> std::optional<Genome> {
+    std::set<std::string> have;
+    for (const auto& h : history) have.insert(h.genome_hash);
+    for (const Genome& g : enqueued)
+      if (!have.count(genome_hash(g))) return g;
+    return std::nullopt;
+  };
+
   SearchSummary summary;
   summary.study_id = study_id;
   std::map<int, int64_t> busy;  // worker -> trial id
@@ -306,7 +325,8 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
         cons.max_runtime_ratio = base->runtime_ratio;
         if (base->state == TrialState::Complete) cons.min_psnr = base->psnr_rgb;
         SamplerContext ctx{*space, history, cons, cfg.seed, int64_t(history.size())};
-        std::optional<Genome> g = sampler->propose(ctx);
+        std::optional<Genome> g = next_enqueued(history);
+        if (!g) g = sampler->propose(ctx);
         if (!g) {
           sampler_exhausted = true;
           return;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "search_space/error.h"
+#include "search_space/registry.h"
 #include "search_space/json_reader.h"
 #include "search_space/yaml_json.h"
 
@@ -52,6 +53,21 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
     }
     if (const json* a = r.get("asha")) c.asha = parse_asha_config(*a, "search.asha");
     c.baseline = str(r, "baseline", c.baseline);
+    if (const json* e = r.get("enqueue")) {
+      if (!e->is_array()) throw Error("search.enqueue: expected a list of architecture names or genome files");
+      for (size_t i = 0; i < e->size(); ++i) {
+        const std::string where = fmt::format("search.enqueue[{}]", i);
+        if (!(*e)[i].is_string() || (*e)[i].get<std::string>().empty())
+          throw Error(fmt::format("{}: expected an architecture name or a genome file, got {}", where,
+                                  JsonReader::kind((*e)[i])));
+        try {
+          load_arch((*e)[i].get<std::string>());
+        } catch (const std::exception& ex) {
+          rethrow_with(where, ex);
+        }
+        c.enqueue.push_back((*e)[i].get<std::string>());
+      }
+    }
     if (const json* p = r.get("prune")) {
       JsonReader pr(*p, "search.prune");
       c.prune_params = pr.boolean("params", c.prune_params);
@@ -84,6 +100,8 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
     c.keep_checkpoints = r.boolean("keep_checkpoints", c.keep_checkpoints);
     c.db = str(r, "db", "");
     r.finish();
+    if (int(c.enqueue.size()) > c.trials)
+      throw Error(fmt::format("search.enqueue: {} genomes, more than trials ({})", c.enqueue.size(), c.trials));
   } catch (const Error& e) {
     if (std::string(e.what()).rfind(path, 0) == 0) throw;
     rethrow_with(path, e);

@@ -38,6 +38,10 @@ struct SearchConfig {
   std::vector<std::string> train_set;  // overrides "key=value" applied to the options
   std::optional<AshaConfig> asha;    // successive halving on PSNR; budgets in iterations
   std::string baseline = "msrresnet";
+  // Genomes to evaluate first, in order (arch names or genome files; Optuna's enqueue_trial):
+  // the first candidates of the study, then the sampler. A genome already in the study is
+  // skipped. They count towards `trials`; the samplers see them as any other trial.
+  std::vector<std::string> enqueue;
   bool prune_params = true;          // PRUNED before training when params > baseline
   bool prune_runtime = true;         // PRUNED before training when runtime ratio > baseline
   RuntimeProbe runtime;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "../support/cli_runner.h"
 #include "../support/images.h"
 #include "../support/scratch.h"
+#include "search_space/genome.h"
 #include "trainer/image.h"
 
 using srnas::testing::expect_cli_error;
@@ -229,6 +231,38 @@ TEST(Search, SurvivesKill9AtRandomMomentsWithResume) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_GE(kills, 2) << "the test should interrupt the search a few times";
   expect_complete_study(trials_json(d), 48);
+}
+
+// enqueue (Optuna's enqueue_trial): the listed genomes are the first candidates, in order; one
+// already in the study (here the baseline's) is not added again; bad entries are config errors.
+TEST(Search, EnqueuedGenomesAreTheFirstCandidates) {
+  const fs::path genomes = fresh("enqueue_genomes");
+  auto sample = run_cli("space sample --space unified_small --n 2 --seed 99");
+  ASSERT_EQ(sample.status, 0) << sample.err;
+  std::vector<std::string> files, hashes;
+  std::istringstream lines(sample.out);
+  for (std::string line; std::getline(lines, line);) {
+    files.push_back((genomes / fmt::format("g{}.json", files.size())).string());
+    std::ofstream(files.back()) << line;
+    hashes.push_back(srnas::genome_hash(srnas::genome_from_string(line)));
+  }
+  ASSERT_EQ(files.size(), 2u);
+  fs::path d = make_study("enqueue", 4, "random", fmt::format("enqueue: [{}, msrresnet, {}]\n", files[1], files[0]));
+  auto r = run_cli(search_cmd(d, false));
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto ts = trials_json(d);
+  expect_complete_study(ts, 4);
+  EXPECT_EQ(ts[1]["genome_hash"], hashes[1]);
+  EXPECT_EQ(ts[2]["genome_hash"], hashes[0]);
+  // Resumed, nothing is enqueued twice.
+  ASSERT_EQ(run_cli(search_cmd(d, true)).status, 0);
+  EXPECT_EQ(trials_json(d), ts);
+
+  fs::path bad = make_study("enqueue_bad", 1, "random", "enqueue: [no_such_arch]\n");
+  expect_cli_error(search_cmd(bad, false), "search.enqueue[0]: ");
+  EXPECT_FALSE(fs::exists(bad / "s.db")) << "a config error creates no DB";
+  bad = make_study("enqueue_many", 1, "random", fmt::format("enqueue: [{}, {}]\n", files[0], files[1]));
+  expect_cli_error(search_cmd(bad, false), "search.enqueue: 2 genomes, more than trials (1)");
 }
 
 TEST(Search, ReadersNeverFailOrBlockTheSearch) {
