@@ -26,6 +26,9 @@ if $S export --db "$DB" --track 1 --out out/track1; then
     /usr/bin/python3 scripts/check_export.py out/track1/model.pt
     /usr/bin/python3 out/track1/model.py   # the same network as plain PyTorch source
   fi
+  echo; echo "== upscale a validation photo with it (out/track1_x4/)"
+  mkdir -p out/track1_in && cp data/samples/val/chelsea.png out/track1_in/
+  $S upscale --model out/track1 --in out/track1_in --out out/track1_x4
 else
   echo "(no trial beat the baseline in Track 1 this time; exporting the best of Track 3 instead)"
   $S export --db "$DB" --track 3 --out out/track3 || true
