@@ -48,7 +48,7 @@ for r in $(seq 1 "$ROUNDS"); do
   run "mpirun-adaptive" "$OUT/ada_$r.db" mpirun --bind-to none -np 2 build/srnas search --config "$OUT/adaptive.yaml" --group-size 1
   awk -v r="$r" 'NR == 1 { c1 = $2 / $3 * 3600; w1 = $2 / $4 * 3600 }
     { c = $2 / $3 * 3600; w = $2 / $4 * 3600
-      printf "round %d %-16s %2d candidates in %6.1f s = %5.0f/h (%.2fx) | whole study %6.1f s (%.2fx)\n", r, $1, $2, $3, c, c / c1, $4, w / w1 }
+      printf "round %d %-16s %2d candidates in %6.1f s = %5.0f/h (%.2fx) | whole study %6.1f s = %5.0f candidates/h (%.2fx)\n", r, $1, $2, $3, c, c / c1, $4, w, w / w1 }
     $1 == "1-process" { all = $4 } $1 == "1-thread" { one = $4 }
     END { if (all && one) printf "round %d packing ceiling (whole study): %d x %.1f s / %.1f s = %.2fx\n", r, cores, all, one, cores * all / one }' \
     cores="$(nproc)" "$OUT/rows_$r"
