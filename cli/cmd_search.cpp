@@ -16,6 +16,8 @@
 #include "distributed/search.h"
 #include "results_db/results_db.h"
 #include "search_space/error.h"
+#include "search_space/accounting.h"
+#include "search_space/registry.h"
 #include "search_space/weights.h"
 
 #ifndef SRNAS_VERSION
@@ -214,12 +216,27 @@ void add_search_commands(CLI::App& app) {
   });
 
   auto* ex = app.add_subcommand("export", "Write a trial's genome.json, weights.safetensors, trial.json, TorchScript model.pt, PyTorch model.py");
-  add_common(ex, false);
+  static std::string from;
+  auto* db_opt = ex->add_option("--db", db, "results DB file");
+  ex->add_option("--study", study, "study name (needed when the DB holds several)");
   auto* tr_opt = ex->add_option("--trial", trial, "trial id");
   auto* tk_opt = ex->add_option("--track", track, "the winner of track 1, 2 or 3")->check(int_range(1, 3));
+  auto* from_opt = ex->add_option("--from", from, "instead of a trial: a srnas train --out folder (genome.json + weights.safetensors)");
   tr_opt->excludes(tk_opt);
+  from_opt->excludes(db_opt)->excludes(tr_opt)->excludes(tk_opt);
   ex->add_option("--out", out, "output folder")->required();
   ex->callback([] {
+    if (!from.empty()) {
+      const std::string genome_file = (std::filesystem::path(from) / "genome.json").string();
+      if (!std::filesystem::is_regular_file(genome_file))
+        throw Error(fmt::format("--from {}: no genome.json there (expected a srnas train --out folder)", from));
+      const Genome g = load_arch(genome_file).genome;
+      export_model_dir(g, read_safetensors((std::filesystem::path(from) / "weights.safetensors").string()), out);
+      fmt::print("exported {} ({} params) to {}/ (genome.json, weights.safetensors, model.pt, model.py)\n", from,
+                 count_params(g), out);
+      return;
+    }
+    if (db.empty()) throw Error("export: pass --db DB (with --trial N or --track 1|2|3) or --from DIR");
     auto d = open_db(db);
     TrialRecord t;
     if (track > 0) {

@@ -142,6 +142,18 @@ TEST(CliTrainer, PrepareThenTrainThenEvalWithTheWeights) {
     for (size_t i = 0; i < a.rgb.size(); ++i) worst = std::max(worst, std::abs(int(a.rgb[i]) - int(b.rgb[i])));
     EXPECT_LE(worst, 1) << name << ": tiles with full context equal one pass, up to float rounding";
   }
+  // export --from the train folder: the same network as a model folder (upscales the same).
+  fs::path exported = dir("exported");
+  auto x = run_cli("export --from " + out.string() + " --out " + exported.string());
+  ASSERT_EQ(x.status, 0) << x.err;
+  for (const char* f : {"genome.json", "weights.safetensors", "model.pt", "model.py"})
+    EXPECT_TRUE(fs::exists(exported / f)) << f;
+  fs::path again = dir("again");
+  u = run_cli("upscale --model " + exported.string() + " --in " + in.string() + " --out " + again.string() + " --tile 0");
+  ASSERT_EQ(u.status, 0) << u.err;
+  EXPECT_EQ(read_image((again / "v.png").string()).rgb, sr.rgb);
+  expect_cli_error("export --from " + root.string() + " --out " + exported.string(), "no genome.json there");
+  expect_cli_error("export --out " + exported.string(), "pass --db DB");
   // One file to one .png; bicubic needs no weights and is MATLAB's imresize.
   fs::path one = dir("up") / "sub" / "b.png";
   u = run_cli("upscale --arch bicubic --in " + (in / "w.png").string() + " --out " + one.string());
