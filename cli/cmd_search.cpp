@@ -135,12 +135,33 @@ void add_search_commands(CLI::App& app) {
   auto* tr = app.add_subcommand("trials", "List the trials of a study");
   add_common(tr);
   tr->add_option("--state", state, "only this state (PENDING, RUNNING, COMPLETE, PRUNED, FAILED)");
+  static std::string sort_by = "number";
+  static int limit = 0;
+  tr->add_option("--sort", sort_by, "number, psnr (best first), params or runtime (smallest first)")
+      ->check(CLI::IsMember({"number", "psnr", "params", "runtime"}))
+      ->capture_default_str();
+  tr->add_option("--limit", limit, "only the first N rows (0: all)")->check(int_range(0, 1 << 30))->capture_default_str();
   tr->callback([] {
     auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
     std::optional<TrialState> filter;
     if (!state.empty()) filter = trial_state_from_string(state);
-    print_trials(d->trials(st.id, filter), format);
+    std::vector<TrialRecord> ts = d->trials(st.id, filter);
+    // Trials without the sorted metric (pending, pruned before training, ...) go last, by number.
+    auto key = [](const TrialRecord& t) -> std::optional<double> {
+      if (sort_by == "psnr" && t.psnr_rgb && std::isfinite(*t.psnr_rgb)) return -*t.psnr_rgb;
+      if (sort_by == "params" && t.params) return double(*t.params);
+      if (sort_by == "runtime" && t.runtime_ratio && std::isfinite(*t.runtime_ratio)) return *t.runtime_ratio;
+      return std::nullopt;
+    };
+    if (sort_by != "number")
+      std::stable_sort(ts.begin(), ts.end(), [&](const TrialRecord& a, const TrialRecord& b) {
+        const auto ka = key(a), kb = key(b);
+        if (ka && kb) return *ka < *kb;
+        return ka.has_value() && !kb.has_value();
+      });
+    if (limit > 0 && ts.size() > size_t(limit)) ts.resize(size_t(limit));
+    print_trials(ts, format);
   });
 
   auto* pa = app.add_subcommand("pareto", "Non-dominated COMPLETE trials");

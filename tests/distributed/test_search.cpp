@@ -155,6 +155,28 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
   auto tj = nlohmann::json::parse(tk.out);
   EXPECT_EQ(tj["tracks"].size(), 3u);
   EXPECT_TRUE(tj["baseline"]["baseline"].get<bool>());
+  {  // sorted and limited: best PSNR first, trials without one last
+    auto sorted = run_cli("trials --db " + (d / "s.db").string() + " --sort psnr --format json");
+    ASSERT_EQ(sorted.status, 0) << sorted.err;
+    const auto rows = nlohmann::json::parse(sorted.out);
+    ASSERT_EQ(rows.size(), ts.size());
+    bool seen_missing = false;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (!rows[i]["psnr_rgb"].is_number()) {
+        seen_missing = true;
+        continue;
+      }
+      EXPECT_FALSE(seen_missing) << "a trial with PSNR after one without: " << rows.dump(1);
+      if (i > 0 && rows[i - 1]["psnr_rgb"].is_number())
+        EXPECT_GE(rows[i - 1]["psnr_rgb"].get<double>(), rows[i]["psnr_rgb"].get<double>());
+    }
+    auto two = run_cli("trials --db " + (d / "s.db").string() + " --sort params --limit 2 --format json");
+    ASSERT_EQ(two.status, 0) << two.err;
+    const auto small = nlohmann::json::parse(two.out);
+    ASSERT_EQ(small.size(), 2u);
+    EXPECT_LE(small[0]["params"].get<int64_t>(), small[1]["params"].get<int64_t>());
+    expect_cli_error("trials --db " + (d / "s.db").string() + " --sort speed", "--sort");
+  }
   auto csv = run_cli("trials --db " + (d / "s.db").string() + " --format csv");
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 6);
 
