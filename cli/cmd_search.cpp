@@ -1,4 +1,4 @@
-// `srnas search | trials | pareto | tracks | export | retrain`: run a study and read it back.
+// `srnas search | studies | trials | pareto | tracks | export | retrain`: run a study and read it back.
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -19,6 +19,7 @@
 #include "search_space/accounting.h"
 #include "search_space/registry.h"
 #include "search_space/weights.h"
+#include "search_space/yaml_json.h"
 
 #ifndef SRNAS_VERSION
 #define SRNAS_VERSION "0.0.0"
@@ -131,6 +132,46 @@ void add_search_commands(CLI::App& app) {
     if (with_format)
       c->add_option("--format", format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}))->capture_default_str();
   };
+
+  auto* sts = app.add_subcommand("studies", "List the studies of a DB: space, sampler, trial counts, best PSNR");
+  sts->add_option("--db", db, "results DB file")->required();
+  sts->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  sts->callback([] {
+    auto d = open_db(db);
+    nlohmann::json rows = nlohmann::json::array();
+    for (const StudyRecord& st : d->studies()) {
+      std::string sampler = "?";  // from the stored config; an unreadable one says "?"
+      try {
+        const nlohmann::json cfg = yaml_to_json(st.config_yaml, st.name);
+        sampler = cfg.contains("sampler") ? cfg["sampler"].value("type", "random") : "random";
+      } catch (const std::exception&) {
+      }
+      const auto counts = d->state_counts(st.id);
+      std::optional<double> best, base;
+      for (const auto& t : d->trials(st.id, TrialState::Complete)) {
+        if (!t.psnr_rgb || !std::isfinite(*t.psnr_rgb)) continue;
+        if (t.is_baseline) base = t.psnr_rgb;
+        else if (!best || *t.psnr_rgb > *best) best = t.psnr_rgb;
+      }
+      nlohmann::json row = {{"study", st.name}, {"id", st.id}, {"space", st.space}, {"sampler", sampler},
+                            {"device", st.device}, {"created_at", st.created_at}, {"best_psnr_rgb", num(best)},
+                            {"baseline_psnr_rgb", num(base)}};
+      for (const auto& [state, n] : counts) row[to_string(state)] = n;
+      rows.push_back(row);
+    }
+    if (format == "json") {
+      std::cout << rows.dump(2) << "\n";
+      return;
+    }
+    fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9}\n", "study", "space", "sampler", "COMPLETE",
+               "PRUNED", "FAILED", "PENDING", "best PSNR", "baseline");
+    for (const auto& r : rows)
+      fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9}\n", r["study"].get<std::string>(),
+                 r["space"].get<std::string>(), r["sampler"].get<std::string>(), r["COMPLETE"].get<int>(),
+                 r["PRUNED"].get<int>(), r["FAILED"].get<int>(), r["PENDING"].get<int>() + r["RUNNING"].get<int>(),
+                 r["best_psnr_rgb"].is_number() ? fmt::format("{:.3f}", r["best_psnr_rgb"].get<double>()) : "-",
+                 r["baseline_psnr_rgb"].is_number() ? fmt::format("{:.3f}", r["baseline_psnr_rgb"].get<double>()) : "-");
+  });
 
   auto* tr = app.add_subcommand("trials", "List the trials of a study");
   add_common(tr);

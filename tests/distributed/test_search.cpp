@@ -177,6 +177,20 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
     EXPECT_LE(small[0]["params"].get<int64_t>(), small[1]["params"].get<int64_t>());
     expect_cli_error("trials --db " + (d / "s.db").string() + " --sort speed", "--sort");
   }
+  {  // studies: one row per study, its counts as `trials` has them
+    auto sj = run_cli("studies --db " + (d / "s.db").string() + " --format json");
+    ASSERT_EQ(sj.status, 0) << sj.err;
+    const auto rows = nlohmann::json::parse(sj.out);
+    ASSERT_EQ(rows.size(), 1u);
+    int complete = 0;
+    for (const auto& t : ts) complete += t["state"] == "COMPLETE";
+    EXPECT_EQ(rows[0]["study"], "basic");
+    EXPECT_EQ(rows[0]["sampler"], "random");
+    EXPECT_EQ(rows[0]["COMPLETE"], complete);
+    EXPECT_EQ(rows[0]["baseline_psnr_rgb"], ts[0]["psnr_rgb"]);
+    auto st = run_cli("studies --db " + (d / "s.db").string());
+    EXPECT_NE(st.out.find("basic "), std::string::npos) << st.out;
+  }
   auto csv = run_cli("trials --db " + (d / "s.db").string() + " --format csv");
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 6);
 
