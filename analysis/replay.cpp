@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "analysis/plots.h"
@@ -49,9 +50,9 @@ bool add_to_front(std::vector<Point>& front, const Point& p) {
 
 ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& space_name, const ReplayOptions& opt,
                    const std::string& where) {
-  if (opt.sampler != "random" && opt.sampler != "evolution" && opt.sampler != "nsga2" && opt.sampler != "tpe")
-    throw Error(
-        fmt::format("{}: replay: sampler expected one of random, evolution, nsga2, tpe; got '{}'", where, opt.sampler));
+  const std::vector<std::string>& types = sampler_types();
+  if (std::find(types.begin(), types.end(), opt.sampler) == types.end())
+    throw Error(fmt::format("{}: replay: sampler expected one of {}; got '{}'", where, fmt::join(types, ", "), opt.sampler));
   if (opt.seeds < 1 || opt.budget < 0)
     throw Error(fmt::format("{}: replay: expected seeds >= 1 and budget >= 0, got {} and {}", where, opt.seeds, opt.budget));
   SamplerConfig sc;

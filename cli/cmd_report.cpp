@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include "analysis/plots.h"
 #include "analysis/replay.h"
@@ -10,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/db_util.h"
 #include "results_db/results_db.h"
+#include "sampler/sampler.h"
 #include "search_space/error.h"
 
 namespace srnas::cli {
@@ -43,8 +45,10 @@ void add_report_commands(CLI::App& app) {
 
   auto* rb = app.add_subcommand("replay", "Replay benchmark: samplers searching inside a finished study's records");
   add_common(rb);
-  rb->add_option("--sampler", sampler, "random, evolution, nsga2, tpe or all")
-      ->check(CLI::IsMember({"random", "evolution", "nsga2", "tpe", "all"}))
+  std::vector<std::string> choices = sampler_types();
+  choices.push_back("all");
+  rb->add_option("--sampler", sampler, fmt::format("{} or all", fmt::join(sampler_types(), ", ")))
+      ->check(CLI::IsMember(choices))
       ->capture_default_str();
   rb->add_option("--budget", budget, "evaluations per run (0: every recorded genome)")
       ->check(int_range(0, 1000000000))
@@ -57,7 +61,7 @@ void add_report_commands(CLI::App& app) {
   rb->callback([] {
     auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
-    std::vector<std::string> names = sampler == "all" ? std::vector<std::string>{"random", "evolution", "nsga2", "tpe"}
+    std::vector<std::string> names = sampler == "all" ? sampler_types()
                                                       : std::vector<std::string>{sampler};
     std::vector<ReplayCurve> curves;
     for (const auto& name : names) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "sampler/pareto.h"
@@ -323,6 +324,11 @@ class TpeSampler : public Sampler {
 
 }  // namespace
 
+const std::vector<std::string>& sampler_types() {
+  static const std::vector<std::string> types = {"random", "evolution", "nsga2", "tpe"};
+  return types;
+}
+
 uint64_t mix_seed(uint64_t seed, int64_t number) { return splitmix64(splitmix64(seed) ^ uint64_t(number)); }
 
 double constraint_violation(const TrialRecord& t, const Constraints& c) {
@@ -342,7 +348,7 @@ double constraint_violation(const TrialRecord& t, const Constraints& c) {
 SamplerConfig parse_sampler_config(const nlohmann::json& j, const std::string& path) {
   JsonReader r(j, path);
   SamplerConfig c;
-  c.type = r.choice("type", {"random", "evolution", "nsga2", "tpe"}, c.type);
+  c.type = r.choice("type", sampler_types(), c.type);
   c.population = r.integer("population", 1, 1000000, c.population);
   c.tournament = r.integer("tournament", 1, 1000000, c.tournament);
   c.crossover_prob = r.number("crossover_prob", 0.0, 1.0, c.crossover_prob);
@@ -373,7 +379,7 @@ std::unique_ptr<Sampler> make_sampler(const SamplerConfig& cfg) {
                               cfg.n_startup, cfg.n_candidates, cfg.gamma, cfg.prior_weight));
     return std::make_unique<TpeSampler>(cfg);
   }
-  throw Error("sampler.type: expected one of {random, evolution, nsga2, tpe}, got '" + cfg.type + "'");
+  throw Error(fmt::format("sampler.type: expected one of {{{}}}, got '{}'", fmt::join(sampler_types(), ", "), cfg.type));
 }
 
 }  // namespace srnas

@@ -90,6 +90,9 @@ class Sampler {
 // before giving up. Throws srnas::Error on an unknown type or out-of-range numbers.
 std::unique_ptr<Sampler> make_sampler(const SamplerConfig& cfg);
 
+// The sampler types make_sampler builds, in the order docs and `replay --sampler all` list them.
+const std::vector<std::string>& sampler_types();
+
 // The per-proposal seed: splitmix64 of seed and number, so nearby numbers give unrelated streams.
 uint64_t mix_seed(uint64_t seed, int64_t number);
 
