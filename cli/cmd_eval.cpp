@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/model_folder.h"
 #include "trainer/data_split.h"
 #include "cli/format.h"
 #include "search_space/accounting.h"
@@ -59,19 +60,23 @@ void add_upscale_command(CLI::App& app) {
     const bool bicubic = arch == "bicubic";
     if (!bicubic && !arch.empty() && weights.empty())
       throw Error(fmt::format("--arch {}: pass --weights (an untrained network's output means nothing)", arch));
-    const std::string genome_file = (fs::path(model_dir) / "genome.json").string();
-    if (!model_dir.empty() && !fs::is_regular_file(genome_file))
-      throw Error(fmt::format("--model {}: no genome.json there (expected a folder written by srnas export)", model_dir));
     const torch::Device dev = pick_device(device);
     SRFunction f;
     std::string what = "bicubic";
     int ctx = 0, tiles = bicubic ? 0 : tile;
     if (!bicubic) {
-      ArchSpec spec = load_arch(model_dir.empty() ? arch : genome_file);
+      ArchSpec spec;
+      std::string weights_file = weights;
+      if (model_dir.empty()) {
+        spec = load_arch(arch);
+      } else {
+        ModelFolder mf = open_model_folder(model_dir, "--model");
+        spec = std::move(mf.arch);
+        weights_file = mf.weights;
+      }
       torch::manual_seed(0);
       SRNet net(spec.genome);
-      load_weights_auto(*net, model_dir.empty() ? weights : (fs::path(model_dir) / "weights.safetensors").string(),
-                        model_dir.empty() ? spec.key_rules : std::vector<KeyRule>{});
+      load_weights_auto(*net, weights_file, spec.key_rules);
       net->to(dev);
       f = model_function(net);
       ctx = context >= 0 ? context : tile_context(spec.genome, 32);

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/db_util.h"
 #include "cli/format.h"
+#include "cli/model_folder.h"
 #include "distributed/mpi_env.h"
 #include "distributed/mpi_search.h"
 #include "distributed/search.h"
@@ -32,6 +33,11 @@ namespace {
 
 nlohmann::json num(const std::optional<double>& v) { return v && std::isfinite(*v) ? nlohmann::json(*v) : nlohmann::json(nullptr); }
 nlohmann::json num(const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+
+// The study's bicubic floor as JSON (null values when not recorded).
+nlohmann::json bicubic_json(const TracksReport& r) {
+  return {{"psnr_rgb", num(r.bicubic_psnr_rgb)}, {"psnr_y", num(r.bicubic_psnr_y)}};
+}
 
 nlohmann::json trial_json(const TrialRecord& t) {
   return {{"trial", t.id},           {"number", t.number},         {"state", to_string(t.state)},
@@ -228,10 +234,9 @@ void add_search_commands(CLI::App& app) {
     StudyRecord st = pick_study(*d, study);
     TracksReport r = study_tracks(*d, st.id);
     if (format == "json") {
-      auto opt_num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
       nlohmann::json j = {{"study", st.name},
                           {"baseline", r.baseline ? trial_json(*r.baseline) : nlohmann::json(nullptr)},
-                          {"bicubic", {{"psnr_rgb", opt_num(r.bicubic_psnr_rgb)}, {"psnr_y", opt_num(r.bicubic_psnr_y)}}},
+                          {"bicubic", bicubic_json(r)},
                           {"warning", r.floor_warning.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.floor_warning)}};
       for (const auto& t : r.tracks) {
         nlohmann::json ranked = nlohmann::json::array(), unranked = nlohmann::json::array();
@@ -289,11 +294,9 @@ void add_search_commands(CLI::App& app) {
   ex->add_option("--out", out, "output folder")->required();
   ex->callback([] {
     if (!from.empty()) {
-      const std::string genome_file = (std::filesystem::path(from) / "genome.json").string();
-      if (!std::filesystem::is_regular_file(genome_file))
-        throw Error(fmt::format("--from {}: no genome.json there (expected a srnas train --out folder)", from));
-      const Genome g = load_arch(genome_file).genome;
-      export_model_dir(g, read_safetensors((std::filesystem::path(from) / "weights.safetensors").string()), out);
+      const ModelFolder mf = open_model_folder(from, "--from");
+      const Genome& g = mf.arch.genome;
+      export_model_dir(g, read_safetensors(mf.weights), out);
       fmt::print("exported {} ({} params) to {}/ (genome.json, weights.safetensors, model.pt, model.py)\n", from,
                  count_params(g), out);
       return;
@@ -323,7 +326,6 @@ void add_search_commands(CLI::App& app) {
     const auto st = std::find_if(studies.begin(), studies.end(), [&](const StudyRecord& s) { return s.id == t.study_id; });
     if (st == studies.end()) throw Error(fmt::format("{}: trial {} has no study", d->path(), t.id));
     const TracksReport tr = study_tracks(*d, st->id);
-    const auto opt_num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
     const nlohmann::json meta = {
         {"srnas", SRNAS_VERSION},
         {"db", d->path()},
@@ -331,7 +333,7 @@ void add_search_commands(CLI::App& app) {
         {"track", track > 0 ? nlohmann::json(track) : nlohmann::json(nullptr)},
         {"trial", trial_json(t)},
         {"baseline", tr.baseline ? trial_json(*tr.baseline) : nlohmann::json(nullptr)},
-        {"bicubic", {{"psnr_rgb", opt_num(tr.bicubic_psnr_rgb)}, {"psnr_y", opt_num(tr.bicubic_psnr_y)}}},
+        {"bicubic", bicubic_json(tr)},
         {"config", st->config_yaml}};
     export_model_dir(g, read_safetensors(t.weights_path), out, meta.dump(2) + "\n");
     fmt::print("exported trial {} ({} params, {:.3f} dB) to {}/ (genome.json, weights.safetensors, model.pt, model.py, "
