@@ -107,18 +107,25 @@ std::string flt(double v) {
 // srnas names them, convs are nn.Conv2d calls).
 enum class Dialect { TorchScript, Python };
 
+// The parts of an srnas module path: "lr.blocks.3.conv1" -> {"lr", "blocks", "3", "conv1"}.
+std::vector<std::string> path_parts(const std::string& name) {
+  std::vector<std::string> parts;
+  for (size_t start = 0, dot = 0; dot != std::string::npos; start = dot + 1) {
+    dot = name.find('.', start);
+    parts.push_back(name.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+  }
+  return parts;
+}
+
+// A part that indexes a list ("3" in "lr.blocks.3.conv1").
+bool is_index(const std::string& part) {
+  return !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+}
+
 // An srnas module path as a Python attribute path: "lr.blocks.3.conv1" -> "lr.blocks[3].conv1".
 std::string py_path(const std::string& name) {
   std::string out;
-  size_t start = 0;
-  while (start <= name.size()) {
-    size_t dot = name.find('.', start);
-    if (dot == std::string::npos) dot = name.size();
-    const std::string part = name.substr(start, dot - start);
-    const bool index = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
-    out += index ? "[" + part + "]" : (out.empty() ? "" : ".") + part;
-    start = dot + 1;
-  }
+  for (const std::string& part : path_parts(name)) out += is_index(part) ? "[" + part + "]" : (out.empty() ? "" : ".") + part;
   return out;
 }
 
@@ -262,15 +269,10 @@ class SourceWriter {
 std::string python_init(const Genome& g) {
   std::string out;
   auto line = [&](const std::string& s) { out += "        " + s + "\n"; };
-  auto is_index = [](const std::string& p) { return p.find_first_not_of("0123456789") == std::string::npos; };
   std::map<std::string, int> list_size;  // ModuleList path -> elements appended so far
   std::set<std::string> made;            // container paths already created
   for (const LayerInfo& l : account(g, 0, 0).layers) {
-    std::vector<std::string> parts;
-    for (size_t start = 0, dot = 0; dot != std::string::npos; start = dot + 1) {
-      dot = l.name.find('.', start);
-      parts.push_back(l.name.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-    }
+    const std::vector<std::string> parts = path_parts(l.name);
     std::string leaf;
     if (l.kind == "scale") {
       leaf = "nn.Parameter(torch.ones(1))";

@@ -357,7 +357,8 @@ std::vector<std::string> write_plots(const std::vector<TrialRecord>& trials, con
 }
 
 std::vector<std::string> write_plots(const ResultsDB& db, const StudyRecord& study, const std::string& out_dir) {
-  return write_plots(db.trials(study.id), "study " + study.name, out_dir, study_tracks(db, study.id).bicubic_psnr_rgb);
+  const std::vector<TrialRecord> trials = db.trials(study.id);
+  return write_plots(trials, "study " + study.name, out_dir, study_tracks(db, trials).bicubic_psnr_rgb);
 }
 
 }  // namespace srnas

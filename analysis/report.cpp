@@ -128,7 +128,7 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
   if (ec) throw Error(fmt::format("{}: cannot create the folder: {}", out_dir, ec.message()));
   const std::vector<TrialRecord> trials = db.trials(study.id);
   const std::map<TrialState, int> counts = db.state_counts(study.id);
-  const TracksReport tracks = study_tracks(db, study.id);
+  const TracksReport tracks = study_tracks(db, trials);
   const auto front = pareto_trials(trials, {Objective::PSNR, Objective::Params, Objective::Runtime});
   std::map<int64_t, std::string> wins;  // trial id -> "T1, T3"
   for (const auto& t : tracks.tracks)

@@ -125,8 +125,10 @@ void set_bicubic_floor(TracksReport& r, std::optional<double> psnr_rgb, std::opt
         *r.baseline->psnr_rgb, *psnr_rgb);
 }
 
-TracksReport study_tracks(const ResultsDB& db, int64_t study_id) {
-  TracksReport r = rank_tracks(db.trials(study_id));
+TracksReport study_tracks(const ResultsDB& db, int64_t study_id) { return study_tracks(db, db.trials(study_id)); }
+
+TracksReport study_tracks(const ResultsDB& db, const std::vector<TrialRecord>& trials) {
+  TracksReport r = rank_tracks(trials);
   std::optional<double> rgb, y;
   if (r.baseline)
     for (const MetricRecord& m : db.metrics(r.baseline->id)) {

@@ -64,6 +64,8 @@ void set_bicubic_floor(TracksReport& r, std::optional<double> psnr_rgb, std::opt
 
 // rank_tracks of the study's trials with the bicubic floor its baseline carries.
 TracksReport study_tracks(const ResultsDB& db, int64_t study_id);
+// The same for a study's trials already read (db.trials(study_id)): reads only the floor.
+TracksReport study_tracks(const ResultsDB& db, const std::vector<TrialRecord>& trials);
 
 // The winner of a track (1..3), if any.
 std::optional<TrialRecord> track_winner(const std::vector<TrialRecord>& trials, int track);
