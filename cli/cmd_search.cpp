@@ -92,7 +92,7 @@ void print_trials(const std::vector<TrialRecord>& ts, const std::string& format,
 }  // namespace
 
 void add_search_commands(CLI::App& app) {
-  static std::string config, db, study, objectives = "psnr,params,runtime", format = "table", state, out, options;
+  static std::string config, db, study, timeout, objectives = "psnr,params,runtime", format = "table", state, out, options;
   static bool resume = false, verbose = false;
   static int group_size = 1;
   static int64_t trial = 0;
@@ -104,10 +104,14 @@ void add_search_commands(CLI::App& app) {
   s->add_option("--db", db, "results DB file (default: the config's db, else <study>.db)");
   s->add_flag("--resume", resume, "continue the study: re-queue interrupted trials, keep everything recorded");
   s->add_flag("--verbose", verbose, "print training progress lines");
+  s->add_option("--timeout", timeout,
+                "wall-clock budget of this run (90s, 30m, 8h, 1h30m, 2d; overrides the config's timeout): no new "
+                "candidate starts after it, running ones finish; --resume continues");
   s->add_option("--group-size", group_size, "MPI ranks per candidate (data-parallel); N/g candidates at once")
       ->check(int_range(1, 1 << 20))->capture_default_str();
   s->callback([] {
     SearchConfig cfg = load_search_config(config);
+    if (!timeout.empty()) cfg.timeout_s = parse_duration_s(timeout, "--timeout");
     SearchOptions so;
     so.db_path = !db.empty() ? db : !cfg.db.empty() ? cfg.db : cfg.study + ".db";
     so.resume = resume;
@@ -128,7 +132,11 @@ void add_search_commands(CLI::App& app) {
     fmt::print("study '{}' in {}: {} complete, {} pruned, {} failed, {} pending, {} running ({:.0f} s){}\n", cfg.study,
                so.db_path, sum.counts[TrialState::Complete], sum.counts[TrialState::Pruned],
                sum.counts[TrialState::Failed], sum.counts[TrialState::Pending], sum.counts[TrialState::Running],
-               sum.seconds, sum.interrupted ? " - interrupted; continue with --resume" : "");
+               sum.seconds,
+               sum.interrupted ? " - interrupted; continue with --resume"
+               : sum.timed_out ? fmt::format(" - stopped at the timeout ({}); continue with --resume",
+                                             format_duration(cfg.timeout_s))
+                               : "");
     if (sum.interrupted) throw Error("interrupted by a signal; run again with --resume");
   });
 

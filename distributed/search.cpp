@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "analysis/tracks.h"
 #include "sampler/sampler.h"
@@ -34,11 +35,6 @@ std::string default_worker() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   return fmt::format("{}:{}", host, getpid());
-}
-
-std::string hms(double s) {
-  int64_t t = int64_t(s + 0.5);
-  return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
 }
 
 // Study state needed while running trials.
@@ -124,11 +120,26 @@ WorkItem first_item(Ctx& c, TrialRecord& t) {
   return train_item(c, t);
 }
 
-// Pre-training constraints; true when the trial was pruned.
+// Why params/MACs break the study's absolute limits ("" when within them).
+std::string pure_limit_violation(const Limits& l, int64_t params, int64_t macs) {
+  if (l.max_params && params > *l.max_params)
+    return fmt::format("limit: params {} > max_params {}", params, *l.max_params);
+  if (l.max_gmacs && double(macs) > *l.max_gmacs * 1e9)
+    return fmt::format("limit: {:.3f} GMACs > max_gmacs {}", double(macs) / 1e9, *l.max_gmacs);
+  return "";
+}
+
+// Pre-training constraints (the baseline's, then the study's limits); true when the trial
+// was pruned.
 bool prune_before_training(Ctx& c, TrialRecord& t) {
   if (t.is_baseline) return false;
   auto base = probed_baseline_of(c.db.trials(c.study_id));
   if (!base) throw Error("internal: candidate trial before the baseline's probe");
+  const std::string over = pure_limit_violation(c.cfg.limits, *t.params, *t.macs);
+  if (!over.empty()) {
+    finish(c, t, TrialState::Pruned, over + " (before training)");
+    return true;
+  }
   if (c.cfg.prune_params && *t.params > *base->params) {
     finish(c, t, TrialState::Pruned,
            fmt::format("constraint: params {} > baseline {} (before training)", *t.params, *base->params));
@@ -138,6 +149,12 @@ bool prune_before_training(Ctx& c, TrialRecord& t) {
     finish(c, t, TrialState::Pruned,
            fmt::format("constraint: runtime ratio {:.3f} > baseline {:.3f} (untrained, before training)",
                        *t.runtime_ratio, *base->runtime_ratio));
+    return true;
+  }
+  if (c.cfg.limits.max_runtime_ratio && *t.runtime_ratio > *c.cfg.limits.max_runtime_ratio) {
+    finish(c, t, TrialState::Pruned,
+           fmt::format("limit: runtime ratio {:.3f} > max_runtime_ratio {} (untrained, before training)",
+                       *t.runtime_ratio, *c.cfg.limits.max_runtime_ratio));
     return true;
   }
   return false;
@@ -215,12 +232,14 @@ void print_progress(Ctx& c, const TrialRecord& t, double t0, int done, int total
                                : fmt::format(" T3 trial {} ({:.3f} dB)", w.id, *w.psnr_rgb);
   }
   double el = now_s() - t0;
-  std::string eta = done > 0 && done < total ? fmt::format(", ETA {}", hms(el / done * (total - done))) : "";
+  std::string eta = done > 0 && done < total ? fmt::format(", ETA {}", format_duration(el / done * (total - done))) : "";
+  if (c.cfg.timeout_s > 0 && done < total)
+    eta += el < c.cfg.timeout_s ? fmt::format(", timeout in {}", format_duration(c.cfg.timeout_s - el)) : ", timed out";
   fmt::print(stderr,
              "[search] {} {}/{} trial {} {}{}{} | {} complete, {} pruned, {} failed | best:{} | {} elapsed{}\n",
              t.is_baseline ? "baseline" : "trial", t.is_baseline ? 0 : done, total, now.id, to_string(now.state),
              metrics.empty() ? "" : " (" + metrics + ")", now.reason.empty() ? "" : ": " + now.reason,
-             counts[TrialState::Complete], counts[TrialState::Pruned], counts[TrialState::Failed], best, hms(el), eta);
+             counts[TrialState::Complete], counts[TrialState::Pruned], counts[TrialState::Failed], best, format_duration(el), eta);
 }
 
 }  // namespace
@@ -267,6 +286,15 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   fs::create_directories(c.runs_dir);
   fmt::print(stderr, "[search] study '{}' in {}: {} candidates from space {} by {}, {} worker(s), device {}\n",
              cfg.study, opt.db_path, cfg.trials, cfg.space, sampler->name(), pool.size(), pool.device());
+  if (cfg.limits.any() || cfg.timeout_s > 0) {
+    std::vector<std::string> l;
+    if (cfg.limits.max_params) l.push_back(fmt::format("params <= {}", *cfg.limits.max_params));
+    if (cfg.limits.max_gmacs)
+      l.push_back(fmt::format("GMACs <= {} (at {}x{} LR)", *cfg.limits.max_gmacs, cfg.macs_h, cfg.macs_w));
+    if (cfg.limits.max_runtime_ratio) l.push_back(fmt::format("runtime ratio <= {}", *cfg.limits.max_runtime_ratio));
+    if (cfg.timeout_s > 0) l.push_back(fmt::format("timeout {}", format_duration(cfg.timeout_s)));
+    fmt::print(stderr, "[search] limits: {}\n", fmt::join(l, ", "));
+  }
 
   // The baseline is trial number 0, trained under the same budget and device.
   bool have_baseline = false;
@@ -308,8 +336,31 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   // Next trial for an idle worker: a PENDING one, else a new proposal, once the baseline is
   // COMPLETE (the sampler's constraints include its PSNR), or, when the pool overlaps the
   // baseline with candidates, once its probe is recorded (PSNR unconstrained until it completes).
+  // After the timeout no candidate starts (a PENDING baseline still does); running trials
+  // finish, every rung. True when the timeout holds a trial back.
+  auto held_by_timeout = [&](int w, std::optional<TrialRecord>* baseline) {
+    if (cfg.timeout_s <= 0 || now_s() - t0 < cfg.timeout_s) return false;
+    const std::vector<TrialRecord> history = db->trials(study_id);
+    int64_t candidates = 0;
+    bool pending = false;
+    for (const auto& t : history) {
+      candidates += !t.is_baseline;
+      pending |= t.state == TrialState::Pending;
+      if (t.is_baseline && t.state == TrialState::Pending && db->claim_trial(t.id, worker_label(w)))
+        *baseline = *db->trial(t.id);
+    }
+    if (*baseline) return true;
+    if (!summary.timed_out && (pending || (candidates < cfg.trials && !sampler_exhausted))) {
+      summary.timed_out = true;
+      fmt::print(stderr, "[search] timeout {} reached: no new candidate starts{}\n", format_duration(cfg.timeout_s),
+                 busy.empty() ? "" : fmt::format("; {} running finish first", busy.size()));
+    }
+    return true;
+  };
+
   auto next_trial = [&](int w) -> std::optional<TrialRecord> {
     while (true) {
+      if (std::optional<TrialRecord> baseline; held_by_timeout(w, &baseline)) return baseline;
       if (auto t = db->claim_pending(study_id, worker_label(w))) return t;
       if (sampler_exhausted) return std::nullopt;
       std::vector<TrialRecord> history = db->trials(study_id);
@@ -324,7 +375,16 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
         cons.max_params = base->params;
         cons.max_runtime_ratio = base->runtime_ratio;
         if (base->state == TrialState::Complete) cons.min_psnr = base->psnr_rgb;
+        const Limits& lim = cfg.limits;
+        if (lim.max_params) cons.max_params = std::min(*cons.max_params, *lim.max_params);
+        if (lim.max_gmacs) cons.max_macs = int64_t(*lim.max_gmacs * 1e9);
+        if (lim.max_runtime_ratio) cons.max_runtime_ratio = std::min(*cons.max_runtime_ratio, *lim.max_runtime_ratio);
         SamplerContext ctx{*space, history, cons, cfg.seed, int64_t(history.size())};
+        if (lim.max_params || lim.max_gmacs)
+          ctx.admissible = [&](const Genome& g) {
+            const Accounting a = account(g, cfg.macs_h, cfg.macs_w);
+            return pure_limit_violation(lim, a.params, a.macs).empty();
+          };
         std::optional<Genome> g = next_enqueued(history);
         if (!g) g = sampler->propose(ctx);
         if (!g) {
@@ -337,7 +397,9 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
         n.genome_hash = genome_hash(*g);
         db->add_trial(n);
       });
-      if (sampler_exhausted) fmt::print(stderr, "[search] the sampler found no new genome: space exhausted\n");
+      if (sampler_exhausted)
+        fmt::print(stderr, "[search] the sampler found no new genome{} in {} draws: space exhausted\n",
+                   cfg.limits.max_params || cfg.limits.max_gmacs ? " within the limits" : "", cfg.sampler.max_attempts);
     }
   };
 

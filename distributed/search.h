@@ -36,6 +36,7 @@ struct SearchSummary {
   std::map<TrialState, int> counts;
   double seconds = 0;
   bool interrupted = false;
+  bool timed_out = false;     // the config's timeout stopped new candidates (not all ran)
 };
 
 SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool);

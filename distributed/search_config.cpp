@@ -1,5 +1,9 @@
 #include "distributed/search_config.h"
 
+#include <cctype>
+#include <cmath>
+#include <string>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -20,6 +24,40 @@ std::string str(JsonReader& r, const std::string& key, const std::string& def, b
 }
 
 }  // namespace
+
+double parse_duration_s(const std::string& text, const std::string& where) {
+  auto bad = [&] {
+    return Error(fmt::format("{}: expected a duration such as 90s, 30m, 8h, 1h30m or 2d (or seconds), got '{}'", where,
+                             text));
+  };
+  // A sequence of <number><unit> pieces (units d, h, m, s); a lone number is seconds.
+  double total = 0;
+  size_t at = 0;
+  while (at < text.size()) {
+    if (!(std::isdigit(uint8_t(text[at])) || text[at] == '.')) throw bad();
+    size_t used = 0;
+    double x = 0;
+    try {
+      x = std::stod(text.substr(at), &used);
+    } catch (const std::exception&) {
+      throw bad();
+    }
+    at += used;
+    const char unit = at < text.size() ? text[at++] : 's';
+    const double scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : -1;
+    if (scale < 0 || !std::isfinite(x)) throw bad();
+    total += x * scale;
+  }
+  if (!(total > 0) || !std::isfinite(total)) throw bad();
+  return total;
+}
+
+std::string format_duration(double seconds) {
+  if (seconds < 59.5) return fmt::format("{:.3g}s", seconds);
+  const int64_t t = int64_t(std::llround(seconds));
+  if (t >= 3600) return fmt::format("{}h{:02}m", t / 3600, t / 60 % 60);
+  return fmt::format("{}m{:02}s", t / 60, t % 60);
+}
 
 SearchConfig load_search_config(const std::string& path) { return load_search_config_text(read_text_file(path), path); }
 
@@ -73,6 +111,19 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
       c.prune_params = pr.boolean("params", c.prune_params);
       c.prune_runtime = pr.boolean("runtime", c.prune_runtime);
       pr.finish();
+    }
+    if (const json* l = r.get("limits")) {
+      JsonReader lr(*l, "search.limits");
+      if (lr.get("max_params")) c.limits.max_params = lr.integer("max_params", 1, 2000000000);
+      if (lr.get("max_gmacs")) c.limits.max_gmacs = lr.number("max_gmacs", 1e-9, 1e9);
+      if (lr.get("max_runtime_ratio")) c.limits.max_runtime_ratio = lr.number("max_runtime_ratio", 1e-9, 1e9);
+      lr.finish();
+    }
+    if (const json* t = r.get("timeout")) {
+      if (t->is_number() && t->get<double>() > 0 && std::isfinite(t->get<double>())) c.timeout_s = t->get<double>();
+      else if (t->is_string()) c.timeout_s = parse_duration_s(t->get<std::string>(), "search.timeout");
+      else throw Error(fmt::format("search.timeout: expected a duration such as 90s, 30m, 8h or 2d (or seconds > 0), got {}",
+                                   t->is_number() ? t->dump() : JsonReader::kind(*t)));
     }
     if (const json* rt = r.get("runtime")) {
       JsonReader rr(*rt, "search.runtime");

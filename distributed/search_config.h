@@ -26,6 +26,17 @@ struct RuntimeProbe {
   bool channels_last = false;
 };
 
+// Absolute budgets on top of the baseline's constraints (e.g. a phone's params or MACs
+// budget). params and MACs are pure functions of the genome: the sampler never proposes a
+// genome above them (an enqueued one is PRUNED before training). The runtime ratio is
+// measured: a candidate above it is PRUNED after its untrained probe. Each optional.
+struct Limits {
+  std::optional<int64_t> max_params;
+  std::optional<double> max_gmacs;          // 1e9 MACs at macs_lr_size
+  std::optional<double> max_runtime_ratio;  // candidate / MSRResNet, as recorded
+  bool any() const { return max_params || max_gmacs || max_runtime_ratio; }
+};
+
 struct SearchConfig {
   std::string study;                 // study name in the DB
   std::string description;
@@ -44,6 +55,11 @@ struct SearchConfig {
   std::vector<std::string> enqueue;
   bool prune_params = true;          // PRUNED before training when params > baseline
   bool prune_runtime = true;         // PRUNED before training when runtime ratio > baseline
+  Limits limits;
+  // Wall-clock budget of one `srnas search` run, in seconds (0: none): after it no new
+  // candidate starts; running ones finish (every rung); --resume continues the study.
+  // The baseline always runs: every candidate is measured against it.
+  double timeout_s = 0;
   RuntimeProbe runtime;
   int macs_h = 339, macs_w = 510;    // LR size for the recorded MACs
   std::string device = "auto";
@@ -60,6 +76,11 @@ struct SearchConfig {
 };
 
 SearchConfig load_search_config(const std::string& path);
+// "90s", "30m", "8h", "1.5h", "2d" or plain seconds ("3600") -> seconds > 0; otherwise an
+// Error naming `where`.
+double parse_duration_s(const std::string& text, const std::string& where);
+// 5400 -> "1h30m", 90 -> "1m30s", 12.4 -> "12.4s", 0.001 -> "0.001s".
+std::string format_duration(double seconds);
 // The same from text (e.g. a study's stored config); `origin` prefixes errors.
 SearchConfig load_search_config_text(const std::string& text, const std::string& origin);
 

@@ -79,10 +79,16 @@ std::vector<Member> members(const SamplerContext& ctx, bool with_pruned) {
   return out;
 }
 
-std::optional<Genome> random_proposal(const Space& space, const std::set<std::string>& seen, Rng& rng, int attempts) {
+// A genome a sampler may propose: new to the study and within the context's hard limits.
+bool fresh(const SamplerContext& ctx, const std::set<std::string>& seen, const Genome& g) {
+  return !seen.count(genome_hash(g)) && (!ctx.admissible || ctx.admissible(g));
+}
+
+std::optional<Genome> random_proposal(const SamplerContext& ctx, const std::set<std::string>& seen, Rng& rng,
+                                      int attempts) {
   for (int i = 0; i < attempts; ++i) {
-    Genome g = space.sample(rng);
-    if (!seen.count(genome_hash(g))) return g;
+    Genome g = ctx.space.sample(rng);
+    if (fresh(ctx, seen, g)) return g;
   }
   return std::nullopt;
 }
@@ -169,7 +175,7 @@ class RandomSampler : public Sampler {
   std::string name() const override { return "random"; }
   std::optional<Genome> propose(const SamplerContext& ctx) override {
     Rng rng(mix_seed(ctx.seed, ctx.number));
-    return random_proposal(ctx.space, history_hashes(ctx.history), rng, cfg_.max_attempts);
+    return random_proposal(ctx, history_hashes(ctx.history), rng, cfg_.max_attempts);
   }
 
  private:
@@ -186,7 +192,7 @@ class EvolutionSampler : public Sampler {
     Rng rng(mix_seed(ctx.seed, ctx.number));
     const std::set<std::string> seen = history_hashes(ctx.history);
     std::vector<Member> pop = members(ctx, false);
-    if (int(pop.size()) < cfg_.population) return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+    if (int(pop.size()) < cfg_.population) return random_proposal(ctx, seen, rng, cfg_.max_attempts);
     pop.erase(pop.begin(), pop.end() - cfg_.population);
     auto better = [](const Member& a, const Member& b) {
       return a.violation != b.violation ? a.violation < b.violation : a.psnr > b.psnr;
@@ -199,12 +205,12 @@ class EvolutionSampler : public Sampler {
       }
       try {
         Genome child = ctx.space.mutate(pop[best].genome, rng);
-        if (!seen.count(genome_hash(child))) return child;
+        if (fresh(ctx, seen, child)) return child;
       } catch (const Error&) {  // no gene can change (single-valued space)
       }
     }
     // Every neighbour drawn was already tried: widen to the whole space before giving up.
-    return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+    return random_proposal(ctx, seen, rng, cfg_.max_attempts);
   }
 
  private:
@@ -221,7 +227,7 @@ class Nsga2Sampler : public Sampler {
     const std::set<std::string> seen = history_hashes(ctx.history);
     int complete = 0;
     std::vector<Member> pool = ranked_pool_members(ctx, &complete);
-    if (complete < cfg_.population) return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+    if (complete < cfg_.population) return random_proposal(ctx, seen, rng, cfg_.max_attempts);
 
     const PoolRanking ranked = rank_pool(pool);
     const std::vector<size_t>& rank = ranked.rank;
@@ -244,11 +250,11 @@ class Nsga2Sampler : public Sampler {
       try {
         Genome child = ctx.space.decode(genes);
         if (rng.uniform() < cfg_.mutation_prob) child = ctx.space.mutate(child, rng);
-        if (!seen.count(genome_hash(child))) return child;
+        if (fresh(ctx, seen, child)) return child;
       } catch (const Error&) {  // no gene can change (single-valued space)
       }
     }
-    return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+    return random_proposal(ctx, seen, rng, cfg_.max_attempts);
   }
 
  private:
@@ -271,7 +277,7 @@ class TpeSampler : public Sampler {
     const std::set<std::string> seen = history_hashes(ctx.history);
     int complete = 0;
     std::vector<Member> pool = ranked_pool_members(ctx, &complete);
-    if (complete < cfg_.n_startup || pool.size() < 2) return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+    if (complete < cfg_.n_startup || pool.size() < 2) return random_proposal(ctx, seen, rng, cfg_.max_attempts);
 
     const std::vector<size_t> order = rank_pool(pool).order;
     const size_t n_good = std::clamp<size_t>(size_t(std::ceil(cfg_.gamma * double(pool.size()))), 1,
@@ -307,7 +313,7 @@ class TpeSampler : public Sampler {
         if (sc <= best_score) continue;
         try {
           Genome g = ctx.space.decode(values);
-          if (seen.count(genome_hash(g))) continue;
+          if (!fresh(ctx, seen, g)) continue;
           best = std::move(g);
           best_score = sc;
         } catch (const Error&) {  // a combination the space rejects
@@ -315,7 +321,7 @@ class TpeSampler : public Sampler {
       }
       if (best) return best;
     }
-    return random_proposal(ctx.space, seen, rng, cfg_.max_attempts);
+    return random_proposal(ctx, seen, rng, cfg_.max_attempts);
   }
 
  private:
@@ -336,6 +342,10 @@ double constraint_violation(const TrialRecord& t, const Constraints& c) {
   if (c.max_params && t.params) {
     const double m = double(*c.max_params);
     v += std::max(0.0, (double(*t.params) - m) / (m > 0 ? m : 1.0));
+  }
+  if (c.max_macs && t.macs) {
+    const double m = double(*c.max_macs);
+    v += std::max(0.0, (double(*t.macs) - m) / (m > 0 ? m : 1.0));
   }
   if (c.max_runtime_ratio && t.runtime_ratio) {
     const double m = *c.max_runtime_ratio;

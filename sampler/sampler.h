@@ -4,10 +4,12 @@
 // tpe (multi-objective tree-structured Parzen estimator over the categorical genes).
 // Contract: propose() is a pure function of (config, space, history as a set, seed, number)
 // via Rng(mix_seed(seed, number)); it never returns a genome_hash of the history (any state,
-// baselines included); nullopt means max_attempts draws found none (space exhausted).
+// baselines included) nor one ctx.admissible rejects; nullopt means max_attempts draws found
+// none (space exhausted, or nothing left within the limits).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,18 +23,19 @@
 
 namespace srnas {
 
-// Track constraints relative to the baseline (protocol.md "The three tracks"): a candidate
-// is feasible when params <= max_params, runtime_ratio <= max_runtime_ratio and
-// psnr_rgb >= min_psnr (each optional).
+// Track constraints relative to the baseline (protocol.md "The three tracks"), tightened by
+// a study's absolute limits: a candidate is feasible when params <= max_params, macs <=
+// max_macs, runtime_ratio <= max_runtime_ratio and psnr_rgb >= min_psnr (each optional).
 struct Constraints {
   std::optional<int64_t> max_params;
   std::optional<double> max_runtime_ratio;
   std::optional<double> min_psnr;
+  std::optional<int64_t> max_macs = std::nullopt;
 };
 
 // Sum of normalised violations (0 = feasible): max(0, params/max_params - 1)
-// + max(0, ratio/max_ratio - 1) + max(0, (min_psnr - psnr) / 1 dB); a missing metric
-// counts as feasible for its term.
+// + max(0, macs/max_macs - 1) + max(0, ratio/max_ratio - 1) + max(0, (min_psnr - psnr) / 1 dB);
+// a missing metric counts as feasible for its term.
 double constraint_violation(const TrialRecord& t, const Constraints& c);
 
 struct SamplerConfig {
@@ -58,14 +61,18 @@ struct SamplerContext {
   Constraints constraints;
   uint64_t seed = 0;
   int64_t number = 0;  // the number the proposed trial will get
+  // Hard limits that are pure functions of the genome (a params or MACs budget): when set,
+  // only genomes it accepts are proposed, by every sampler; draws it rejects count towards
+  // max_attempts. Unset: every genome of the space is admissible.
+  std::function<bool(const Genome&)> admissible = nullptr;
 };
 
 class Sampler {
  public:
   virtual ~Sampler() = default;
   virtual std::string name() const = 0;
-  // A genome of ctx.space whose genome_hash is not in ctx.history, or nullopt when
-  // max_attempts draws found none.
+  // A genome of ctx.space whose genome_hash is not in ctx.history and that ctx.admissible
+  // accepts, or nullopt when max_attempts draws found none.
   virtual std::optional<Genome> propose(const SamplerContext& ctx) = 0;
 };
 

@@ -167,8 +167,9 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
         continue;
       }
       EXPECT_FALSE(seen_missing) << "a trial with PSNR after one without: " << rows.dump(1);
-      if (i > 0 && rows[i - 1]["psnr_rgb"].is_number())
+      if (i > 0 && rows[i - 1]["psnr_rgb"].is_number()) {
         EXPECT_GE(rows[i - 1]["psnr_rgb"].get<double>(), rows[i]["psnr_rgb"].get<double>());
+      }
     }
     auto two = run_cli("trials --db " + (d / "s.db").string() + " --sort params --limit 2 --format json");
     ASSERT_EQ(two.status, 0) << two.err;
@@ -299,6 +300,56 @@ TEST(Search, EnqueuedGenomesAreTheFirstCandidates) {
   EXPECT_FALSE(fs::exists(bad / "s.db")) << "a config error creates no DB";
   bad = make_study("enqueue_many", 1, "random", fmt::format("enqueue: [{}, {}]\n", files[0], files[1]));
   expect_cli_error(search_cmd(bad, false), "search.enqueue: 2 genomes, more than trials (1)");
+}
+
+TEST(Search, LimitsAreNeverExceeded) {
+  // unified_small: about 4 in 10 genomes have <= 15,000 params and <= 5 GMACs (at 339x510).
+  // The sampler proposes only those; the enqueued IMDN (893,936 params) is PRUNED before
+  // training; a runtime-ratio limit no network meets prunes the rest after their probe.
+  fs::path d = make_study("limits", 6, "random",
+                          "limits: {max_params: 15000, max_gmacs: 5, max_runtime_ratio: 1.0e-6}\n"
+                          "enqueue: [imdn_aim19]\n");
+  auto r = run_cli(search_cmd(d, false));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("[search] limits: params <= 15000, GMACs <= 5 (at 339x510 LR), runtime ratio <= 1e-06"),
+            std::string::npos)
+      << r.err;
+  auto ts = trials_json(d);
+  expect_complete_study(ts, 6);
+  EXPECT_EQ(ts[1]["reason"], "limit: params 893936 > max_params 15000 (before training)") << ts[1].dump();
+  for (size_t i = 2; i < ts.size(); ++i) {
+    SCOPED_TRACE(ts[i].dump());
+    EXPECT_LE(ts[i]["params"].get<int64_t>(), 15000);
+    EXPECT_LE(ts[i]["macs"].get<int64_t>(), 5000000000);
+    EXPECT_EQ(ts[i]["state"], "PRUNED");
+    EXPECT_EQ(ts[i]["reason"].get<std::string>().rfind("limit: runtime ratio ", 0), 0u);
+    EXPECT_EQ(ts[i]["budget"], 0) << "pruned before training";
+  }
+}
+
+TEST(Search, TimeoutStopsNewCandidatesAndResumeFinishes) {
+  // A timeout already past when the search starts: the baseline still runs (every candidate
+  // is measured against it), no candidate starts, the run ends with status 0 and says how to
+  // go on; --resume without the timeout then runs every candidate exactly once.
+  fs::path d = make_study("deadline", 3, "random");
+  auto r = run_cli(search_cmd(d, false) + " --timeout 0.001s");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("[search] timeout 0.001s reached: no new candidate starts"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("1 complete, 0 pruned, 0 failed, 0 pending, 0 running"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stopped at the timeout (0.001s); continue with --resume"), std::string::npos) << r.out;
+  auto ts = trials_json(d);
+  ASSERT_EQ(ts.size(), 1u) << ts.dump(1);
+  EXPECT_TRUE(ts[0]["baseline"].get<bool>());
+  EXPECT_EQ(ts[0]["state"], "COMPLETE");
+  r = run_cli(search_cmd(d, true));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("stopped at the timeout"), std::string::npos) << r.out;
+  expect_complete_study(trials_json(d), 3);
+  // A finished study that passes its timeout is not "stopped at the timeout".
+  r = run_cli(search_cmd(d, true) + " --timeout 0.001s");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find("stopped at the timeout"), std::string::npos) << r.out;
+  EXPECT_EQ(r.err.find("reached"), std::string::npos) << r.err;
 }
 
 TEST(Search, ReadersNeverFailOrBlockTheSearch) {

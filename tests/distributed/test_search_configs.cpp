@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "distributed/search_config.h"
+#include "search_space/error.h"
 #include "sampler/sampler.h"
 #include "search_space/registry.h"
 #include "search_space/space.h"
@@ -26,4 +27,45 @@ TEST(SearchConfigs, EveryShippedConfigLoads) {
     EXPECT_NO_THROW(load_arch(c.baseline));
   }
   EXPECT_GE(n, 6);
+}
+
+TEST(SearchConfigs, DurationsAndLimitsParse) {
+  EXPECT_DOUBLE_EQ(parse_duration_s("90s", "t"), 90);
+  EXPECT_DOUBLE_EQ(parse_duration_s("3600", "t"), 3600);
+  EXPECT_DOUBLE_EQ(parse_duration_s("30m", "t"), 1800);
+  EXPECT_DOUBLE_EQ(parse_duration_s("1.5h", "t"), 5400);
+  EXPECT_DOUBLE_EQ(parse_duration_s("1h30m", "t"), 5400);
+  EXPECT_DOUBLE_EQ(parse_duration_s("2d", "t"), 172800);
+  EXPECT_DOUBLE_EQ(parse_duration_s("0.001s", "t"), 0.001);
+  for (const char* bad : {"", "0", "0s", "-1h", "+1h", " 1h", "8 hours", "1w", "h", "1e999", "nan", "1h-30m"}) {
+    try {
+      parse_duration_s(bad, "search.timeout");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()),
+                std::string("search.timeout: expected a duration such as 90s, 30m, 8h, 1h30m or 2d (or seconds), got '") +
+                    bad + "'");
+    }
+  }
+  EXPECT_EQ(format_duration(5400), "1h30m");
+  EXPECT_EQ(format_duration(90), "1m30s");
+  EXPECT_EQ(format_duration(12.4), "12.4s");
+  EXPECT_EQ(format_duration(0.001), "0.001s");
+
+  const SearchConfig c = load_search_config_text(
+      "study: s\ntimeout: 1h30m\nlimits: {max_params: 500000, max_gmacs: 25.5, max_runtime_ratio: 0.5}\n", "x.yaml");
+  EXPECT_DOUBLE_EQ(c.timeout_s, 5400);
+  EXPECT_EQ(c.limits.max_params, 500000);
+  EXPECT_DOUBLE_EQ(*c.limits.max_gmacs, 25.5);
+  EXPECT_DOUBLE_EQ(*c.limits.max_runtime_ratio, 0.5);
+  EXPECT_DOUBLE_EQ(load_search_config_text("study: s\ntimeout: 600\n", "x.yaml").timeout_s, 600);
+  const SearchConfig d = load_search_config_text("study: s\n", "x.yaml");
+  EXPECT_EQ(d.timeout_s, 0);
+  EXPECT_FALSE(d.limits.any());
+  try {
+    load_search_config_text("study: s\ntimeout: -5\n", "x.yaml");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("x.yaml: search.timeout: expected a duration"), std::string::npos) << e.what();
+  }
 }

@@ -195,6 +195,12 @@ class BadInputs : public ::testing::Test {
                replace_all(search_yaml("bad_inputs"), "tiny.yaml}", "tiny.yaml, set: {device: \"caf\xe9\"}}"));
     write_text(dir_ / "cfg_cores.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "cores: all\n"));
     write_text(dir_ / "cfg_keep.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "keep_checkpoints: 3\n"));
+    write_text(dir_ / "cfg_limit_key.yaml",
+               search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "limits: {params: 500000}\n"));
+    write_text(dir_ / "cfg_limit_value.yaml",
+               search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "limits: {max_params: 0}\n"));
+    write_text(dir_ / "cfg_timeout.yaml",
+               search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "timeout: 8 hours\n"));
     write_text(dir_ / "cfg_unknown_key.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "colour: blue\n"));
 
     // genomes: the reference MSRResNet as a file, then broken variants
@@ -299,6 +305,14 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "search.cores: expected one of {fixed, adaptive}, got 'all'"},
       {"search cfg: keep_checkpoints", "search --resume --config @D/cfg_keep.yaml --db @DB",
        "search.keep_checkpoints: expected true or false, got"},
+      {"search cfg: limits key", "search --resume --config @D/cfg_limit_key.yaml --db @DB",
+       "search.limits: unknown key 'params'"},
+      {"search cfg: max_params 0", "search --resume --config @D/cfg_limit_value.yaml --db @DB",
+       "search.limits.max_params: expected an integer in [1, 2000000000], got 0"},
+      {"search cfg: timeout '8 hours'", "search --resume --config @D/cfg_timeout.yaml --db @DB",
+       "search.timeout: expected a duration such as 90s, 30m, 8h, 1h30m or 2d (or seconds), got '8 hours'"},
+      {"search --timeout -1h", "search --resume --config @D/search.yaml --db @DB --timeout=-1h",
+       "--timeout: expected a duration such as 90s, 30m, 8h, 1h30m or 2d (or seconds), got '-1h'"},
       {"search cfg: unknown key", "search --resume --config @D/cfg_unknown_key.yaml --db @DB", "search: unknown key 'colour'"},
       // (srnas before search_space/yaml_json.cpp checked UTF-8 said only "[json.exception.type_error.316]
       // incomplete UTF-8 string"; now "cfg_latin1.yaml:L:C: invalid UTF-8 (byte 0xE9 ...)")

@@ -117,6 +117,14 @@ TEST(Constraints, ViolationByHand) {
   t.params = 3000000;
   EXPECT_NEAR(constraint_violation(t, Constraints{}), 0.0, 0);  // no constraints
   EXPECT_NEAR(constraint_violation(t, Constraints{1000000, {}, {}}), 2.0, 1e-12);
+  // A MACs limit adds its own normalised term; no MACs recorded: feasible for it.
+  Constraints m;
+  m.max_macs = 4000000000;
+  EXPECT_DOUBLE_EQ(constraint_violation(t, m), 0.0);
+  t.macs = 5000000000;
+  EXPECT_NEAR(constraint_violation(t, m), 0.25, 1e-12);
+  m.max_params = 1000000;
+  EXPECT_NEAR(constraint_violation(t, m), 2.25, 1e-12);
 }
 
 TEST(SamplerConfig, Parse) {
@@ -263,6 +271,44 @@ hr_choices: [{type: res_relu}]
     EXPECT_FALSE(s->propose({*space, h, {}, 1, 4})) << type;
     EXPECT_FALSE(s->propose({*space, h, {}, 2, 5})) << type;
   }
+}
+
+TEST(Samplers, OnlyAdmissibleGenomesAreProposedPastTheRandomStart) {
+  // A params budget at the krahaon space's median: every sampler, in its random start and
+  // in its model-based phase, proposes only genomes within it; a budget nothing meets
+  // exhausts the search (nullopt), it never returns a genome above it.
+  const Synthetic& syn = synthetic();
+  std::vector<int64_t> sizes;
+  {
+    Rng rng(11);
+    for (int i = 0; i < 400; ++i) sizes.push_back(count_params(syn.space->sample(rng)));
+    std::sort(sizes.begin(), sizes.end());
+  }
+  const int64_t budget = sizes[sizes.size() / 2];
+  int rejected = 0;
+  auto within = [&](const Genome& g) {
+    const bool ok = count_params(g) <= budget;
+    rejected += !ok;
+    return ok;
+  };
+  for (const std::string type : {"random", "evolution", "nsga2", "tpe"}) {
+    SCOPED_TRACE(type);
+    auto s = make_sampler(config(type, 10));
+    std::vector<TrialRecord> h;
+    for (int i = 0; i < 40; ++i) {
+      SamplerContext ctx{*syn.space, h, {}, 3, i};
+      ctx.admissible = within;
+      auto g = s->propose(ctx);
+      ASSERT_TRUE(g) << "proposal " << i;
+      EXPECT_LE(count_params(*g), budget) << "proposal " << i;
+      h.push_back(record(i, *g));
+      syn.evaluate(h.back());
+    }
+    SamplerContext none{*syn.space, h, {}, 3, 40};
+    none.admissible = [](const Genome&) { return false; };
+    EXPECT_FALSE(s->propose(none));
+  }
+  EXPECT_GT(rejected, 40) << "the budget must have turned draws away for the test to mean anything";
 }
 
 TEST(Samplers, BelowPopulationEvolutionNsga2AndTpeDrawAtRandom) {
