@@ -53,13 +53,15 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
   const std::vector<std::string>& types = sampler_types();
   if (std::find(types.begin(), types.end(), opt.sampler) == types.end())
     throw Error(fmt::format("{}: replay: sampler expected one of {}; got '{}'", where, fmt::join(types, ", "), opt.sampler));
-  if (opt.seeds < 1 || opt.budget < 0)
-    throw Error(fmt::format("{}: replay: expected seeds >= 1 and budget >= 0, got {} and {}", where, opt.seeds, opt.budget));
+  if (opt.seeds < 1 || opt.budget < 0 || opt.workers < 1)
+    throw Error(fmt::format("{}: replay: expected seeds >= 1, budget >= 0 and workers >= 1, got {}, {} and {}", where,
+                            opt.seeds, opt.budget, opt.workers));
   SamplerConfig sc;
   sc.type = opt.sampler;
   sc.population = opt.population;
   sc.tournament = opt.tournament;
   sc.n_startup = opt.population;  // tpe starts like the others: random until `population` COMPLETE
+  sc.constant_liar = opt.constant_liar;
   std::unique_ptr<Sampler> sampler;
   try {
     sampler = make_sampler(sc);
@@ -129,7 +131,7 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
   const Point ref(3, 1.01);
 
   ReplayCurve c;
-  c.sampler = opt.sampler;
+  c.sampler = opt.sampler + (opt.constant_liar && opt.sampler == "tpe" ? " (constant liar)" : "");
   for (int seed = 0; seed < opt.seeds; ++seed) {
     std::vector<TrialRecord> history = start;
     std::vector<bool> used(n, false);
@@ -137,8 +139,16 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
     std::vector<double> curve;
     std::vector<int64_t> order;
     double hv = 0;
+    std::vector<TrialRecord> seen;  // what the sampler sees: the last workers-1 picks still running
     for (size_t k = 0; k < budget; ++k) {
-      SamplerContext ctx{*space, history, cons, uint64_t(seed), int64_t(history.size())};
+      seen = history;
+      for (size_t i = seen.size() - std::min(size_t(opt.workers - 1), order.size()); i < seen.size(); ++i) {
+        seen[i].state = TrialState::Running;
+        seen[i].psnr_rgb.reset();
+        seen[i].psnr_y.reset();
+        seen[i].reason.clear();
+      }
+      SamplerContext ctx{*space, seen, cons, uint64_t(seed), int64_t(history.size())};
       std::optional<Genome> g = sampler->propose(ctx);
       size_t pick = SIZE_MAX;
       if (g) {

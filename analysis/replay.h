@@ -19,10 +19,15 @@ struct ReplayOptions {
   int seeds = 10;                  // runs with seeds 0..seeds-1
   int population = 8;              // SamplerConfig::population (and tpe's n_startup)
   int tournament = 3;              // SamplerConfig::tournament
+  // Parallel workers W: each proposal is made while the W-1 previous ones still train (a
+  // steady pipeline of equal-length trials), so they are in its history as RUNNING, with
+  // their params and runtime ratio (measured before training) but no PSNR. 1: sequential.
+  int workers = 1;
+  bool constant_liar = false;      // SamplerConfig::constant_liar (tpe)
 };
 
 struct ReplayCurve {
-  std::string sampler;
+  std::string sampler;             // the type, "tpe (constant liar)" with the liar
   // Over the seeds, hypervolume after k = 1..budget evaluations (index k-1); stdev is the
   // sample standard deviation (0 for one seed).
   std::vector<double> mean, stdev, min, max;

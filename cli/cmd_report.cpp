@@ -18,7 +18,8 @@ namespace srnas::cli {
 
 void add_report_commands(CLI::App& app) {
   static std::string db, study, out, sampler = "all", format = "table";
-  static int budget = 0, seeds = 10, population = 8, tournament = 3;
+  static int budget = 0, seeds = 10, population = 8, tournament = 3, workers = 1;
+  static bool constant_liar = false;
 
   auto add_common = [](CLI::App* c) {
     c->add_option("--db", db, "results DB file")->required();
@@ -56,6 +57,10 @@ void add_report_commands(CLI::App& app) {
   rb->add_option("--seeds", seeds, "runs per sampler (seeds 0..N-1)")->check(int_range(1, 1000000))->capture_default_str();
   rb->add_option("--population", population, "evolution/nsga2 population, tpe startup trials")->check(int_range(1, 1000000))->capture_default_str();
   rb->add_option("--tournament", tournament, "evolution tournament size")->check(int_range(1, 1000000))->capture_default_str();
+  rb->add_option("--workers", workers, "parallel workers: each proposal sees the previous N-1 as still running")
+      ->check(int_range(1, 1000000))
+      ->capture_default_str();
+  rb->add_flag("--constant-liar", constant_liar, "tpe with constant_liar (running trials count as bad)");
   rb->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   rb->add_option("--out", out, "also plot the curves into this folder (replay.png, replay.svg)");
   rb->callback([] {
@@ -71,6 +76,8 @@ void add_report_commands(CLI::App& app) {
       o.seeds = seeds;
       o.population = population;
       o.tournament = tournament;
+      o.workers = workers;
+      o.constant_liar = constant_liar;
       curves.push_back(replay(*d, st, o));
     }
     std::vector<std::string> plots;

@@ -280,7 +280,14 @@ class TpeSampler : public Sampler {
     if (complete < cfg_.n_startup || pool.size() < 2) return random_proposal(ctx, seen, rng, cfg_.max_attempts);
 
     const std::vector<size_t> order = rank_pool(pool).order;
-    const size_t n_good = std::clamp<size_t>(size_t(std::ceil(cfg_.gamma * double(pool.size()))), 1,
+    // Constant liar: trials still in flight rank below every finished one.
+    std::vector<std::vector<int>> liars;
+    if (cfg_.constant_liar)
+      for (const auto& t : ctx.history)
+        if (!t.is_baseline && (t.state == TrialState::Running || t.state == TrialState::Pending))
+          if (auto m = as_member(t, ctx.space, ctx.constraints)) liars.push_back(std::move(m->genes));
+    const size_t n = pool.size() + liars.size();
+    const size_t n_good = std::clamp<size_t>(size_t(std::ceil(cfg_.gamma * double(n))), 1,
                                              std::min<size_t>(25, pool.size() - 1));
     const std::vector<Gene>& genes = ctx.space.genes();
     // log l(v) - log g(v) per gene and value, and l as a cumulative table to sample from.
@@ -289,6 +296,7 @@ class TpeSampler : public Sampler {
       const size_t nv = genes[k].labels.size();
       std::vector<double> l(nv, cfg_.prior_weight / double(nv)), g(nv, cfg_.prior_weight / double(nv));
       for (size_t r = 0; r < order.size(); ++r) (r < n_good ? l : g)[size_t(pool[order[r]].genes[k])] += 1.0;
+      for (const auto& liar : liars) g[size_t(liar[k])] += 1.0;
       double sl = 0, sg = 0;
       for (size_t v = 0; v < nv; ++v) sl += l[v], sg += g[v];
       double acc = 0;
@@ -368,6 +376,7 @@ SamplerConfig parse_sampler_config(const nlohmann::json& j, const std::string& p
   c.n_candidates = r.integer("n_candidates", 1, 1000000, c.n_candidates);
   c.gamma = r.number("gamma", 0.0, 1.0, c.gamma);
   c.prior_weight = r.number("prior_weight", 0.0, 1e6, c.prior_weight);
+  c.constant_liar = r.boolean("constant_liar", c.constant_liar);
   r.finish();
   return c;
 }

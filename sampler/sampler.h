@@ -49,6 +49,7 @@ struct SamplerConfig {
   int n_candidates = 24;        // tpe: draws from l(x) per proposal, the best l/g wins
   double gamma = 0.1;           // tpe: the good fraction of the ranked pool (at most 25 trials)
   double prior_weight = 1.0;    // tpe: uniform prior mass per gene, for l and g alike
+  bool constant_liar = false;   // tpe: RUNNING/PENDING trials count as bad ones (parallel workers)
 };
 
 // Strict: unknown keys and bad types or ranges throw srnas::Error naming path.key, e.g.
@@ -92,7 +93,10 @@ class Sampler {
 //   at most n - 1), bad = the rest; per gene l(v) = (prior_weight / |values| + good count of v)
 //   / (prior_weight + |good|), g(v) likewise over bad; n_candidates gene vectors drawn from l
 //   (genes independent) and the new one with the largest sum of log(l / g) is proposed
-//   (rounds of n_candidates until max_attempts draws).
+//   (rounds of n_candidates until max_attempts draws). constant_liar (Optuna's): RUNNING and
+//   PENDING non-baseline trials of the space join the bad group as if they had the worst
+//   result (n counts them), so workers proposing while others train spread out instead of
+//   converging on the same good values.
 // evolution, nsga2 and tpe: after max_attempts duplicate children, max_attempts random draws
 // before giving up. Throws srnas::Error on an unknown type or out-of-range numbers.
 std::unique_ptr<Sampler> make_sampler(const SamplerConfig& cfg);

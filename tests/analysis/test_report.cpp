@@ -445,6 +445,41 @@ TEST_F(ReportTest, ReplayIsDeterministicMonotoneAndEndsEqual) {
   }
 }
 
+TEST_F(ReportTest, ReplayWithWorkersHidesTheRunningTrialsResults) {
+  // Random ignores results, so W workers change nothing, which also shows the running trials
+  // stay in its history (else it would re-propose them and be mapped elsewhere). TPE with 8
+  // workers proposes without the last 7 results: another order, each recorded genome once.
+  for (const char* s : {"random", "tpe"}) {
+    ReplayOptions o;
+    o.sampler = s;
+    o.seeds = 3;
+    o.population = 4;
+    const ReplayCurve one = replay(*db, full, o);
+    o.workers = 8;
+    const ReplayCurve eight = replay(*db, full, o);
+    EXPECT_EQ(replay(*db, full, o).orders, eight.orders) << s << ": deterministic";
+    for (const auto& order : eight.orders) EXPECT_EQ(sorted(order), sorted(one.orders[0])) << s;
+    if (std::string(s) == "random") {
+      EXPECT_EQ(eight.orders, one.orders);
+    } else {
+      EXPECT_NE(eight.orders, one.orders);
+    }
+    EXPECT_NEAR(eight.mean.back(), one.mean.back(), 1e-12);
+  }
+  ReplayOptions liar;
+  liar.sampler = "tpe";
+  liar.workers = 8;
+  liar.constant_liar = true;
+  EXPECT_EQ(replay(*db, full, liar).sampler, "tpe (constant liar)");
+  liar.workers = 0;
+  try {
+    replay(*db, full, liar);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("workers >= 1"), std::string::npos) << e.what();
+  }
+}
+
 // Three mutually non-dominated genomes that are cyclic permutations of each other in the
 // normalised objectives: A = (0, .5, 1), B = (1, 0, .5), C = (.5, 1, 0) (-PSNR, params, ratio).
 // With the reference at 1.01, every order gives the same curve:

@@ -160,8 +160,9 @@ TEST(SamplerConfig, Parse) {
             std::string::npos);
   for (const std::string type : {"random", "evolution", "nsga2", "tpe"}) EXPECT_EQ(make_sampler(config(type))->name(), type);
   c = parse_sampler_config(nlohmann::json{{"type", "tpe"}, {"n_startup", 5}, {"n_candidates", 48}, {"gamma", 0.25},
-                                          {"prior_weight", 2}},
+                                          {"prior_weight", 2}, {"constant_liar", true}},
                            "sampler");
+  EXPECT_TRUE(c.constant_liar);
   EXPECT_EQ(c.n_startup, 5);
   EXPECT_EQ(c.n_candidates, 48);
   EXPECT_EQ(c.gamma, 0.25);
@@ -171,6 +172,7 @@ TEST(SamplerConfig, Parse) {
   EXPECT_EQ(defaults.n_candidates, 24);
   EXPECT_EQ(defaults.gamma, 0.1);
   EXPECT_EQ(defaults.prior_weight, 1.0);
+  EXPECT_FALSE(defaults.constant_liar);
   EXPECT_NE(error_of([] { parse_sampler_config(nlohmann::json{{"gamma", 1.5}}, "sampler"); })
                 .find("sampler.gamma: expected a number in [0, 1], got 1.5"),
             std::string::npos);
@@ -424,6 +426,65 @@ TEST(Tpe, ProposesTheValuesOfTheGoodTrials) {
   std::printf("[ tpe ] x = 64 in %d of 40 proposals (random: %d)\n", tpe_hits, random_hits);
   EXPECT_GE(tpe_hits, 30);
   EXPECT_LE(random_hits, 20);
+}
+
+TEST(Tpe, ConstantLiarSpreadsProposalsAwayFromRunningTrials) {
+  // The good trials share gene 0 = 1. Twenty trials near the best of them (the best with one
+  // other gene changed) are still RUNNING. Without the liar TPE's proposals land next to
+  // them; with it the running trials count as bad ones and the proposals move away (a larger
+  // Hamming distance to the nearest running trial), still on gene 0 = 1.
+  const Synthetic& syn = synthetic();
+  std::vector<TrialRecord> h = syn.history(60, 9);
+  const TrialRecord* best = nullptr;
+  for (auto& t : h) {
+    const bool good = syn.space->encode(genome_from_string(t.genome_json))[0] == 1;
+    t.psnr_rgb = good ? 30.0 : 25.0;
+    t.params = 1000;
+    t.runtime_ratio = 0.5;
+  }
+  for (auto& t : h)
+    if (*t.psnr_rgb == 30.0 && (!best || t.number < best->number)) best = &t;
+  ASSERT_TRUE(best);
+  const Genome top = genome_from_string(best->genome_json);
+  std::vector<std::vector<int>> running;
+  Rng rng(17);
+  std::set<std::string> hashes;
+  for (const auto& t : h) hashes.insert(t.genome_hash);
+  while (running.size() < 20) {
+    Genome g = syn.space->mutate(top, rng);
+    if (syn.space->encode(g)[0] != 1 || !hashes.insert(genome_hash(g)).second) continue;
+    running.push_back(syn.space->encode(g));
+    h.push_back(record(int64_t(h.size()), g, running.size() % 3 ? TrialState::Running : TrialState::Pending));
+  }
+  SamplerConfig liar_cfg = config("tpe", 10);
+  liar_cfg.constant_liar = true;
+  auto plain = make_sampler(config("tpe", 10)), liar = make_sampler(liar_cfg);
+  auto nearest = [&](const Genome& g) {
+    const std::vector<int> x = syn.space->encode(g);
+    int d = int(x.size());
+    for (const auto& r : running) {
+      int k = 0;
+      for (size_t i = 0; i < x.size(); ++i) k += x[i] != r[i];
+      d = std::min(d, k);
+    }
+    return d;
+  };
+  double plain_d = 0, liar_d = 0;
+  int liar_hits = 0;
+  for (int64_t n = 80; n < 120; ++n) {
+    const Genome a = *plain->propose({*syn.space, h, {}, 3, n}), b = *liar->propose({*syn.space, h, {}, 3, n});
+    plain_d += nearest(a) / 40.0;
+    liar_d += nearest(b) / 40.0;
+    liar_hits += syn.space->encode(b)[0] == 1;
+  }
+  std::printf("[ tpe ] mean genes from the nearest running trial: %.2f, %.2f with the constant liar (gene 0 = 1 in %d of 40)\n",
+              plain_d, liar_d, liar_hits);
+  EXPECT_GE(liar_d, plain_d + 0.5);
+  EXPECT_GE(liar_hits, 30);
+  // Nothing in flight: the liar changes nothing.
+  h.resize(60);
+  for (int64_t n = 60; n < 70; ++n)
+    EXPECT_EQ(*plain->propose({*syn.space, h, {}, 3, n}), *liar->propose({*syn.space, h, {}, 3, n}));
 }
 
 TEST(Samplers, SyntheticBenchmarkBeatsRandom) {
