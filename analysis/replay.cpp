@@ -62,6 +62,7 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
   sc.tournament = opt.tournament;
   sc.n_startup = opt.population;  // tpe starts like the others: random until `population` COMPLETE
   sc.constant_liar = opt.constant_liar;
+  sc.multivariate = opt.multivariate;
   std::unique_ptr<Sampler> sampler;
   try {
     sampler = make_sampler(sc);
@@ -131,7 +132,11 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
   const Point ref(3, 1.01);
 
   ReplayCurve c;
-  c.sampler = opt.sampler + (opt.constant_liar && opt.sampler == "tpe" ? " (constant liar)" : "");
+  c.sampler = opt.sampler;
+  if (opt.sampler == "tpe" && (opt.multivariate || opt.constant_liar))
+    c.sampler += opt.multivariate && opt.constant_liar ? " (multivariate, constant liar)"
+                 : opt.multivariate                    ? " (multivariate)"
+                                                       : " (constant liar)";
   for (int seed = 0; seed < opt.seeds; ++seed) {
     std::vector<TrialRecord> history = start;
     std::vector<bool> used(n, false);

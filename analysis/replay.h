@@ -24,10 +24,11 @@ struct ReplayOptions {
   // their params and runtime ratio (measured before training) but no PSNR. 1: sequential.
   int workers = 1;
   bool constant_liar = false;      // SamplerConfig::constant_liar (tpe)
+  bool multivariate = false;       // SamplerConfig::multivariate (tpe)
 };
 
 struct ReplayCurve {
-  std::string sampler;             // the type, "tpe (constant liar)" with the liar
+  std::string sampler;             // the type; tpe's options in brackets: "tpe (multivariate, constant liar)"
   // Over the seeds, hypervolume after k = 1..budget evaluations (index k-1); stdev is the
   // sample standard deviation (0 for one seed).
   std::vector<double> mean, stdev, min, max;

@@ -19,7 +19,7 @@ namespace srnas::cli {
 void add_report_commands(CLI::App& app) {
   static std::string db, study, out, sampler = "all", format = "table";
   static int budget = 0, seeds = 10, population = 8, tournament = 3, workers = 1;
-  static bool constant_liar = false;
+  static bool constant_liar = false, multivariate = false;
 
   auto add_common = [](CLI::App* c) {
     c->add_option("--db", db, "results DB file")->required();
@@ -61,6 +61,7 @@ void add_report_commands(CLI::App& app) {
       ->check(int_range(1, 1000000))
       ->capture_default_str();
   rb->add_flag("--constant-liar", constant_liar, "tpe with constant_liar (running trials count as bad)");
+  rb->add_flag("--multivariate", multivariate, "tpe with multivariate (joint kernels over the genes)");
   rb->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   rb->add_option("--out", out, "also plot the curves into this folder (replay.png, replay.svg)");
   rb->callback([] {
@@ -78,6 +79,7 @@ void add_report_commands(CLI::App& app) {
       o.tournament = tournament;
       o.workers = workers;
       o.constant_liar = constant_liar;
+      o.multivariate = multivariate;
       curves.push_back(replay(*d, st, o));
     }
     std::vector<std::string> plots;

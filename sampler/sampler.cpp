@@ -290,6 +290,11 @@ class TpeSampler : public Sampler {
     const size_t n_good = std::clamp<size_t>(size_t(std::ceil(cfg_.gamma * double(n))), 1,
                                              std::min<size_t>(25, pool.size() - 1));
     const std::vector<Gene>& genes = ctx.space.genes();
+    if (cfg_.multivariate) {
+      std::vector<std::vector<int>> good, bad = liars;
+      for (size_t r = 0; r < order.size(); ++r) (r < n_good ? good : bad).push_back(pool[order[r]].genes);
+      return multivariate(ctx, seen, rng, good, bad);
+    }
     // log l(v) - log g(v) per gene and value, and l as a cumulative table to sample from.
     std::vector<std::vector<double>> score(genes.size()), cum_l(genes.size());
     for (size_t k = 0; k < genes.size(); ++k) {
@@ -333,6 +338,71 @@ class TpeSampler : public Sampler {
   }
 
  private:
+  // Multivariate TPE (Falkner et al. 2018; Optuna's multivariate=True) over categorical genes:
+  // l and g are mixtures with one component per trial of the group plus a uniform prior
+  // component of weight prior_weight; a trial's component puts (prior_weight / |values| + 1) /
+  // (prior_weight + 1) on its value of every gene at once (the remaining mass uniformly), so
+  // the genes are drawn together, from one trial's neighbourhood, and combinations the good
+  // trials share (wide AND shallow, say) are kept. Candidates are drawn from l; the new one
+  // with the largest log l(x) - log g(x) is proposed.
+  std::optional<Genome> multivariate(const SamplerContext& ctx, const std::set<std::string>& seen, Rng& rng,
+                                     const std::vector<std::vector<int>>& good,
+                                     const std::vector<std::vector<int>>& bad) const {
+    const std::vector<Gene>& genes = ctx.space.genes();
+    const double pw = cfg_.prior_weight;
+    // log density of x under the mixture of `group`'s kernels and the prior.
+    auto log_density = [&](const std::vector<std::vector<int>>& group, const std::vector<int>& x) {
+      std::vector<double> terms;
+      double log_prior = std::log(pw);
+      for (size_t k = 0; k < genes.size(); ++k) log_prior -= std::log(double(genes[k].labels.size()));
+      terms.push_back(log_prior);
+      for (const auto& o : group) {
+        double t = 0;
+        for (size_t k = 0; k < genes.size(); ++k) {
+          const double nv = double(genes[k].labels.size());
+          t += std::log((pw / nv + (o[k] == x[k] ? 1.0 : 0.0)) / (pw + 1.0));
+        }
+        terms.push_back(t);
+      }
+      const double m = *std::max_element(terms.begin(), terms.end());
+      double sum = 0;
+      for (double t : terms) sum += std::exp(t - m);
+      return m + std::log(sum) - std::log(pw + double(group.size()));
+    };
+    auto draw = [&] {
+      // The component: the prior with probability pw / (pw + |good|), else one good trial.
+      const double u = rng.uniform() * (pw + double(good.size()));
+      const std::vector<int>* o = u < pw ? nullptr : &good[std::min(good.size() - 1, size_t(u - pw))];
+      std::vector<int> x(genes.size());
+      for (size_t k = 0; k < genes.size(); ++k) {
+        const size_t nv = genes[k].labels.size();
+        // Keep the trial's value with probability (pw / nv + 1) / (pw + 1), else uniform.
+        const bool keep = o && rng.uniform() < 1.0 / (pw + 1.0);
+        x[k] = keep ? (*o)[k] : int(rng.below(nv));
+      }
+      return x;
+    };
+    const int rounds = std::max(1, cfg_.max_attempts / cfg_.n_candidates);
+    for (int round = 0; round < rounds; ++round) {
+      std::optional<Genome> best;
+      double best_score = -std::numeric_limits<double>::infinity();
+      for (int c = 0; c < cfg_.n_candidates; ++c) {
+        const std::vector<int> x = draw();
+        const double sc = log_density(good, x) - log_density(bad, x);
+        if (sc <= best_score) continue;
+        try {
+          Genome g = ctx.space.decode(x);
+          if (!fresh(ctx, seen, g)) continue;
+          best = std::move(g);
+          best_score = sc;
+        } catch (const Error&) {  // a combination the space rejects
+        }
+      }
+      if (best) return best;
+    }
+    return random_proposal(ctx, seen, rng, cfg_.max_attempts);
+  }
+
   SamplerConfig cfg_;
 };
 
@@ -377,6 +447,7 @@ SamplerConfig parse_sampler_config(const nlohmann::json& j, const std::string& p
   c.gamma = r.number("gamma", 0.0, 1.0, c.gamma);
   c.prior_weight = r.number("prior_weight", 0.0, 1e6, c.prior_weight);
   c.constant_liar = r.boolean("constant_liar", c.constant_liar);
+  c.multivariate = r.boolean("multivariate", c.multivariate);
   r.finish();
   return c;
 }

@@ -50,6 +50,7 @@ struct SamplerConfig {
   double gamma = 0.1;           // tpe: the good fraction of the ranked pool (at most 25 trials)
   double prior_weight = 1.0;    // tpe: uniform prior mass per gene, for l and g alike
   bool constant_liar = false;   // tpe: RUNNING/PENDING trials count as bad ones (parallel workers)
+  bool multivariate = false;    // tpe: one joint kernel per trial instead of independent genes
 };
 
 // Strict: unknown keys and bad types or ranges throw srnas::Error naming path.key, e.g.
@@ -96,7 +97,9 @@ class Sampler {
 //   (rounds of n_candidates until max_attempts draws). constant_liar (Optuna's): RUNNING and
 //   PENDING non-baseline trials of the space join the bad group as if they had the worst
 //   result (n counts them), so workers proposing while others train spread out instead of
-//   converging on the same good values.
+//   converging on the same good values. multivariate: l and g are mixtures of one kernel per
+//   trial over all genes jointly (plus a uniform prior component of weight prior_weight), so
+//   gene combinations the good trials share are drawn together (Optuna's multivariate=True).
 // evolution, nsga2 and tpe: after max_attempts duplicate children, max_attempts random draws
 // before giving up. Throws srnas::Error on an unknown type or out-of-range numbers.
 std::unique_ptr<Sampler> make_sampler(const SamplerConfig& cfg);

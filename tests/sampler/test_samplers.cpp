@@ -160,9 +160,10 @@ TEST(SamplerConfig, Parse) {
             std::string::npos);
   for (const std::string type : {"random", "evolution", "nsga2", "tpe"}) EXPECT_EQ(make_sampler(config(type))->name(), type);
   c = parse_sampler_config(nlohmann::json{{"type", "tpe"}, {"n_startup", 5}, {"n_candidates", 48}, {"gamma", 0.25},
-                                          {"prior_weight", 2}, {"constant_liar", true}},
+                                          {"prior_weight", 2}, {"constant_liar", true}, {"multivariate", true}},
                            "sampler");
   EXPECT_TRUE(c.constant_liar);
+  EXPECT_TRUE(c.multivariate);
   EXPECT_EQ(c.n_startup, 5);
   EXPECT_EQ(c.n_candidates, 48);
   EXPECT_EQ(c.gamma, 0.25);
@@ -173,6 +174,7 @@ TEST(SamplerConfig, Parse) {
   EXPECT_EQ(defaults.gamma, 0.1);
   EXPECT_EQ(defaults.prior_weight, 1.0);
   EXPECT_FALSE(defaults.constant_liar);
+  EXPECT_FALSE(defaults.multivariate);
   EXPECT_NE(error_of([] { parse_sampler_config(nlohmann::json{{"gamma", 1.5}}, "sampler"); })
                 .find("sampler.gamma: expected a number in [0, 1], got 1.5"),
             std::string::npos);
@@ -485,6 +487,43 @@ TEST(Tpe, ConstantLiarSpreadsProposalsAwayFromRunningTrials) {
   h.resize(60);
   for (int64_t n = 60; n < 70; ++n)
     EXPECT_EQ(*plain->propose({*syn.space, h, {}, 3, n}), *liar->propose({*syn.space, h, {}, 3, n}));
+}
+
+TEST(Tpe, MultivariateKeepsTheGeneCombinationsOfTheGoodTrials) {
+  // Good = ny and nz (genes 4 and 5, 17 values each) both 0, or both 16: over the good trials
+  // each gene's marginal is half and half, so independent TPE pairs them at random (about
+  // half its proposals mismatched); multivariate draws them together from one good trial.
+  const Synthetic& syn = synthetic();
+  const int top = int(syn.space->genes()[4].labels.size()) - 1;
+  ASSERT_EQ(top + 1, int(syn.space->genes()[5].labels.size()));
+  auto corner = [&](const std::vector<int>& x) { return (x[4] == 0 && x[5] == 0) || (x[4] == top && x[5] == top); };
+  std::vector<TrialRecord> h;
+  std::set<std::string> hashes;
+  Rng rng(23);
+  while (h.size() < 80) {
+    std::vector<int> x = syn.space->encode(syn.space->sample(rng));
+    if (h.size() < 10) x[4] = x[5] = 0;  // 10 + 10 good ones, then random ones
+    else if (h.size() < 20) x[4] = x[5] = top;
+    Genome g = syn.space->decode(x);
+    if (!hashes.insert(genome_hash(g)).second) continue;
+    h.push_back(record(int64_t(h.size()), g));
+    h.back().psnr_rgb = corner(x) ? 30.0 : 25.0;
+    h.back().params = 1000;
+    h.back().runtime_ratio = 0.5;
+  }
+  SamplerConfig mv_cfg = config("tpe", 10);
+  mv_cfg.gamma = 0.25;  // the 20 good trials: both corners
+  SamplerConfig ind_cfg = mv_cfg;
+  mv_cfg.multivariate = true;
+  auto ind = make_sampler(ind_cfg), mv = make_sampler(mv_cfg);
+  int ind_hits = 0, mv_hits = 0;
+  for (int64_t n = 80; n < 140; ++n) {
+    ind_hits += corner(syn.space->encode(*ind->propose({*syn.space, h, {}, 5, n})));
+    mv_hits += corner(syn.space->encode(*mv->propose({*syn.space, h, {}, 5, n})));
+  }
+  std::printf("[ tpe ] both genes in a good corner: %d of 60 proposals, %d multivariate\n", ind_hits, mv_hits);
+  EXPECT_GE(mv_hits, 54);
+  EXPECT_LE(60 - mv_hits, (60 - ind_hits) / 2) << "multivariate mismatches at most half as often";
 }
 
 TEST(Samplers, SyntheticBenchmarkBeatsRandom) {
