@@ -333,9 +333,6 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   bool sampler_exhausted = false;
   auto worker_label = [&](int w) { return pool.size() == 1 ? c.worker : c.worker + "/" + pool.worker_name(w); };
 
-  // Next trial for an idle worker: a PENDING one, else a new proposal, once the baseline is
-  // COMPLETE (the sampler's constraints include its PSNR), or, when the pool overlaps the
-  // baseline with candidates, once its probe is recorded (PSNR unconstrained until it completes).
   // After the timeout no candidate starts (a PENDING baseline still does); running trials
   // finish, every rung. True when the timeout holds a trial back.
   auto held_by_timeout = [&](int w, std::optional<TrialRecord>* baseline) {
@@ -358,6 +355,9 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
     return true;
   };
 
+  // Next trial for an idle worker: a PENDING one, else a new proposal, once the baseline is
+  // COMPLETE (the sampler's constraints include its PSNR), or, when the pool overlaps the
+  // baseline with candidates, once its probe is recorded (PSNR unconstrained until it completes).
   auto next_trial = [&](int w) -> std::optional<TrialRecord> {
     while (true) {
       if (std::optional<TrialRecord> baseline; held_by_timeout(w, &baseline)) return baseline;

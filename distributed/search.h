@@ -6,7 +6,9 @@
 // and the sampler sees its PSNR once it completes), then proposes candidates with the
 // sampler inside a DB transaction (so a proposal is recorded exactly once), prunes those
 // that cannot satisfy the track constraints before training (params, and runtime measured
-// untrained), trains the rest rung by rung, and records every outcome. Contract: after a
+// untrained) or the config's absolute limits (which the sampler is also held to), trains the
+// rest rung by rung, and records every outcome. After the config's timeout no candidate
+// starts; the running ones finish. Contract: after a
 // crash (kill -9) `resume` puts RUNNING trials back to PENDING and continues from their
 // checkpoints; every proposed trial ends COMPLETE, PRUNED or FAILED exactly once.
 // SIGINT/SIGTERM checkpoint the running trial and stop cleanly.
