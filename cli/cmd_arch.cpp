@@ -16,14 +16,6 @@ namespace srnas::cli {
 
 namespace {
 
-std::pair<int, int> parse_hw(const std::string& s) {
-  std::smatch m;
-  static const std::regex re("^([0-9]{1,6})x([0-9]{1,6})$");
-  if (!std::regex_match(s, m, re) || std::stoi(m[1]) < 1 || std::stoi(m[2]) < 1)
-    throw Error(fmt::format("--lr-size: expected HxW with positive integers (e.g. 339x510), got '{}'", s));
-  return {std::stoi(m[1]), std::stoi(m[2])};
-}
-
 void show(const std::string& arch, const std::string& lr_size, const std::string& format) {
   ArchSpec spec = load_arch(arch);
   auto [h, w] = parse_hw(lr_size);

@@ -2,13 +2,19 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "../support/cli_runner.h"
 #include "../support/scratch.h"
+#include <fmt/format.h>
+
+#include "cli/format.h"
+#include "search_space/accounting.h"
 #include "search_space/genome.h"
+#include "search_space/rng.h"
 #include "search_space/space.h"
 
 namespace {
@@ -78,6 +84,40 @@ TEST(Cli, SpaceSampleIsSeededAndValid) {
     ++n;
   }
   EXPECT_EQ(n, 5);
+}
+
+TEST(Cli, SpaceShowStatsAreTheSampledGenomesAccounting) {
+  // The same draws as `space sample` (same seed), counted here: median params and GMACs and
+  // the share within the limits match the printed table.
+  CliRun r = run("space show unified_small --stats 101 --seed 4 --lr-size 100x120 --max-params 15000 --max-gmacs 0.5");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto space = srnas::Space::load("unified_small");
+  srnas::Rng rng(4);
+  std::vector<int64_t> params, macs;
+  int within = 0;
+  for (int i = 0; i < 101; ++i) {
+    const srnas::Accounting a = srnas::account(space->sample(rng), 100, 120);
+    params.push_back(a.params);
+    macs.push_back(a.macs);
+    within += a.params <= 15000 && a.macs <= 500000000;
+  }
+  std::sort(params.begin(), params.end());
+  std::sort(macs.begin(), macs.end());
+  EXPECT_NE(r.out.find("101 uniform draws (seed 4), MACs at LR 100x120"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(fmt::format("{:<8} {:>12} {:>10.3f}\n", "median", srnas::cli::group_digits(params[50]), macs[50] / 1e9)),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(fmt::format("{:<8} {:>12} {:>10.3f}\n", "max", srnas::cli::group_digits(params[100]), macs[100] / 1e9)),
+            std::string::npos)
+      << r.out;
+  EXPECT_GT(within, 0);
+  EXPECT_LT(within, 101);
+  EXPECT_NE(r.out.find(fmt::format("within params <= 15,000, GMACs <= 0.5: {:.1f}% of draws ({} of 101)",
+                                   100.0 * within / 101, within)),
+            std::string::npos)
+      << r.out;
+  expect_user_error("space show unified_small --max-params 100", "--max-params/--max-gmacs: need --stats N");
+  expect_user_error("space show unified_small --stats 10 --lr-size 10", "--lr-size: expected HxW");
 }
 
 TEST(Cli, VersionAndHelp) {
