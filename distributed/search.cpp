@@ -1,11 +1,14 @@
 #include "distributed/search.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <set>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -17,6 +20,7 @@
 #include "search_space/registry.h"
 #include "search_space/space.h"
 #include "trainer/checkpoint.h"
+#include "trainer/options.h"
 
 namespace srnas {
 
@@ -35,6 +39,50 @@ std::string default_worker() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   return fmt::format("{}:{}", host, getpid());
+}
+
+// The settings that decide a trial's numbers, stored with the study (StudyRecord::
+// measure_json) so that --resume with other ones is refused. Left out: what only changes how
+// a run goes (validation, logging and checkpoint intervals, loader, threads, cuDNN autotuning,
+// pinned memory), what picks the trials (sampler, seed, trials, enqueue, prune, limits,
+// timeout, cores) and the data path (machines mount the same data at different paths).
+nlohmann::json measurement_settings(const SearchConfig& cfg, const TrainOptions& o, const std::string& device) {
+  nlohmann::json train = to_json(o);
+  for (const char* k : {"val_every", "checkpoint_every", "log_every", "loader", "threads", "device"}) train.erase(k);
+  if (cfg.asha) train.erase("iterations");  // the rungs' budgets replace it
+  train["perf"].erase("cudnn_benchmark");
+  train["perf"].erase("pin_memory");
+  nlohmann::json asha = nullptr;
+  if (cfg.asha) asha = {{"min_budget", cfg.asha->min_budget}, {"eta", cfg.asha->eta}, {"rungs", cfg.asha->rungs}};
+  const RuntimeProbe& r = cfg.runtime;
+  return {{"train", train},
+          {"asha", asha},
+          {"baseline", genome_hash(load_arch(cfg.baseline).genome)},
+          {"runtime",
+           {{"runs", r.runs}, {"warmup", r.warmup}, {"max_images", r.max_images}, {"crop_lr", r.crop_lr},
+            {"reference", r.reference}, {"precision", r.precision}, {"channels_last", r.channels_last}}},
+          {"macs_lr_size", {cfg.macs_h, cfg.macs_w}},
+          {"device", device}};
+}
+
+// "train.lr: 0.001 then, 0.002 now" for every setting that differs (flattened JSON paths).
+std::vector<std::string> setting_differences(const std::string& then_json, const std::string& now_json) {
+  const nlohmann::json stored = nlohmann::json::parse(then_json, nullptr, false);
+  if (stored.is_discarded()) return {"(the stored settings do not parse)"};
+  const nlohmann::json was = stored.flatten(), now = nlohmann::json::parse(now_json).flatten();
+  std::set<std::string> keys;
+  for (auto it = was.begin(); it != was.end(); ++it) keys.insert(it.key());
+  for (auto it = now.begin(); it != now.end(); ++it) keys.insert(it.key());
+  std::vector<std::string> out;
+  for (const std::string& k : keys) {
+    const auto a = was.find(k), b = now.find(k);
+    const std::string va = a == was.end() ? "unset" : a->dump(), vb = b == now.end() ? "unset" : b->dump();
+    if (va == vb) continue;
+    std::string name = k.substr(1);
+    std::replace(name.begin(), name.end(), '/', '.');
+    out.push_back(fmt::format("{}: {} then, {} now", name, va, vb));
+  }
+  return out;
 }
 
 // Study state needed while running trials.
@@ -254,9 +302,11 @@ std::string default_runs_dir(const std::string& db_path) { return db_path + ".ru
 
 SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool) {
   const double t0 = now_s();
-  // The space and the sampler first: a config error must not leave a new, empty DB file.
+  // The space, the sampler and the options first: a config error must not leave a new, empty DB file.
   auto space = Space::load(cfg.space);
   auto sampler = make_sampler(cfg.sampler);
+  TrainOptions base_opt = load_train_options(cfg.train_options, cfg.train_set);
+  const std::string measure = measurement_settings(cfg, base_opt, pool.device()).dump();
   auto db = ResultsDB::open(opt.db_path, ResultsDB::Mode::ReadWrite);
   auto existing = db->find_study(cfg.study);
   if (existing && !opt.resume)
@@ -267,6 +317,15 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
       throw Error(fmt::format("{}: study '{}' was created with space '{}', the config says '{}'", opt.db_path,
                               cfg.study, existing->space, cfg.space));
     study_id = existing->id;
+    if (existing->measure_json.empty()) {
+      fmt::print(stderr, "[search] note: study '{}' predates recorded measurement settings; recording this run's\n",
+                 cfg.study);
+      db->set_study_measure_json(study_id, measure);
+    } else if (const auto diff = setting_differences(existing->measure_json, measure); !diff.empty()) {
+      throw Error(fmt::format("{}: study '{}' was measured with other settings ({}): new trials would not compare with "
+                              "its trials; restore them, or start a new study (another `study:` name)",
+                              opt.db_path, cfg.study, fmt::join(diff, "; ")));
+    }
     for (const auto& t : db->trials(study_id, TrialState::Running))
       fmt::print(stderr, "[search] re-queued trial {} (was running on {})\n", t.id, t.worker);
     db->requeue_running(study_id);
@@ -277,11 +336,12 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
     s.space = cfg.space;
     s.seed = cfg.seed;
     s.device = pool.device();
+    s.measure_json = measure;
     study_id = db->create_study(s);
   }
 
   Ctx c{cfg, *db, pool, study_id, cfg.runs_dir.empty() ? default_runs_dir(opt.db_path) : cfg.runs_dir,
-        opt.worker.empty() ? default_worker() : opt.worker, load_train_options(cfg.train_options, cfg.train_set)};
+        opt.worker.empty() ? default_worker() : opt.worker, base_opt};
   c.runs_dir = (fs::path(c.runs_dir) / cfg.study).string();
   fs::create_directories(c.runs_dir);
   fmt::print(stderr, "[search] study '{}' in {}: {} candidates from space {} by {}, {} worker(s), device {}\n",

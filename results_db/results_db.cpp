@@ -97,6 +97,8 @@ CREATE TABLE artifacts (
 );
 CREATE INDEX artifacts_trial ON artifacts (trial_id);
 )sql"},
+    // What decides a trial's numbers (StudyRecord::measure_json); '' for studies made before.
+    {1, "ALTER TABLE studies ADD COLUMN measure_json TEXT NOT NULL DEFAULT ''"},
 };
 
 constexpr int kCurrentVersion =
@@ -382,10 +384,11 @@ StudyRecord read_study(Query& q) {
   s.seed = static_cast<uint64_t>(q.i64(4));
   s.device = q.text(5);
   s.created_at = q.f64(6);
+  s.measure_json = q.text(7);
   return s;
 }
 
-constexpr const char* kStudyColumns = "id, name, config_yaml, space, seed, device, created_at";
+constexpr const char* kStudyColumns = "id, name, config_yaml, space, seed, device, created_at, measure_json";
 
 }  // namespace
 
@@ -524,14 +527,23 @@ int64_t ResultsDB::create_study(const StudyRecord& s) {
       if (q.arg(s.name).step()) impl_->fail_msg(op, "a study named '" + s.name + "' already exists");
     }
     Query q(*impl_,
-            "INSERT INTO studies (name, config_yaml, space, seed, device, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO studies (name, config_yaml, space, seed, device, created_at, measure_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             op);
     q.arg(s.name).arg(s.config_yaml).arg(s.space).arg(static_cast<int64_t>(s.seed)).arg(s.device);
-    q.arg(s.created_at != 0 ? s.created_at : now_s()).run();
+    q.arg(s.created_at != 0 ? s.created_at : now_s()).arg(s.measure_json).run();
     id = sqlite3_last_insert_rowid(impl_->db);
   });
   return id;
+}
+
+void ResultsDB::set_study_measure_json(int64_t study_id, const std::string& measure_json) {
+  const std::string op = "record the measurement settings of study " + std::to_string(study_id);
+  impl_->in_txn(op, [&] {
+    Query q(*impl_, "UPDATE studies SET measure_json = ? WHERE id = ?", op);
+    q.arg(measure_json).arg(study_id).run();
+    if (sqlite3_changes(impl_->db) != 1) impl_->fail_msg(op, "no such study");
+  });
 }
 
 std::optional<StudyRecord> ResultsDB::find_study(const std::string& name) const {

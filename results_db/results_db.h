@@ -28,6 +28,10 @@ struct StudyRecord {
   uint64_t seed = 0;        // stored bit-for-bit in a signed 64-bit column
   std::string device;
   double created_at = 0;    // unix seconds; 0 on create_study means "now"
+  // JSON of the settings that decide a trial's numbers (training, halving, baseline, runtime
+  // probe, MACs size, device), written at creation so that a resume with other settings is
+  // refused; "" for studies created before schema version 2.
+  std::string measure_json;
 };
 
 struct MetricRecord {
@@ -59,10 +63,12 @@ class ResultsDB {
 
   const std::string& path() const;
   int schema_version() const;
-  static int current_schema_version();  // the version this build writes (1)
+  static int current_schema_version();  // the version this build writes (2)
 
   // Studies. create_study ignores s.id and throws if the name exists; returns the new id.
   int64_t create_study(const StudyRecord& s);
+  // Records the measurement settings of a study created before they were (measure_json "").
+  void set_study_measure_json(int64_t study_id, const std::string& measure_json);
   std::optional<StudyRecord> find_study(const std::string& name) const;
   std::vector<StudyRecord> studies() const;  // by id
 

@@ -352,6 +352,68 @@ TEST(Search, TimeoutStopsNewCandidatesAndResumeFinishes) {
   EXPECT_EQ(r.err.find("reached"), std::string::npos) << r.err;
 }
 
+TEST(Search, ResumeWithOtherMeasurementSettingsIsRefused) {
+  // A study remembers what decides its numbers. Resuming with another learning rate,
+  // halving schedule or runtime probe is refused with the differences named, and leaves the
+  // DB as it was; what only picks trials or changes how a run goes (more trials, another
+  // sampler, log interval) is fine.
+  fs::path d = make_study("measured", 2, "random");
+  ASSERT_EQ(run_cli(search_cmd(d, false)).status, 0);
+  const auto before = trials_json(d);
+  std::string text;
+  {
+    std::ifstream in(d / "search.yaml");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto variant = [&](const std::string& from, const std::string& to) {
+    std::string t = text;
+    const size_t at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) t.replace(at, from.size(), to);
+    std::ofstream(d / "search.yaml") << t;
+  };
+  const std::string resume = search_cmd(d, true);
+  variant("train: {options: " + (d / "tiny.yaml").string() + "}",
+          "train: {options: " + (d / "tiny.yaml").string() + ", set: {lr: 0.002}}");
+  expect_cli_error(resume, "s.db: study 'measured' was measured with other settings (train.lr: 0.001 then, 0.002 now): "
+                           "new trials would not compare with its trials; restore them, or start a new study");
+  variant("asha: {min_budget: 4, eta: 2, rungs: 2}", "asha: {min_budget: 4, eta: 3, rungs: 2}");
+  expect_cli_error(resume, "(asha.eta: 2 then, 3 now)");
+  variant("runtime: {runs: 1,", "runtime: {runs: 3,");
+  expect_cli_error(resume, "(runtime.runs: 1 then, 3 now)");
+  EXPECT_EQ(trials_json(d), before) << "a refused resume changes nothing";
+
+  variant("trials: 2", "trials: 3");
+  {
+    std::ifstream in(d / "search.yaml");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  variant("sampler: {type: random}", "sampler: {type: evolution}");
+  {
+    // the same options with another log interval
+    std::ifstream in(d / "tiny.yaml");
+    std::string o((std::istreambuf_iterator<char>(in)), {});
+    const size_t at = o.find("log_every: 4");
+    ASSERT_NE(at, std::string::npos);
+    o.replace(at, 12, "log_every: 2");
+    std::ofstream(d / "tiny.yaml") << o;
+  }
+  auto r = run_cli(resume);
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_complete_study(trials_json(d), 3);
+
+  // A study from before the settings were recorded: the first resume records them.
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open((d / "s.db").string().c_str(), &h), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(h, "UPDATE studies SET measure_json = ''", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(h);
+  r = run_cli(resume);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("predates recorded measurement settings; recording this run's"), std::string::npos) << r.err;
+  variant("eta: 2", "eta: 3");
+  expect_cli_error(resume, "(asha.eta: 2 then, 3 now)");
+}
+
 TEST(Search, ReadersNeverFailOrBlockTheSearch) {
   // Long enough for several reads on a fast machine: 4 trials of 8 iterations were over
   // after 2 reads on trixie's LibTorch 2.6 with OpenBLAS.

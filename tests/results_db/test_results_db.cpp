@@ -153,12 +153,13 @@ class ResultsDBTest : public ::testing::Test {
 TEST_F(ResultsDBTest, CreatesSchemaWalAndStudiesRoundTrip) {
   auto db = open_db();
   EXPECT_EQ(db->path(), path());
-  EXPECT_EQ(db->schema_version(), 1);
-  EXPECT_EQ(ResultsDB::current_schema_version(), 1);
+  EXPECT_EQ(db->schema_version(), 2);
+  EXPECT_EQ(ResultsDB::current_schema_version(), 2);
 
   StudyRecord s = study("first");
   s.seed = 0xFFFFFFFFFFFFFFF0ull;  // above INT64_MAX: stored bit-for-bit
   s.created_at = 1700000000.25;
+  s.measure_json = R"({"train":{"lr":0.001}})";
   const int64_t id = db->create_study(s);
   EXPECT_GT(id, 0);
   const double before = now_s();
@@ -174,6 +175,11 @@ TEST_F(ResultsDBTest, CreatesSchemaWalAndStudiesRoundTrip) {
   EXPECT_EQ(got->seed, 0xFFFFFFFFFFFFFFF0ull);
   EXPECT_EQ(got->device, "cpu");
   EXPECT_EQ(got->created_at, 1700000000.25);
+  EXPECT_EQ(got->measure_json, s.measure_json);
+  EXPECT_EQ(db->find_study("second")->measure_json, "");
+  db->set_study_measure_json(id2, "{}");
+  EXPECT_EQ(db->find_study("second")->measure_json, "{}");
+  EXPECT_CONTAINS(error_of([&] { db->set_study_measure_json(9999, "{}"); }), "study 9999: no such study");
   EXPECT_GE(db->find_study("second")->created_at, before - 1);
   EXPECT_FALSE(db->find_study("nope"));
 
@@ -185,7 +191,7 @@ TEST_F(ResultsDBTest, CreatesSchemaWalAndStudiesRoundTrip) {
   Raw raw(path());
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.text("PRAGMA application_id"), "1397637459");  // "SNAS"
-  EXPECT_EQ(raw.text("SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(raw.text("SELECT version FROM schema_version"), "2");
   EXPECT_EQ(raw.text("SELECT sql FROM sqlite_master WHERE name = 'trials_study_number'"),
             "CREATE UNIQUE INDEX trials_study_number ON trials (study_id, number)");
   EXPECT_EQ(raw.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
@@ -194,7 +200,7 @@ TEST_F(ResultsDBTest, CreatesSchemaWalAndStudiesRoundTrip) {
 
   for (Mode mode : {Mode::ReadWrite, Mode::ReadOnly}) {
     auto again = ResultsDB::open(path(), mode);
-    EXPECT_EQ(again->schema_version(), 1);
+    EXPECT_EQ(again->schema_version(), 2);
     auto all = again->studies();
     ASSERT_EQ(all.size(), 2u);
     EXPECT_EQ(all[0].name, "first");
@@ -207,7 +213,7 @@ TEST_F(ResultsDBTest, EmptyFileIsInitialisedReadWriteButRefusedReadOnly) {
   std::string msg = error_of([&] { open_db(Mode::ReadOnly); });
   EXPECT_EQ(msg, path() + ": not an srnas results DB (empty database)");
   auto db = open_db();
-  EXPECT_EQ(db->schema_version(), 1);
+  EXPECT_EQ(db->schema_version(), 2);
   EXPECT_TRUE(db->studies().empty());
 }
 
@@ -219,7 +225,7 @@ TEST_F(ResultsDBTest, ConcurrentOpensOfANewFileAllSucceed) {
     threads.emplace_back([&, i] {
       try {
         auto db = open_db();
-        if (db->schema_version() == 1) ++ok;
+        if (db->schema_version() == 2) ++ok;
       } catch (const std::exception& e) {
         errors[i] = e.what();
       }
@@ -229,6 +235,33 @@ TEST_F(ResultsDBTest, ConcurrentOpensOfANewFileAllSucceed) {
   for (auto& e : errors) EXPECT_EQ(e, "");
   EXPECT_EQ(ok, 4);
   EXPECT_EQ(Raw(path()).text("SELECT COUNT(*) FROM schema_version"), "1");
+}
+
+TEST_F(ResultsDBTest, AVersion1FileMigratesKeepingEverything) {
+  // A file as srnas wrote it before schema version 2 (no studies.measure_json): opening it
+  // read-only is refused with the way out, read-write migrates it once; studies and trials stay.
+  {
+    auto db = open_db();
+    StudyRecord s = study("old");
+    s.measure_json = "{\"x\":1}";
+    const int64_t id = db->create_study(s);
+    TrialRecord t;
+    t.study_id = id;
+    t.genome_json = "{}";
+    t.genome_hash = "h";
+    db->add_trial(t);
+  }
+  Raw(path()).exec("ALTER TABLE studies DROP COLUMN measure_json; UPDATE schema_version SET version = 1");
+  EXPECT_CONTAINS(error_of([&] { open_db(Mode::ReadOnly); }), "open it read-write once to migrate it");
+  auto db = open_db();
+  EXPECT_EQ(db->schema_version(), 2);
+  auto s = db->find_study("old");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->measure_json, "");  // not recorded before
+  EXPECT_EQ(s->space, "tiny");
+  ASSERT_EQ(db->trials(s->id).size(), 1u);
+  EXPECT_EQ(db->trials(s->id)[0].genome_hash, "h");
+  EXPECT_EQ(Raw(path()).text("SELECT version FROM schema_version"), "2");
 }
 
 // ---- trials ----
@@ -631,7 +664,7 @@ TEST_F(ResultsDBTest, NewerSchemaIsRefused) {
   Raw(path()).exec("UPDATE schema_version SET version = 99");
   for (Mode mode : {Mode::ReadWrite, Mode::ReadOnly}) {
     EXPECT_EQ(error_of([&] { ResultsDB::open(path(), mode); }),
-              path() + ": results DB schema version 99 is newer than this srnas supports (1); upgrade srnas");
+              path() + ": results DB schema version 99 is newer than this srnas supports (2); upgrade srnas");
   }
   EXPECT_EQ(Raw(path()).text("SELECT version FROM schema_version"), "99");  // left alone
 }
