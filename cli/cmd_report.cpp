@@ -1,15 +1,19 @@
-// `srnas plot | report | replay`: plots, the HTML report and the replay benchmark of a study.
+// `srnas plot | report | replay | fidelity`: plots, the HTML report, the replay benchmark and
+// the rank fidelity of short budgets of a study.
 #include <filesystem>
 #include <iostream>
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
+#include "analysis/fidelity.h"
 #include "analysis/plots.h"
 #include "analysis/replay.h"
 #include "analysis/report.h"
 #include "cli/commands.h"
 #include "cli/db_util.h"
+#include "distributed/search_config.h"
 #include "results_db/results_db.h"
 #include "sampler/sampler.h"
 #include "search_space/error.h"
@@ -42,6 +46,32 @@ void add_report_commands(CLI::App& app) {
     auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
     fmt::print("{}\n", write_report(*d, st, out));
+  });
+
+  auto* fi = app.add_subcommand("fidelity", "Do short budgets rank like long ones? Rank correlations between rungs, and retrains");
+  add_common(fi);
+  fi->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  fi->callback([] {
+    auto d = open_db(db);
+    StudyRecord st = pick_study(*d, study);
+    std::vector<long long> budgets;  // from the study's stored config, when it still parses
+    try {
+      const SearchConfig cfg = load_search_config_text(st.config_yaml, "study " + st.name);
+      for (int r = 0; cfg.asha && r < cfg.asha->rungs; ++r) budgets.push_back(rung_budget(*cfg.asha, r));
+    } catch (const std::exception&) {
+    }
+    const std::vector<FidelityRow> rows = fidelity(d->trials(st.id), budgets);
+    if (format == "json") {
+      nlohmann::json a = nlohmann::json::array();
+      auto num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+      for (const auto& r : rows)
+        a.push_back({{"from", r.from}, {"to", r.to}, {"pairs", r.pairs}, {"rho", num(r.rho)}, {"tau_b", num(r.tau)},
+                     {"mean_gain_db", r.mean_gain_db}});
+      std::cout << a.dump(2) << "\n";
+      return;
+    }
+    fmt::print("study '{}': PSNR-RGB rank correlation between budgets (Spearman rho, Kendall tau-b)\n", st.name);
+    std::cout << fidelity_table(rows);
   });
 
   auto* rb = app.add_subcommand("replay", "Replay benchmark: samplers searching inside a finished study's records");

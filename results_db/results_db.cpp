@@ -388,7 +388,12 @@ StudyRecord read_study(Query& q) {
   return s;
 }
 
-constexpr const char* kStudyColumns = "id, name, config_yaml, space, seed, device, created_at, measure_json";
+// The studies columns read_study expects, for a file of schema `version` (>= 1): what a later
+// migration added reads as its default.
+std::string study_columns(int version) {
+  return std::string("id, name, config_yaml, space, seed, device, created_at, ") +
+         (version >= 2 ? "measure_json" : "'' AS measure_json");
+}
 
 }  // namespace
 
@@ -491,11 +496,9 @@ std::unique_ptr<ResultsDB> ResultsDB::open(const std::string& path, Mode mode, i
   impl->exec("PRAGMA foreign_keys = ON", "enable foreign keys");
   if (mode == Mode::ReadOnly) {
     if (impl->version == 0) throw Error(path + ": not an srnas results DB (empty database)");
-    if (impl->version < kCurrentVersion) {
-      throw Error(path + ": results DB schema version " + std::to_string(impl->version) +
-                  " is older than this srnas uses (" + std::to_string(kCurrentVersion) +
-                  "); open it read-write once to migrate it");
-    }
+    // Read-only opens read older versions as they are (a reader never writes, and so never
+    // migrates): a column added since reads as its default (study_columns()).
+
   } else {
     // WAL: readers never block the writer. Where the file system cannot do WAL, SQLite keeps
     // the rollback journal and everything still works, only with more waiting.
@@ -547,13 +550,13 @@ void ResultsDB::set_study_measure_json(int64_t study_id, const std::string& meas
 }
 
 std::optional<StudyRecord> ResultsDB::find_study(const std::string& name) const {
-  Query q(*impl_, std::string("SELECT ") + kStudyColumns + " FROM studies WHERE name = ?", "find study");
+  Query q(*impl_, "SELECT " + study_columns(impl_->version) + " FROM studies WHERE name = ?", "find study");
   if (!q.arg(name).step()) return std::nullopt;
   return read_study(q);
 }
 
 std::vector<StudyRecord> ResultsDB::studies() const {
-  Query q(*impl_, std::string("SELECT ") + kStudyColumns + " FROM studies ORDER BY id", "list studies");
+  Query q(*impl_, "SELECT " + study_columns(impl_->version) + " FROM studies ORDER BY id", "list studies");
   std::vector<StudyRecord> out;
   while (q.step()) out.push_back(read_study(q));
   return out;

@@ -146,6 +146,22 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
   // --resume of a finished study adds nothing
   ASSERT_EQ(run_cli(search_cmd(d, true)).status, 0);
   EXPECT_EQ(trials_json(d), ts);
+  // fidelity pairs the trials promoted to rung 1 (budgets 4 -> 8 iterations)
+  {
+    int promoted = 0;
+    for (const auto& t : ts) promoted += !t["baseline"].get<bool>() && t["rung"] == 1 && t["state"] == "COMPLETE";
+    auto fi = run_cli("fidelity --db " + (d / "s.db").string() + " --format json");
+    ASSERT_EQ(fi.status, 0) << fi.err;
+    const auto rows = nlohmann::json::parse(fi.out);
+    if (promoted == 0) {
+      EXPECT_TRUE(rows.empty()) << fi.out;
+    } else {
+      ASSERT_EQ(rows.size(), 1u) << fi.out;
+      EXPECT_EQ(rows[0]["from"], "rung 0 (4 it)");
+      EXPECT_EQ(rows[0]["to"], "rung 1 (8 it)");
+      EXPECT_EQ(rows[0]["pairs"], promoted);
+    }
+  }
 
   auto p = run_cli("pareto --db " + (d / "s.db").string() + " --format json");
   ASSERT_EQ(p.status, 0) << p.err;
@@ -233,6 +249,15 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
   EXPECT_EQ(after.back()["parent"], 1);
   EXPECT_EQ(after.back()["state"], "COMPLETE");
   EXPECT_EQ(after.back()["budget"], 12);
+  auto fi = run_cli("fidelity --db " + (d / "s.db").string() + " --format json");
+  ASSERT_EQ(fi.status, 0) << fi.err;
+  const auto rows = nlohmann::json::parse(fi.out);
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.back()["from"], "search");
+  EXPECT_EQ(rows.back()["pairs"], 1);
+  EXPECT_TRUE(rows.back()["rho"].is_null()) << "one pair has no rank correlation";
+  EXPECT_NEAR(rows.back()["mean_gain_db"].get<double>(),
+              after.back()["psnr_rgb"].get<double>() - after[0]["psnr_rgb"].get<double>(), 1e-9);
 }
 
 TEST(Search, KeepCheckpointsKeepsThem) {

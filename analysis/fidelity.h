@@ -1,0 +1,40 @@
+// Fidelity: does a short training budget rank candidates as a longer one does? Successive
+// halving (and any search at a small budget) bets that it does. For each pair of consecutive
+// rungs, the trials measured at both (the promoted ones), and for retrains (`srnas retrain`),
+// each retrain against its parent's PSNR: Spearman's rho and Kendall's tau-b of the two
+// PSNR-RGB rankings. Near 1: the short budget is a faithful proxy; near 0 or below: raise
+// asha.min_budget. Only promoted trials reach the next rung, a range already cut to the best,
+// so these figures understate how well the short budget ranks the whole field.
+// Plain C++, a pure function of the trials (no DB access).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sampler/trial.h"
+
+namespace srnas {
+
+// Rank correlations of paired values (NaN pairs skipped); ties get average ranks (rho) and the
+// tau-b correction. nullopt when fewer than 3 pairs, or when a side is constant.
+std::optional<double> spearman_rho(const std::vector<double>& x, const std::vector<double>& y);
+std::optional<double> kendall_tau_b(const std::vector<double>& x, const std::vector<double>& y);
+
+struct FidelityRow {
+  std::string from, to;  // "rung 0 (60 it)" -> "rung 1 (120 it)", or "search" -> "retrain"
+  int pairs = 0;
+  std::optional<double> rho, tau;
+  double mean_gain_db = 0;  // mean of (to - from) PSNR-RGB over the pairs
+};
+
+// One row per consecutive rung pair that has pairs, then "search -> retrain" when there are
+// retrains of trials with a PSNR. Rung budgets are labelled from the trials' recorded budgets
+// when known (rung_budgets[r], iterations; empty: unlabelled).
+std::vector<FidelityRow> fidelity(const std::vector<TrialRecord>& trials,
+                                  const std::vector<long long>& rung_budgets = {});
+
+// A text table; "no trial was measured at two budgets" when rows is empty.
+std::string fidelity_table(const std::vector<FidelityRow>& rows);
+
+}  // namespace srnas
