@@ -82,10 +82,15 @@ std::optional<double> kendall_tau_b(const std::vector<double>& x, const std::vec
   return (concordant - discordant) / denom;
 }
 
-std::vector<FidelityRow> fidelity(const std::vector<TrialRecord>& trials, const std::vector<long long>& rung_budgets) {
+std::vector<FidelityRow> fidelity(const std::vector<TrialRecord>& trials) {
+  std::map<int, int64_t> rung_budget;  // the budget final candidates ended with, per rung
+  for (const auto& t : trials)
+    if (!t.is_baseline && !t.parent_id && t.budget > 0 &&
+        (t.state == TrialState::Complete || t.state == TrialState::Pruned))
+      rung_budget[t.rung] = std::max(rung_budget[t.rung], t.budget);
   auto label = [&](int r) {
-    return size_t(r) < rung_budgets.size() ? fmt::format("rung {} ({} it)", r, rung_budgets[size_t(r)])
-                                           : fmt::format("rung {}", r);
+    auto b = rung_budget.find(r);
+    return b != rung_budget.end() ? fmt::format("rung {} ({} it)", r, b->second) : fmt::format("rung {}", r);
   };
   auto row = [](std::string from, std::string to, const std::vector<double>& x, const std::vector<double>& y) {
     FidelityRow f;

@@ -29,10 +29,9 @@ struct FidelityRow {
 };
 
 // One row per consecutive rung pair that has pairs, then "search -> retrain" when there are
-// retrains of trials with a PSNR. Rung budgets are labelled from the trials' recorded budgets
-// when known (rung_budgets[r], iterations; empty: unlabelled).
-std::vector<FidelityRow> fidelity(const std::vector<TrialRecord>& trials,
-                                  const std::vector<long long>& rung_budgets = {});
+// retrains of trials with a PSNR. A rung is labelled with its budget in iterations, read off
+// the final (COMPLETE or PRUNED) candidates that ended on it, when any did.
+std::vector<FidelityRow> fidelity(const std::vector<TrialRecord>& trials);
 
 // A text table; "no trial was measured at two budgets" when rows is empty.
 std::string fidelity_table(const std::vector<FidelityRow>& rows);

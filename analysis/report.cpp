@@ -1,5 +1,6 @@
 #include "analysis/report.h"
 
+#include "analysis/fidelity.h"
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -13,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "analysis/fidelity.h"
 #include "analysis/plots.h"
 #include "analysis/tracks.h"
 #include "search_space/error.h"
@@ -265,6 +267,26 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
                                : fmt::format("<td>{}</td>", html_escape(reasons[k])));
       add("</tr>\n");
     }
+    add("</tbody>\n</table>\n");
+  }
+  add("</section>\n");
+
+  // Fidelity of the short budgets.
+  const std::vector<FidelityRow> fid = fidelity(trials);
+  add("<section id=\"fidelity\">\n<h2>Fidelity of short budgets</h2>\n<p>Do short training budgets rank the "
+      "candidates as longer ones do? PSNR-RGB rank correlation of the trials measured at both budgets (near 1: "
+      "faithful; near 0: raise <code>asha.min_budget</code>). Only promoted trials reach the next rung, so these "
+      "understate how well the short budget ranks the whole field.</p>\n");
+  if (fid.empty()) {
+    add("<p class=\"muted\">No trial was measured at two budgets.</p>\n");
+  } else {
+    add("<table>\n<thead><tr><th>from</th><th>to</th><th>pairs</th><th>Spearman &rho;</th><th>Kendall &tau;-b</th>"
+        "<th>mean gain (dB)</th></tr></thead>\n<tbody>\n");
+    auto corr = [](const std::optional<double>& v) { return v ? fmt::format("{:+.3f}", *v) : std::string("-"); };
+    for (const auto& r : fid)
+      add(fmt::format("<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}"
+                      "</td><td class=\"n\">{:+.3f}</td></tr>\n",
+                      html_escape(r.from), html_escape(r.to), r.pairs, corr(r.rho), corr(r.tau), r.mean_gain_db));
     add("</tbody>\n</table>\n");
   }
   add("</section>\n");

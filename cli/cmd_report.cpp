@@ -13,7 +13,6 @@
 #include "analysis/report.h"
 #include "cli/commands.h"
 #include "cli/db_util.h"
-#include "distributed/search_config.h"
 #include "results_db/results_db.h"
 #include "sampler/sampler.h"
 #include "search_space/error.h"
@@ -54,13 +53,7 @@ void add_report_commands(CLI::App& app) {
   fi->callback([] {
     auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
-    std::vector<long long> budgets;  // from the study's stored config, when it still parses
-    try {
-      const SearchConfig cfg = load_search_config_text(st.config_yaml, "study " + st.name);
-      for (int r = 0; cfg.asha && r < cfg.asha->rungs; ++r) budgets.push_back(rung_budget(*cfg.asha, r));
-    } catch (const std::exception&) {
-    }
-    const std::vector<FidelityRow> rows = fidelity(d->trials(st.id), budgets);
+    const std::vector<FidelityRow> rows = fidelity(d->trials(st.id));
     if (format == "json") {
       nlohmann::json a = nlohmann::json::array();
       auto num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };

@@ -29,11 +29,13 @@ TEST(Fidelity, RankCorrelationsByHand) {
 
 TEST(Fidelity, PairsRungsOfPromotedTrialsAndRetrainsWithTheirParents) {
   std::vector<TrialRecord> ts;
-  auto add = [&](int64_t id, std::map<int, double> rungs) {
+  auto add = [&](int64_t id, std::map<int, double> rungs, TrialState state = TrialState::Complete) {
     TrialRecord t;
     t.id = id;
     t.number = id;
-    t.state = TrialState::Complete;
+    t.state = state;
+    t.rung = rungs.empty() ? 0 : rungs.rbegin()->first;
+    t.budget = t.rung == 0 ? 60 : 120;  // the rungs' budgets
     t.rung_psnr = std::move(rungs);
     if (!t.rung_psnr.empty()) t.psnr_rgb = t.rung_psnr.rbegin()->second;
     ts.push_back(t);
@@ -43,16 +45,17 @@ TEST(Fidelity, PairsRungsOfPromotedTrialsAndRetrainsWithTheirParents) {
   add(2, {{0, 25.0}, {1, 26.0}});
   add(3, {{0, 26.0}, {1, 26.5}});
   add(4, {{0, 27.0}, {1, 28.0}});
-  add(5, {{0, 24.0}});  // pruned at rung 0
-  add(6, {{0, 23.0}});
+  add(5, {{0, 24.0}}, TrialState::Pruned);  // pruned at rung 0
+  add(6, {{0, 23.0}}, TrialState::Pruned);
   auto rt = [&](int64_t id, int64_t parent, double psnr) {
     TrialRecord* t = add(id, {{0, psnr}});
     t->parent_id = parent;
+    t->budget = 1000;  // not a rung's budget
   };
   rt(7, 2, 27.0);
   rt(8, 3, 26.9);
   rt(9, 4, 29.0);
-  const auto rows = fidelity(ts, {60, 120});
+  const auto rows = fidelity(ts);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].from, "rung 0 (60 it)");
   EXPECT_EQ(rows[0].to, "rung 1 (120 it)");
@@ -71,5 +74,6 @@ TEST(Fidelity, PairsRungsOfPromotedTrialsAndRetrainsWithTheirParents) {
   EXPECT_NE(table.find("rung 0 (60 it)"), std::string::npos) << table;
   EXPECT_NE(table.find("+1.000"), std::string::npos) << table;
   EXPECT_EQ(fidelity_table({}), "no trial was measured at two budgets\n");
-  EXPECT_EQ(fidelity(ts)[0].from, "rung 0");  // no budgets known
+  for (auto& t : ts) t.budget = 0;  // no budgets recorded: unlabelled rungs
+  EXPECT_EQ(fidelity(ts)[0].from, "rung 0");
 }
