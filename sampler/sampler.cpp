@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
@@ -315,14 +316,24 @@ class TpeSampler : public Sampler {
       const auto it = std::upper_bound(cum_l[k].begin(), cum_l[k].end(), u);
       return int(std::min<size_t>(size_t(it - cum_l[k].begin()), cum_l[k].size() - 1));
     };
+    return best_candidate(ctx, seen, rng, [&] {
+      std::pair<std::vector<int>, double> c{std::vector<int>(genes.size()), 0.0};
+      for (size_t k = 0; k < genes.size(); ++k) c.second += score[k][size_t(c.first[k] = draw(k))];
+      return c;
+    });
+  }
+
+ private:
+  // Rounds of n_candidates draws of (gene values, score): the new, admissible draw with the
+  // highest score wins its round; after max_attempts draws without one, random draws.
+  std::optional<Genome> best_candidate(const SamplerContext& ctx, const std::set<std::string>& seen, Rng& rng,
+                                       const std::function<std::pair<std::vector<int>, double>()>& candidate) const {
     const int rounds = std::max(1, cfg_.max_attempts / cfg_.n_candidates);
     for (int round = 0; round < rounds; ++round) {
       std::optional<Genome> best;
       double best_score = -std::numeric_limits<double>::infinity();
       for (int c = 0; c < cfg_.n_candidates; ++c) {
-        std::vector<int> values(genes.size());
-        double sc = 0;
-        for (size_t k = 0; k < genes.size(); ++k) sc += score[k][size_t(values[k] = draw(k))];
+        const auto [values, sc] = candidate();
         if (sc <= best_score) continue;
         try {
           Genome g = ctx.space.decode(values);
@@ -337,7 +348,6 @@ class TpeSampler : public Sampler {
     return random_proposal(ctx, seen, rng, cfg_.max_attempts);
   }
 
- private:
   // Multivariate TPE (Falkner et al. 2018; Optuna's multivariate=True) over categorical genes:
   // l and g are mixtures with one component per trial of the group plus a uniform prior
   // component of weight prior_weight; a trial's component puts (prior_weight / |values| + 1) /
@@ -382,25 +392,11 @@ class TpeSampler : public Sampler {
       }
       return x;
     };
-    const int rounds = std::max(1, cfg_.max_attempts / cfg_.n_candidates);
-    for (int round = 0; round < rounds; ++round) {
-      std::optional<Genome> best;
-      double best_score = -std::numeric_limits<double>::infinity();
-      for (int c = 0; c < cfg_.n_candidates; ++c) {
-        const std::vector<int> x = draw();
-        const double sc = log_density(good, x) - log_density(bad, x);
-        if (sc <= best_score) continue;
-        try {
-          Genome g = ctx.space.decode(x);
-          if (!fresh(ctx, seen, g)) continue;
-          best = std::move(g);
-          best_score = sc;
-        } catch (const Error&) {  // a combination the space rejects
-        }
-      }
-      if (best) return best;
-    }
-    return random_proposal(ctx, seen, rng, cfg_.max_attempts);
+    return best_candidate(ctx, seen, rng, [&] {
+      std::vector<int> x = draw();
+      const double sc = log_density(good, x) - log_density(bad, x);
+      return std::pair<std::vector<int>, double>{std::move(x), sc};
+    });
   }
 
   SamplerConfig cfg_;
