@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/format.h"
+#include "distributed/search_config.h"
 #include "search_space/accounting.h"
 #include "search_space/error.h"
 #include "search_space/registry.h"
@@ -68,12 +69,15 @@ void add_space_commands(CLI::App& app) {
     Rng rng(seed);
     std::vector<int64_t> params, macs;
     const Accounting base = account(load_arch("msrresnet").genome, h, w);
+    Limits limits;  // as a search's `limits` counts them
+    if (max_params > 0) limits.max_params = max_params;
+    if (max_gmacs > 0) limits.max_gmacs = max_gmacs;
     int64_t within = 0, below_base = 0;
     for (int i = 0; i < stats; ++i) {
       const Accounting a = account(s->sample(rng), h, w);
       params.push_back(a.params);
       macs.push_back(a.macs);
-      within += (max_params <= 0 || a.params <= max_params) && (max_gmacs <= 0 || double(a.macs) <= max_gmacs * 1e9);
+      within += limits.pure_violation(a.params, a.macs).empty();
       below_base += a.params <= base.params;
     }
     std::sort(params.begin(), params.end());

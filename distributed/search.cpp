@@ -168,22 +168,13 @@ WorkItem first_item(Ctx& c, TrialRecord& t) {
   return train_item(c, t);
 }
 
-// Why params/MACs break the study's absolute limits ("" when within them).
-std::string pure_limit_violation(const Limits& l, int64_t params, int64_t macs) {
-  if (l.max_params && params > *l.max_params)
-    return fmt::format("limit: params {} > max_params {}", params, *l.max_params);
-  if (l.max_gmacs && double(macs) > *l.max_gmacs * 1e9)
-    return fmt::format("limit: {:.3f} GMACs > max_gmacs {}", double(macs) / 1e9, *l.max_gmacs);
-  return "";
-}
-
 // Pre-training constraints (the baseline's, then the study's limits); true when the trial
 // was pruned.
 bool prune_before_training(Ctx& c, TrialRecord& t) {
   if (t.is_baseline) return false;
   auto base = probed_baseline_of(c.db.trials(c.study_id));
   if (!base) throw Error("internal: candidate trial before the baseline's probe");
-  const std::string over = pure_limit_violation(c.cfg.limits, *t.params, *t.macs);
+  const std::string over = c.cfg.limits.pure_violation(*t.params, *t.macs);
   if (!over.empty()) {
     finish(c, t, TrialState::Pruned, over + " (before training)");
     return true;
@@ -443,7 +434,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
         if (lim.max_params || lim.max_gmacs)
           ctx.admissible = [&](const Genome& g) {
             const Accounting a = account(g, cfg.macs_h, cfg.macs_w);
-            return pure_limit_violation(lim, a.params, a.macs).empty();
+            return lim.pure_violation(a.params, a.macs).empty();
           };
         std::optional<Genome> g = next_enqueued(history);
         if (!g) g = sampler->propose(ctx);

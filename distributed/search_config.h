@@ -35,6 +35,8 @@ struct Limits {
   std::optional<double> max_gmacs;          // 1e9 MACs at macs_lr_size
   std::optional<double> max_runtime_ratio;  // candidate / MSRResNet, as recorded
   bool any() const { return max_params || max_gmacs || max_runtime_ratio; }
+  // Why params/MACs break the params or MACs limit ("" when within them).
+  std::string pure_violation(int64_t params, int64_t macs) const;
 };
 
 struct SearchConfig {
