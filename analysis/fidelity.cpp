@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "analysis/retrains.h"
+
 namespace srnas {
 
 namespace {
@@ -118,18 +120,21 @@ std::vector<FidelityRow> fidelity(const std::vector<TrialRecord>& trials) {
     FidelityRow f = row(label(r), label(r + 1), x, y);
     if (f.pairs > 0) out.push_back(std::move(f));
   }
-  std::map<int64_t, const TrialRecord*> by_id;
-  for (const auto& t : trials) by_id[t.id] = &t;
-  std::vector<double> x, y;
-  for (const auto& t : trials) {
-    if (!t.parent_id || t.state != TrialState::Complete || !t.psnr_rgb) continue;
-    auto p = by_id.find(*t.parent_id);
-    if (p == by_id.end() || !p->second->psnr_rgb) continue;
-    x.push_back(*p->second->psnr_rgb);
-    y.push_back(*t.psnr_rgb);
+  // Search -> retrain: one pair per retrained genome and settings (the mean over its seeds).
+  const std::vector<RetrainGroup> groups = retrain_groups(trials);
+  for (const RetrainGroup& g : groups) {
+    std::vector<double> x, y;
+    std::vector<const RetrainArm*> arms;
+    if (g.baseline) arms.push_back(&*g.baseline);
+    for (const RetrainArm& a : g.arms) arms.push_back(&a);
+    for (const RetrainArm* a : arms) {
+      if (!a->parent.psnr_rgb) continue;
+      x.push_back(*a->parent.psnr_rgb);
+      y.push_back(a->psnr_rgb_mean);
+    }
+    FidelityRow f = row("search", groups.size() == 1 ? "retrain" : "retrain " + g.label, x, y);
+    if (f.pairs > 0) out.push_back(std::move(f));
   }
-  FidelityRow f = row("search", "retrain", x, y);
-  if (f.pairs > 0) out.push_back(std::move(f));
   return out;
 }
 

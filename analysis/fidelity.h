@@ -1,7 +1,7 @@
 // Fidelity: does a short training budget rank candidates as a longer one does? Successive
 // halving (and any search at a small budget) bets that it does. For each pair of consecutive
 // rungs, the trials measured at both (the promoted ones), and for retrains (`srnas retrain`),
-// each retrain against its parent's PSNR: Spearman's rho and Kendall's tau-b of the two
+// each retrained genome against its search PSNR: Spearman's rho and Kendall's tau-b of the two
 // PSNR-RGB rankings. Near 1: the short budget is a faithful proxy; near 0 or below: raise
 // asha.min_budget. Only promoted trials reach the next rung, a range already cut to the best,
 // so these figures understate how well the short budget ranks the whole field.
@@ -28,8 +28,9 @@ struct FidelityRow {
   double mean_gain_db = 0;  // mean of (to - from) PSNR-RGB over the pairs
 };
 
-// One row per consecutive rung pair that has pairs, then "search -> retrain" when there are
-// retrains of trials with a PSNR. A rung is labelled with its budget in iterations, read off
+// One row per consecutive rung pair that has pairs, then "search -> retrain" per retrain group
+// (retrains.h; "retrain <group label>" when there are several): one pair per retrained genome,
+// its search PSNR against the mean over its seeds. A rung is labelled with its budget in iterations, read off
 // the final (COMPLETE or PRUNED) candidates that ended on it, when any did.
 std::vector<FidelityRow> fidelity(const std::vector<TrialRecord>& trials);
 

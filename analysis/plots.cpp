@@ -344,9 +344,10 @@ std::vector<std::string> write_plots(const std::vector<TrialRecord>& trials, con
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error(fmt::format("{}: cannot create the folder: {}", out_dir, ec.message()));
-  scatter(trials, title, dir, true);
-  scatter(trials, title, dir, false);
-  progress(trials, title, bicubic_psnr_rgb, dir);
+  const std::vector<TrialRecord> search = search_trials(trials);  // retrains ran at other budgets
+  scatter(search, title, dir, true);
+  scatter(search, title, dir, false);
+  progress(search, title, bicubic_psnr_rgb, dir);
   std::vector<std::string> paths;
   for (const char* name : {"psnr_params", "psnr_runtime", "progress"}) {
     run_gnuplot(out_dir, std::string(name) + ".gp");

@@ -1,6 +1,5 @@
 #include "analysis/report.h"
 
-#include "analysis/fidelity.h"
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -16,6 +15,7 @@
 
 #include "analysis/fidelity.h"
 #include "analysis/plots.h"
+#include "analysis/retrains.h"
 #include "analysis/tracks.h"
 #include "search_space/error.h"
 
@@ -129,7 +129,12 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
   fs::create_directories(dir, ec);
   if (ec) throw Error(fmt::format("{}: cannot create the folder: {}", out_dir, ec.message()));
   const std::vector<TrialRecord> trials = db.trials(study.id);
-  const std::map<TrialState, int> counts = db.state_counts(study.id);
+  std::map<TrialState, int> counts;  // of the search (retrains have their own section)
+  for (TrialState s : {TrialState::Pending, TrialState::Running, TrialState::Complete, TrialState::Pruned,
+                       TrialState::Failed})
+    counts[s] = 0;
+  for (const auto& t : search_trials(trials)) ++counts[t.state];
+  const size_t n_retrains = trials.size() - search_trials(trials).size();
   const TracksReport tracks = study_tracks(db, trials);
   const auto front = pareto_trials(trials, {Objective::PSNR, Objective::Params, Objective::Runtime});
   std::map<int64_t, std::string> wins;  // trial id -> "T1, T3"
@@ -166,7 +171,11 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
   for (const auto& [s, n] : counts) add(fmt::format("<td class=\"n\">{}</td>", n));
   add(fmt::format("<td class=\"n\">{}</td></tr></tbody>\n</table>\n", total));
   add("<p class=\"muted\">The baseline is one of these trials (number 0); it is shown for reference and never "
-      "ranked.</p>\n</section>\n");
+      "ranked.");
+  if (n_retrains > 0)
+    add(fmt::format(" Not counted: {} retrain{} (<a href=\"#retrains\">Retrains</a>).", n_retrains,
+                    n_retrains == 1 ? "" : "s"));
+  add("</p>\n</section>\n");
 
   // Plots.
   add("<section id=\"plots\">\n<h2>Plots</h2>\n");
@@ -266,6 +275,45 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
         add(reasons[k].empty() ? fmt::format("<td class=\"muted\">rank {}</td>", ranks[id][k])
                                : fmt::format("<td>{}</td>", html_escape(reasons[k])));
       add("</tr>\n");
+    }
+    add("</tbody>\n</table>\n");
+  }
+  add("</section>\n");
+
+  // Retrains, compared at matched settings.
+  const std::vector<RetrainGroup> groups = retrain_groups(trials);
+  add("<section id=\"retrains\">\n<h2>Retrains</h2>\n<p>Genomes trained again by <code>srnas retrain</code> at "
+      "another budget, compared only with retrains of the baseline made with the same settings (but the seed): "
+      "mean PSNR-RGB over the seeds &plusmn; its sample standard deviation, the difference from the baseline's mean "
+      "&plusmn; its standard error (two seeds or more in both), and the tracks' rules on the means.</p>\n");
+  if (groups.empty()) add("<p class=\"muted\">No COMPLETE retrain.</p>\n");
+  for (const RetrainGroup& g : groups) {
+    std::map<int64_t, std::string> won;  // search trial id -> "T1, T3"
+    for (const auto& t : g.tracks)
+      if (!t.ranked.empty()) {
+        std::string& l = won[t.ranked.front().id];
+        l += (l.empty() ? "T" : ", T") + std::to_string(t.track);
+      }
+    add(fmt::format("<h3>{}</h3>\n", html_escape(g.label)));
+    if (!g.baseline)
+      add("<p class=\"note\">No retrain of the baseline with these settings: nothing is ranked (retrain the "
+          "baseline, trial number 0, with the same options).</p>\n");
+    add("<table>\n<thead><tr><th>retrained trial</th><th>#</th><th>seeds</th><th>params</th><th>runtime ratio</th>"
+        "<th>PSNR-RGB (dB)</th><th>vs baseline (dB)</th><th>note</th></tr></thead>\n<tbody>\n");
+    std::vector<const RetrainArm*> rows;
+    if (g.baseline) rows.push_back(&*g.baseline);
+    for (const RetrainArm& a : g.arms) rows.push_back(&a);
+    for (const RetrainArm* a : rows) {
+      const std::string delta =
+          !a->delta_db ? "-"
+          : a->delta_se_db ? fmt::format("{:+.3f} &plusmn; {:.3f}", *a->delta_db, *a->delta_se_db)
+                           : fmt::format("{:+.3f}", *a->delta_db);
+      add(fmt::format("<tr{}><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}"
+                      "</td><td class=\"n\">{:.3f}</td><td class=\"n\">{:.3f} &plusmn; {:.3f}</td><td class=\"n\">{}"
+                      "</td><td>{}</td></tr>\n",
+                      a->parent.is_baseline ? " class=\"baseline\"" : "", a->parent.id, a->parent.number,
+                      a->runs.size(), digits(a->params), a->runtime_ratio_mean, a->psnr_rgb_mean, a->psnr_rgb_sd, delta,
+                      a->parent.is_baseline ? "baseline" : won.count(a->parent.id) ? "winner " + won[a->parent.id] : ""));
     }
     add("</tbody>\n</table>\n");
   }

@@ -43,7 +43,7 @@ bool has_metrics(const TrialRecord& t) {
 std::vector<TrialRecord> pareto_trials(const std::vector<TrialRecord>& trials, const std::vector<Objective>& objectives) {
   std::vector<TrialRecord> pool;
   for (const auto& t : trials)
-    if (has_metrics(t)) pool.push_back(t);
+    if (has_metrics(t) && !is_retrain(t)) pool.push_back(t);
   std::vector<Point> pts;
   for (const auto& t : pool) {
     Point p;
@@ -63,9 +63,9 @@ TracksReport rank_tracks(const std::vector<TrialRecord>& trials) {
   r.tracks[1].track = 2, r.tracks[1].name = "runtime";
   r.tracks[2].track = 3, r.tracks[2].name = "fidelity";
   for (const auto& t : trials)
-    if (t.is_baseline && has_metrics(t)) r.baseline = t;
+    if (t.is_baseline && has_metrics(t) && !is_retrain(t)) r.baseline = t;
   for (const auto& t : trials) {
-    if (t.is_baseline || t.state != TrialState::Complete) continue;
+    if (t.is_baseline || is_retrain(t) || t.state != TrialState::Complete) continue;
     for (auto& tr : r.tracks) {
       if (!r.baseline) {
         tr.unranked.push_back({t, "no COMPLETE baseline in the study"});

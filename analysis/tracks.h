@@ -1,7 +1,8 @@
 // Analysis of a study's trials: the Pareto front and the three AIM 2019 tracks.
 //
-// Contract: only COMPLETE trials with their metrics are ranked (the baseline is shown as a
-// reference row, never ranked). Track rules (protocol.md), all relative to the study's
+// Contract: only COMPLETE search trials with their metrics are ranked (the baseline is shown
+// as a reference row, never ranked; retrains, at other budgets, are compared among themselves
+// by retrains.h). Track rules (protocol.md), all relative to the study's
 // baseline trial measured under the same budget and device:
 //   Track 1 (params):   fewest params,   needs psnr_rgb >= baseline and runtime_ratio <= baseline
 //   Track 2 (runtime):  lowest runtime,  needs params <= baseline and psnr_rgb >= baseline
@@ -31,7 +32,7 @@ enum class Objective { PSNR, Params, Runtime };
 std::vector<Objective> parse_objectives(const std::string& csv);
 std::string to_string(Objective o);
 
-// COMPLETE trials (the baseline included) not dominated by another COMPLETE trial on the
+// COMPLETE search trials (the baseline included, retrains not) not dominated by another COMPLETE trial on the
 // objectives (maximize PSNR-RGB, minimize params, minimize runtime_ratio), by number.
 std::vector<TrialRecord> pareto_trials(const std::vector<TrialRecord>& trials, const std::vector<Objective>& objectives);
 

@@ -4,9 +4,11 @@
 #include <iostream>
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "analysis/export.h"
+#include "analysis/retrains.h"
 #include "analysis/tracks.h"
 #include "cli/commands.h"
 #include "cli/db_util.h"
@@ -39,13 +41,105 @@ nlohmann::json bicubic_json(const TracksReport& r) {
   return {{"psnr_rgb", num(r.bicubic_psnr_rgb)}, {"psnr_y", num(r.bicubic_psnr_y)}};
 }
 
+// A retrain's recorded settings (TrialRecord::train_json) as JSON; null for search trials.
+nlohmann::json settings_json(const TrialRecord& t) {
+  if (t.train_json.empty()) return nullptr;
+  nlohmann::json j = nlohmann::json::parse(t.train_json, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(t.train_json) : j;
+}
+
 nlohmann::json trial_json(const TrialRecord& t) {
   return {{"trial", t.id},           {"number", t.number},         {"state", to_string(t.state)},
           {"reason", t.reason},      {"baseline", t.is_baseline},  {"params", num(t.params)},
           {"macs", num(t.macs)},     {"psnr_rgb", num(t.psnr_rgb)}, {"psnr_y", num(t.psnr_y)},
           {"runtime_s", num(t.runtime_s)}, {"runtime_ratio", num(t.runtime_ratio)}, {"budget", t.budget},
           {"rung", t.rung},          {"parent", t.parent_id ? nlohmann::json(*t.parent_id) : nlohmann::json(nullptr)},
-          {"genome_hash", t.genome_hash}, {"weights", t.weights_path}};
+          {"genome_hash", t.genome_hash}, {"weights", t.weights_path}, {"train_settings", settings_json(t)}};
+}
+
+// A retrain's seed, as recorded in its settings.
+std::optional<uint64_t> seed_of(const TrialRecord& t) {
+  const nlohmann::json j = settings_json(t);
+  if (j.is_object() && j.contains("train") && j["train"].contains("seed") && j["train"]["seed"].is_number_unsigned())
+    return j["train"]["seed"].get<uint64_t>();
+  return std::nullopt;
+}
+
+nlohmann::json arm_json(const RetrainArm& a) {
+  nlohmann::json runs = nlohmann::json::array(), seeds = nlohmann::json::array();
+  for (const auto& r : a.runs) runs.push_back(r.id);
+  for (const auto& x : a.seeds) seeds.push_back(x ? nlohmann::json(*x) : nlohmann::json(nullptr));
+  return {{"trial", a.parent.id},
+          {"number", a.parent.number},
+          {"baseline", a.parent.is_baseline},
+          {"retrains", runs},
+          {"seeds", seeds},
+          {"params", a.params},
+          {"runtime_ratio", num(std::optional<double>(a.runtime_ratio_mean))},
+          {"psnr_rgb_mean", a.psnr_rgb_mean},
+          {"psnr_rgb_sd", a.psnr_rgb_sd},
+          {"psnr_y_mean", num(std::optional<double>(a.psnr_y_mean))},
+          {"delta_db", num(a.delta_db)},
+          {"delta_se_db", num(a.delta_se_db)}};
+}
+
+nlohmann::json groups_json(const std::vector<RetrainGroup>& groups) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const RetrainGroup& g : groups) {
+    nlohmann::json arms = nlohmann::json::array(), tracks = nlohmann::json::array();
+    for (const auto& a : g.arms) arms.push_back(arm_json(a));
+    for (const auto& t : g.tracks) {
+      nlohmann::json ranked = nlohmann::json::array(), unranked = nlohmann::json::array();
+      for (const auto& x : t.ranked) ranked.push_back(x.id);
+      for (const auto& u : t.unranked) unranked.push_back({{"trial", u.trial.id}, {"reason", u.reason}});
+      tracks.push_back({{"track", t.track}, {"name", t.name}, {"ranked", ranked}, {"unranked", unranked}});
+    }
+    nlohmann::json settings = g.settings_json.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(g.settings_json);
+    out.push_back({{"label", g.label},
+                   {"iterations", num(g.iterations)},
+                   {"device", g.device},
+                   {"settings", settings},
+                   {"baseline", g.baseline ? arm_json(*g.baseline) : nlohmann::json(nullptr)},
+                   {"arms", arms},
+                   {"tracks", tracks}});
+  }
+  return out;
+}
+
+// "28.950 ± 0.030" (sd over the seeds), "+0.038 ± 0.021" (difference and its standard error).
+std::string pm(double v, double sd, bool sign = false) {
+  return fmt::format(fmt::runtime(sign ? "{:+.3f} ± {:.3f}" : "{:.3f} ± {:.3f}"), v, sd);
+}
+
+void print_groups(const std::vector<RetrainGroup>& groups) {
+  const char* what[] = {"fewest params", "lowest runtime", "best PSNR"};
+  for (const RetrainGroup& g : groups) {
+    fmt::print("\nRetrains: {}\n", g.label);
+    fmt::print("  {:>5} {:>4} {:>5} {:>11} {:>7}  {:<17} {}\n", "trial", "#", "seeds", "params", "ratio",
+               "PSNR-RGB mean ± sd", "vs baseline (± s.e.)");
+    std::vector<const RetrainArm*> rows;
+    if (g.baseline) rows.push_back(&*g.baseline);
+    for (const RetrainArm& a : g.arms) rows.push_back(&a);
+    for (const RetrainArm* a : rows)
+      fmt::print("  {:>5} {:>4} {:>5} {:>11} {:>7.3f}  {:<17} {}\n", a->parent.id, a->parent.number, a->runs.size(),
+                 group_digits(a->params), a->runtime_ratio_mean, pm(a->psnr_rgb_mean, a->psnr_rgb_sd),
+                 a->parent.is_baseline ? "(baseline)"
+                 : !a->delta_db        ? "-"
+                 : a->delta_se_db      ? pm(*a->delta_db, *a->delta_se_db, true)
+                                       : fmt::format("{:+.3f}", *a->delta_db));
+    if (!g.baseline) {
+      fmt::print("  no retrain of the baseline with these settings: nothing is ranked (retrain the baseline, trial "
+                 "number 0, with the same options)\n");
+      continue;
+    }
+    for (const auto& t : g.tracks) {
+      std::vector<std::string> ranked;
+      for (const auto& x : t.ranked) ranked.push_back(fmt::format("trial {}", x.id));
+      fmt::print("  Track {} ({}): {}\n", t.track, what[t.track - 1],
+                 ranked.empty() ? "no eligible retrain" : fmt::format("{}", fmt::join(ranked, ", ")));
+      for (const auto& u : t.unranked) fmt::print("     - trial {} unranked: {}\n", u.trial.id, u.reason);
+    }
+  }
 }
 
 std::string opt_str(const std::optional<double>& v, const char* f) {
@@ -82,7 +176,12 @@ void print_trials(const std::vector<TrialRecord>& ts, const std::string& format,
   fmt::print("{:>5} {:<9} {:>11} {:>9} {:>8} {:>8} {:>7}  {}\n", "trial", "state", "params", "PSNR-RGB", "PSNR-Y",
              "runtime", "budget", extra_col.empty() ? "note" : extra_col);
   for (const auto& t : ts) {
-    std::string note = extra ? extra(t) : t.is_baseline ? "baseline" : t.parent_id ? fmt::format("retrain of {}", *t.parent_id) : t.reason;
+    std::string note = extra ? extra(t) : t.is_baseline ? "baseline" : t.reason;
+    if (!extra && t.parent_id) {
+      const auto seed = seed_of(t);
+      note = fmt::format("retrain of {}{}{}", *t.parent_id, seed ? fmt::format(" (seed {})", *seed) : "",
+                         t.reason.empty() ? "" : ": " + t.reason);
+    }
     fmt::print("{:>5} {:<9} {:>11} {:>9} {:>8} {:>8} {:>7}  {}\n", t.id, to_string(t.state),
                t.params ? group_digits(*t.params) : "-", opt_str(t.psnr_rgb, "{:.3f}"), opt_str(t.psnr_y, "{:.3f}"),
                opt_str(t.runtime_ratio, "{:.3f}"), t.budget, note);
@@ -160,16 +259,26 @@ void add_search_commands(CLI::App& app) {
         sampler = cfg.contains("sampler") ? cfg["sampler"].value("type", "random") : "random";
       } catch (const std::exception&) {
       }
-      const auto counts = d->state_counts(st.id);
+      // The search's trials; retrains (other budgets) are counted apart.
+      std::map<TrialState, int> counts;
+      for (TrialState x : {TrialState::Pending, TrialState::Running, TrialState::Complete, TrialState::Pruned,
+                           TrialState::Failed})
+        counts[x] = 0;
       std::optional<double> best, base;
-      for (const auto& t : d->trials(st.id, TrialState::Complete)) {
-        if (!t.psnr_rgb || !std::isfinite(*t.psnr_rgb)) continue;
+      int retrains = 0;
+      for (const auto& t : d->trials(st.id)) {
+        if (is_retrain(t)) {
+          retrains += t.state == TrialState::Complete;
+          continue;
+        }
+        ++counts[t.state];
+        if (t.state != TrialState::Complete || !t.psnr_rgb || !std::isfinite(*t.psnr_rgb)) continue;
         if (t.is_baseline) base = t.psnr_rgb;
         else if (!best || *t.psnr_rgb > *best) best = t.psnr_rgb;
       }
       nlohmann::json row = {{"study", st.name}, {"id", st.id}, {"space", st.space}, {"sampler", sampler},
                             {"device", st.device}, {"created_at", st.created_at}, {"best_psnr_rgb", num(best)},
-                            {"baseline_psnr_rgb", num(base)}};
+                            {"baseline_psnr_rgb", num(base)}, {"retrains", retrains}};
       for (const auto& [state, n] : counts) row[to_string(state)] = n;
       rows.push_back(row);
     }
@@ -177,14 +286,15 @@ void add_search_commands(CLI::App& app) {
       std::cout << rows.dump(2) << "\n";
       return;
     }
-    fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9}\n", "study", "space", "sampler", "COMPLETE",
-               "PRUNED", "FAILED", "PENDING", "best PSNR", "baseline");
+    fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>8}\n", "study", "space", "sampler",
+               "COMPLETE", "PRUNED", "FAILED", "PENDING", "best PSNR", "baseline", "retrains");
     for (const auto& r : rows)
-      fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9}\n", r["study"].get<std::string>(),
+      fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>8}\n", r["study"].get<std::string>(),
                  r["space"].get<std::string>(), r["sampler"].get<std::string>(), r["COMPLETE"].get<int>(),
                  r["PRUNED"].get<int>(), r["FAILED"].get<int>(), r["PENDING"].get<int>() + r["RUNNING"].get<int>(),
                  r["best_psnr_rgb"].is_number() ? fmt::format("{:.3f}", r["best_psnr_rgb"].get<double>()) : "-",
-                 r["baseline_psnr_rgb"].is_number() ? fmt::format("{:.3f}", r["baseline_psnr_rgb"].get<double>()) : "-");
+                 r["baseline_psnr_rgb"].is_number() ? fmt::format("{:.3f}", r["baseline_psnr_rgb"].get<double>()) : "-",
+                 r["retrains"].get<int>());
   });
 
   auto* tr = app.add_subcommand("trials", "List the trials of a study");
@@ -252,6 +362,7 @@ void add_search_commands(CLI::App& app) {
         for (const auto& u : t.unranked) unranked.push_back({{"trial", u.trial.id}, {"reason", u.reason}});
         j["tracks"].push_back({{"track", t.track}, {"name", t.name}, {"ranked", ranked}, {"unranked", unranked}});
       }
+      j["retrains"] = groups_json(retrain_groups(d->trials(st.id)));
       std::cout << j.dump(2) << "\n";
       return;
     }
@@ -288,6 +399,7 @@ void add_search_commands(CLI::App& app) {
       if (t.ranked.empty()) fmt::print("  (no eligible trial)\n");
       for (const auto& u : t.unranked) fmt::print("   -  trial {:>4}  unranked: {}\n", u.trial.id, u.reason);
     }
+    print_groups(retrain_groups(d->trials(st.id)));
   });
 
   auto* ex = app.add_subcommand("export", "Write a trial's genome.json, weights.safetensors, trial.json, TorchScript model.pt, PyTorch model.py");
@@ -334,7 +446,7 @@ void add_search_commands(CLI::App& app) {
     const auto st = std::find_if(studies.begin(), studies.end(), [&](const StudyRecord& s) { return s.id == t.study_id; });
     if (st == studies.end()) throw Error(fmt::format("{}: trial {} has no study", d->path(), t.id));
     const TracksReport tr = study_tracks(*d, st->id);
-    const nlohmann::json meta = {
+    nlohmann::json meta = {
         {"srnas", SRNAS_VERSION},
         {"db", d->path()},
         {"study", st->name},
@@ -343,34 +455,88 @@ void add_search_commands(CLI::App& app) {
         {"baseline", tr.baseline ? trial_json(*tr.baseline) : nlohmann::json(nullptr)},
         {"bicubic", bicubic_json(tr)},
         {"config", st->config_yaml}};
+    if (is_retrain(t))  // a retrain compares with the baseline's retrains of its group, not the search's baseline
+      for (const RetrainGroup& g : retrain_groups(d->trials(st->id)))
+        for (const RetrainArm& a : g.arms)
+          for (const TrialRecord& r : a.runs)
+            if (r.id == t.id) meta["retrain_group"] = groups_json({g})[0];
     export_model_dir(g, read_safetensors(t.weights_path), out, meta.dump(2) + "\n");
     fmt::print("exported trial {} ({} params, {:.3f} dB) to {}/ (genome.json, weights.safetensors, model.pt, model.py, "
                "trial.json)\n",
                t.id, t.params.value_or(0), t.psnr_rgb.value_or(NAN), out);
   });
 
-  auto* rt = app.add_subcommand("retrain", "Train a trial's genome at a full budget as a new linked trial");
+  auto* rt = app.add_subcommand(
+      "retrain", "Train trials' genomes again with other options (budget, seeds) as linked trials, compared with "
+                 "the baseline retrained alike");
+  static std::vector<int64_t> retrain_ids;
+  static std::vector<uint64_t> seeds;
   rt->add_option("--db", db, "results DB file")->required();
-  rt->add_option("--trial", trial, "trial id to retrain")->required();
+  rt->add_option("--trial", retrain_ids, "trial ids to retrain, e.g. 1,7,12 (the baseline too, to compare with)")
+      ->required()->delimiter(',');
   rt->add_option("--options", options, "training options YAML")->required();
   rt->add_option("--set", sets, "override an option: key.path=value (repeatable)");
+  rt->add_option("--seeds", seeds, "one retrain per seed, e.g. 1,2,3 (default: the options' seed)")->delimiter(',');
   rt->add_flag("--verbose", verbose, "print training progress lines");
   rt->callback([] {
     auto d = open_db(db, /*write=*/true);
-    auto parent = d->trial(trial);
-    if (!parent) throw Error(fmt::format("{}: trial {} does not exist", d->path(), trial));
+    std::vector<TrialRecord> parents;
+    for (int64_t id : retrain_ids) {
+      auto p = d->trial(id);
+      if (!p) throw Error(fmt::format("{}: trial {} does not exist", d->path(), id));
+      if (!parents.empty() && p->study_id != parents.front().study_id)
+        throw Error(fmt::format("{}: trials {} and {} are in different studies: retrain one study at a time", d->path(),
+                                parents.front().id, id));
+      parents.push_back(*p);
+    }
     StudyRecord st;
     for (const auto& s : d->studies())
-      if (s.id == parent->study_id) st = s;
+      if (s.id == parents.front().study_id) st = s;
     TrainOptions opt = load_train_options(options, sets);
+    if (seeds.empty()) seeds.push_back(opt.seed);
     SearchConfig cfg = load_search_config_text(st.config_yaml, d->path() + " (study " + st.name + ")");
     install_stop_signals();
     auto runner = make_local_runner(cfg, !verbose);
     std::string runs = (std::filesystem::path(cfg.runs_dir.empty() ? default_runs_dir(db) : cfg.runs_dir) / st.name).string();
-    TrialRecord t = retrain_trial(*d, trial, opt, *runner, runs, "");
-    fmt::print("retrained trial {} as trial {}: {} at {} iterations, PSNR-RGB {:.3f} dB\n", trial, t.id,
-               to_string(t.state), t.budget, t.psnr_rgb.value_or(NAN));
-    if (t.state != TrialState::Complete) throw Error(fmt::format("retrain {}: {}", to_string(t.state), t.reason));
+    const size_t total = parents.size() * seeds.size();
+    size_t k = 0;
+    bool failed = false;
+    for (const TrialRecord& p : parents)
+      for (uint64_t seed : seeds) {
+        opt.seed = seed;
+        ++k;
+        RetrainOutcome r = retrain_trial(*d, p.id, opt, *runner, runs, "");
+        const TrialRecord& t = r.trial;
+        const std::string what = fmt::format("[{}/{}] trial {} (seed {})", k, total, p.id, seed);
+        if (r.how == RetrainOutcome::How::Reused) {
+          fmt::print("{}: already retrained with these options as trial {}: PSNR-RGB {:.3f} dB\n", what, t.id,
+                     t.psnr_rgb.value_or(NAN));
+          continue;
+        }
+        fmt::print("{}: {}retrain trial {}: {} at {} iterations, PSNR-RGB {:.3f} dB{}\n", what,
+                   r.how == RetrainOutcome::How::Continued ? "continued interrupted " : "", t.id, to_string(t.state),
+                   t.budget, t.psnr_rgb.value_or(NAN), t.reason.empty() ? "" : " (" + t.reason + ")");
+        if (t.state == TrialState::Pending) throw Error("interrupted: run the same command again to continue");
+        failed |= t.state != TrialState::Complete;
+      }
+    // Where these retrains stand: their group (same settings but the seed) of the study.
+    nlohmann::json key = retrain_settings(opt, runner->device());
+    key["train"].erase("seed");
+    const std::vector<TrialRecord> all = d->trials(st.id);
+    for (const RetrainGroup& g : retrain_groups(all)) {
+      if (g.settings_json != key.dump()) continue;
+      print_groups({g});
+      if (g.baseline) continue;
+      for (const TrialRecord& b : all)
+        if (b.is_baseline && !is_retrain(b)) {
+          std::string cmd = fmt::format("srnas retrain --db {} --trial {} --options {}", db, b.id, options);
+          for (const std::string& x : sets) cmd += " --set " + x;
+          std::vector<std::string> ss;
+          for (uint64_t x : seeds) ss.push_back(std::to_string(x));
+          fmt::print("  to rank them: {} --seeds {}\n", cmd, fmt::join(ss, ","));
+        }
+    }
+    if (failed) throw Error("a retrain failed (see above; FAILED retrains are kept, the next run trains them anew)");
   });
 }
 

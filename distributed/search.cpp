@@ -1,11 +1,13 @@
 #include "distributed/search.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <set>
+#include <signal.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -46,12 +48,19 @@ std::string default_worker() {
 // a run goes (validation, logging and checkpoint intervals, loader, threads, cuDNN autotuning,
 // pinned memory), what picks the trials (sampler, seed, trials, enqueue, prune, limits,
 // timeout, cores) and the data path (machines mount the same data at different paths).
-nlohmann::json measurement_settings(const SearchConfig& cfg, const TrainOptions& o, const std::string& device) {
+// The training options that decide a trial's numbers: all but the validation, logging and
+// checkpoint intervals, the loader, threads, the device setting, cuDNN autotuning and pinned memory.
+nlohmann::json decisive_train_json(const TrainOptions& o) {
   nlohmann::json train = to_json(o);
   for (const char* k : {"val_every", "checkpoint_every", "log_every", "loader", "threads", "device"}) train.erase(k);
-  if (cfg.asha) train.erase("iterations");  // the rungs' budgets replace it
   train["perf"].erase("cudnn_benchmark");
   train["perf"].erase("pin_memory");
+  return train;
+}
+
+nlohmann::json measurement_settings(const SearchConfig& cfg, const TrainOptions& o, const std::string& device) {
+  nlohmann::json train = decisive_train_json(o);
+  if (cfg.asha) train.erase("iterations");  // the rungs' budgets replace it
   nlohmann::json asha = nullptr;
   if (cfg.asha) asha = {{"min_budget", cfg.asha->min_budget}, {"eta", cfg.asha->eta}, {"rungs", cfg.asha->rungs}};
   const RuntimeProbe& r = cfg.runtime;
@@ -95,6 +104,16 @@ struct Ctx {
   std::string worker;
   TrainOptions base_opt;
 };
+
+// Trials per state (every state, 0 if none).
+std::map<TrialState, int> state_counts(const std::vector<TrialRecord>& trials) {
+  std::map<TrialState, int> n;
+  for (TrialState s : {TrialState::Pending, TrialState::Running, TrialState::Complete, TrialState::Pruned,
+                       TrialState::Failed})
+    n[s] = 0;
+  for (const auto& t : trials) ++n[t.state];
+  return n;
+}
 
 std::optional<TrialRecord> baseline_of(const std::vector<TrialRecord>& trials) {
   for (const auto& t : trials)
@@ -238,7 +257,7 @@ std::optional<WorkItem> on_result(Ctx& c, const WorkResult& r) {
   t.weights_path = o.weights_path;
   c.db.update_trial(t);
   if (r_now + 1 < rungs_of(c, t)) {
-    AshaDecision d = asha_decide(c.db.trials(c.study_id), t.id, r_now, o.psnr_rgb, *c.cfg.asha);
+    AshaDecision d = asha_decide(search_trials(c.db.trials(c.study_id)), t.id, r_now, o.psnr_rgb, *c.cfg.asha);
     if (!d.promote) {
       finish(c, t, TrialState::Pruned, d.reason);
       return std::nullopt;
@@ -253,8 +272,8 @@ std::optional<WorkItem> on_result(Ctx& c, const WorkResult& r) {
 }
 
 void print_progress(Ctx& c, const TrialRecord& t, double t0, int done, int total) {
-  auto trials = c.db.trials(c.study_id);
-  auto counts = c.db.state_counts(c.study_id);
+  auto trials = search_trials(c.db.trials(c.study_id));
+  auto counts = state_counts(trials);
   TrialRecord now = *c.db.trial(t.id);
   std::string metrics = now.psnr_rgb ? fmt::format("PSNR {:.3f} dB, ", *now.psnr_rgb) : "";
   metrics += now.params ? fmt::format("{} params, ratio {:.3f}", *now.params, now.runtime_ratio.value_or(NAN)) : "";
@@ -388,7 +407,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   // finish, every rung. True when the timeout holds a trial back.
   auto held_by_timeout = [&](int w, std::optional<TrialRecord>* baseline) {
     if (cfg.timeout_s <= 0 || now_s() - t0 < cfg.timeout_s) return false;
-    const std::vector<TrialRecord> history = db->trials(study_id);
+    const std::vector<TrialRecord> history = search_trials(db->trials(study_id));
     int64_t candidates = 0;
     bool pending = false;
     for (const auto& t : history) {
@@ -414,14 +433,14 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
       if (std::optional<TrialRecord> baseline; held_by_timeout(w, &baseline)) return baseline;
       if (auto t = db->claim_pending(study_id, worker_label(w))) return t;
       if (sampler_exhausted) return std::nullopt;
-      std::vector<TrialRecord> history = db->trials(study_id);
+      std::vector<TrialRecord> history = search_trials(db->trials(study_id));
       int64_t candidates = 0;
       for (const auto& h : history) candidates += !h.is_baseline;
       if (candidates >= cfg.trials) return std::nullopt;
       auto base = pool.overlap_baseline() ? probed_baseline_of(history) : baseline_of(history);
       if (!base) return std::nullopt;
       db->transaction([&] {
-        history = db->trials(study_id);
+        history = search_trials(db->trials(study_id));
         Constraints cons;
         cons.max_params = base->params;
         cons.max_runtime_ratio = base->runtime_ratio;
@@ -456,7 +475,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
 
   auto progress = [&](int64_t trial_id) {
     int done = 0;
-    for (const auto& h : db->trials(study_id))
+    for (const auto& h : search_trials(db->trials(study_id)))
       done += !h.is_baseline && (h.state == TrialState::Complete || h.state == TrialState::Pruned ||
                                  h.state == TrialState::Failed);
     print_progress(c, *db->trial(trial_id), t0, done, cfg.trials);
@@ -499,30 +518,88 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
     summary.interrupted = true;
   }
   summary.interrupted |= g_stop.load();
-  summary.counts = db->state_counts(study_id);
+  summary.counts = state_counts(search_trials(db->trials(study_id)));
   summary.seconds = now_s() - t0;
   return summary;
 }
 
-TrialRecord retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& options, CandidateRunner& runner,
-                          const std::string& runs_dir, const std::string& worker) {
+nlohmann::json retrain_settings(const TrainOptions& o, const std::string& device) {
+  return {{"train", decisive_train_json(o)}, {"device", device}};
+}
+
+namespace {
+
+// A RUNNING retrain's worker is gone when its process (host:pid, this host) has exited, or
+// when it has not heartbeaten for 10 minutes (another host; a heartbeat comes every 2 s while
+// it trains).
+bool worker_gone(const TrialRecord& t) {
+  const size_t colon = t.worker.rfind(':');
+  if (colon != std::string::npos) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    const std::string h = t.worker.substr(0, colon), pid = t.worker.substr(colon + 1);
+    if (h == host && !pid.empty() && pid.find_first_not_of("0123456789") == std::string::npos)
+      return ::kill(pid_t(std::stoll(pid)), 0) != 0 && errno == ESRCH;
+  }
+  return now_s() - t.heartbeat_at > 600;
+}
+
+}  // namespace
+
+RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& options, CandidateRunner& runner,
+                             const std::string& runs_dir, const std::string& worker) {
   auto parent = db.trial(parent_id);
   if (!parent) throw Error(fmt::format("{}: trial {} does not exist", db.path(), parent_id));
-  Genome g = genome_from_string(parent->genome_json);
-  TrialRecord t;
-  t.study_id = parent->study_id;
-  t.genome_json = parent->genome_json;
-  t.genome_hash = parent->genome_hash;
-  t.parent_id = parent_id;
-  t.params = parent->params;
-  t.macs = parent->macs;
-  int64_t id = db.add_trial(t);
-  if (!db.claim_trial(id, worker.empty() ? default_worker() : worker))
-    throw Error(fmt::format("{}: could not claim the new trial {}", db.path(), id));
-  t = *db.trial(id);
-  RuntimePair rp = runner.runtime(g);
-  t.runtime_s = rp.runtime_s;
-  t.runtime_ratio = rp.ratio;
+  if (parent->parent_id) parent = db.trial(*parent->parent_id);  // a retrain's retrain: its search trial's
+  const std::string settings = retrain_settings(options, runner.device()).dump();
+  const std::string me = worker.empty() ? default_worker() : worker;
+  RetrainOutcome out;
+  std::optional<TrialRecord> found;
+  db.transaction([&] {  // find or add, so two processes never add the same retrain twice
+    for (const TrialRecord& t : db.trials(parent->study_id)) {
+      if (t.parent_id != parent->id || t.train_json != settings || t.state == TrialState::Failed) continue;
+      if (t.state == TrialState::Running && !worker_gone(t))
+        throw Error(fmt::format("{}: trial {} already retrains trial {} with these settings (worker {}, heartbeat "
+                                "{:.0f} s ago); wait for it",
+                                db.path(), t.id, parent->id, t.worker, now_s() - t.heartbeat_at));
+      found = t;
+      break;
+    }
+    if (found && found->state == TrialState::Complete) {
+      out.trial = *found;
+      out.how = RetrainOutcome::How::Reused;
+      return;
+    }
+    if (found) {
+      TrialRecord t = *found;  // PENDING (interrupted) or RUNNING with its worker gone
+      t.state = TrialState::Pending;
+      db.update_trial(t);
+      out.how = RetrainOutcome::How::Continued;
+    } else {
+      TrialRecord t;
+      t.study_id = parent->study_id;
+      t.genome_json = parent->genome_json;
+      t.genome_hash = parent->genome_hash;
+      t.parent_id = parent->id;
+      t.params = parent->params;
+      t.macs = parent->macs;
+      t.train_json = settings;
+      found = *db.trial(db.add_trial(t));
+      out.how = RetrainOutcome::How::New;
+    }
+    if (!db.claim_trial(found->id, me))
+      throw Error(fmt::format("{}: could not claim retrain trial {}", db.path(), found->id));
+  });
+  if (out.how == RetrainOutcome::How::Reused) return out;
+  const int64_t id = found->id;
+  TrialRecord t = *db.trial(id);
+  Genome g = genome_from_string(t.genome_json);
+  if (!t.runtime_s) {
+    RuntimePair rp = runner.runtime(g);
+    t.runtime_s = rp.runtime_s;
+    t.runtime_ratio = rp.ratio;
+    db.update_trial(t);
+  }
   CandidateJob job;
   job.trial_id = id;
   job.genome = g;
@@ -531,20 +608,25 @@ TrialRecord retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& 
   job.heartbeat = [&] { db.heartbeat(id); };
   job.should_stop = [] { return g_stop.load(); };
   CandidateOutcome o = runner.train(job);
+  t = *db.trial(id);
   t.budget = o.iterations;
   t.finished_at = now_s();
   if (o.status == "complete") {
     t.state = TrialState::Complete;
+    t.reason.clear();
     t.psnr_rgb = o.psnr_rgb;
     t.psnr_y = o.psnr_y;
     t.weights_path = o.weights_path;
     db.add_artifact(id, "weights", o.weights_path);
   } else {
     t.state = o.status == "stopped" ? TrialState::Pending : TrialState::Failed;
-    t.reason = o.status == "stopped" ? "interrupted retrain" : o.reason;
+    t.reason = o.status == "stopped" ? "interrupted retrain: srnas retrain with the same options continues it"
+                                     : o.status == "diverged" ? "diverged: " + o.reason : o.reason;
+    t.worker.clear();
   }
   db.update_trial(t);
-  return t;
+  out.trial = t;
+  return out;
 }
 
 }  // namespace srnas

@@ -20,6 +20,8 @@
 #include <map>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "distributed/runner.h"
 #include "distributed/search_config.h"
 #include "results_db/results_db.h"
@@ -43,10 +45,27 @@ struct SearchSummary {
 
 SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool);
 
-// Trains trial `parent_id`'s genome at the budget of `options` as a new trial linked to
-// it (parent_id), measured like any trial; returns the new trial.
-TrialRecord retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& options, CandidateRunner& runner,
-                          const std::string& runs_dir, const std::string& worker);
+// The settings that decide a retrain's numbers (TrialRecord::train_json): the training
+// options but the validation, logging and checkpoint intervals, loader, threads, cuDNN
+// autotuning and pinned memory, and the device the runner trains on. Retrains with the same
+// settings but the seed compare with each other (analysis/retrains.h).
+nlohmann::json retrain_settings(const TrainOptions& options, const std::string& device);
+
+struct RetrainOutcome {
+  TrialRecord trial;  // the retrain, as recorded
+  enum class How { New, Continued, Reused } how = How::New;
+};
+
+// Trains the genome of search trial `parent_id` (a retrain's: that of its search trial) with
+// `options` as a trial linked to it (parent_id, train_json), measured like any trial (params,
+// untrained runtime ratio on this runner, PSNR). One retrain per parent and settings: a
+// COMPLETE one is returned as it is (Reused); an interrupted one (PENDING), or a RUNNING one
+// whose worker is gone (its process on this host has exited, or no heartbeat for 10 min),
+// continues from its checkpoint (Continued); a RUNNING one whose worker lives is an error
+// naming it; FAILED ones stay as they are and a new trial trains. SIGINT/SIGTERM checkpoint
+// and leave the retrain PENDING.
+RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& options, CandidateRunner& runner,
+                             const std::string& runs_dir, const std::string& worker);
 
 // Default folder for trial runs next to a DB: "<db>.runs".
 std::string default_runs_dir(const std::string& db_path);

@@ -99,15 +99,23 @@ CREATE INDEX artifacts_trial ON artifacts (trial_id);
 )sql"},
     // What decides a trial's numbers (StudyRecord::measure_json); '' for studies made before.
     {1, "ALTER TABLE studies ADD COLUMN measure_json TEXT NOT NULL DEFAULT ''"},
+    // A retrain's training settings (TrialRecord::train_json); '' for search trials and for
+    // retrains made before.
+    {2, "ALTER TABLE trials ADD COLUMN train_json TEXT NOT NULL DEFAULT ''"},
 };
 
 constexpr int kCurrentVersion =
     kMigrations[sizeof(kMigrations) / sizeof(kMigrations[0]) - 1].from_version + 1;
 
-constexpr const char* kTrialColumns =
-    "id, study_id, number, genome_json, genome_hash, created_at, "
-    "state, reason, worker, started_at, finished_at, heartbeat_at, params, macs, psnr_rgb, psnr_y, "
-    "runtime_s, runtime_ratio, budget, rung, parent_id, is_baseline, weights_path";
+// The trials columns read_trial expects, for a file of schema `version` (>= 1): what a later
+// migration added reads as its default.
+std::string trial_columns(int version) {
+  return std::string(
+             "id, study_id, number, genome_json, genome_hash, created_at, "
+             "state, reason, worker, started_at, finished_at, heartbeat_at, params, macs, psnr_rgb, psnr_y, "
+             "runtime_s, runtime_ratio, budget, rung, parent_id, is_baseline, weights_path, ") +
+         (version >= 3 ? "train_json" : "'' AS train_json");
+}
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -342,7 +350,7 @@ void bind_mutable(Query& q, const TrialRecord& t) {
       .arg(t.weights_path);
 }
 
-// A trial row in kTrialColumns order.
+// A trial row in trial_columns() order.
 TrialRecord read_trial(Query& q, const ResultsDB::Impl& impl) {
   TrialRecord t;
   t.id = q.i64(0);
@@ -372,6 +380,7 @@ TrialRecord read_trial(Query& q, const ResultsDB::Impl& impl) {
   t.parent_id = q.opt_i64(20);
   t.is_baseline = q.i64(21) != 0;
   t.weights_path = q.text(22);
+  t.train_json = q.text(23);
   return t;
 }
 
@@ -573,7 +582,7 @@ void ResultsDB::Impl::load_rung_psnr(TrialRecord& t) {
 std::optional<TrialRecord> ResultsDB::Impl::load_trial(int64_t id, const std::string& op) {
   std::optional<TrialRecord> t;
   {
-    Query q(*this, std::string("SELECT ") + kTrialColumns + " FROM trials WHERE id = ?", op);
+    Query q(*this, "SELECT " + trial_columns(version) + " FROM trials WHERE id = ?", op);
     if (q.arg(id).step()) t = read_trial(q, *this);
   }
   if (t) load_rung_psnr(*t);
@@ -607,12 +616,13 @@ int64_t ResultsDB::add_trial(TrialRecord t) {
     Query q(*impl_,
             "INSERT INTO trials (study_id, number, genome_json, genome_hash, created_at, "
             "state, reason, worker, started_at, finished_at, heartbeat_at, params, macs, psnr_rgb, "
-            "psnr_y, runtime_s, runtime_ratio, budget, rung, parent_id, is_baseline, weights_path) "
+            "psnr_y, runtime_s, runtime_ratio, budget, rung, parent_id, is_baseline, weights_path, train_json) "
             "VALUES (?1, (SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study_id = ?1), "
-            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             op);
     q.arg(t.study_id).arg(t.genome_json).arg(t.genome_hash).arg(t.created_at != 0 ? t.created_at : now_s());
     bind_mutable(q, t);
+    q.arg(t.train_json);
     q.run();
     t.id = sqlite3_last_insert_rowid(impl_->db);
     impl_->write_rung_psnr(t, op);
@@ -627,7 +637,9 @@ std::optional<TrialRecord> ResultsDB::claim_pending(int64_t study_id, const std:
     int64_t id = 0;
     {
       Query q(*impl_,
-              "SELECT id FROM trials WHERE study_id = ? AND state = 'PENDING' ORDER BY number LIMIT 1", op);
+              "SELECT id FROM trials WHERE study_id = ? AND state = 'PENDING' AND parent_id IS NULL "
+              "ORDER BY number LIMIT 1",
+              op);
       if (!q.arg(study_id).step()) return;
       id = q.i64(0);
     }
@@ -712,7 +724,7 @@ std::vector<TrialRecord> ResultsDB::trials(int64_t study_id, std::optional<Trial
   const std::string op = "list trials";
   std::vector<TrialRecord> out;
   {
-    const std::string cols = std::string("SELECT ") + kTrialColumns + " FROM trials WHERE study_id = ?";
+    const std::string cols = "SELECT " + trial_columns(impl_->version) + " FROM trials WHERE study_id = ?";
     Query q(*impl_, state ? cols + " AND state = ? ORDER BY number" : cols + " ORDER BY number", op);
     q.arg(study_id);
     if (state) q.arg(std::string(to_string(*state)));
@@ -727,7 +739,7 @@ std::optional<TrialRecord> ResultsDB::find_by_hash(int64_t study_id, const std::
   std::optional<TrialRecord> t;
   {
     Query q(*impl_,
-            std::string("SELECT ") + kTrialColumns +
+            "SELECT " + trial_columns(impl_->version) +
                 " FROM trials WHERE study_id = ? AND genome_hash = ? ORDER BY number LIMIT 1",
             op);
     if (q.arg(study_id).arg(genome_hash).step()) t = read_trial(q, *impl_);

@@ -64,7 +64,7 @@ class ResultsDB {
 
   const std::string& path() const;
   int schema_version() const;
-  static int current_schema_version();  // the version this build writes (2)
+  static int current_schema_version();  // the version this build writes (3)
 
   // Studies. create_study ignores s.id and throws if the name exists; returns the new id.
   int64_t create_study(const StudyRecord& s);
@@ -74,16 +74,18 @@ class ResultsDB {
   std::vector<StudyRecord> studies() const;  // by id
 
   // Inserts a trial in any state; t.id and t.number are ignored: number = next number in the
-  // study, assigned atomically. created_at 0 means "now". Returns the new id.
+  // study, assigned atomically. created_at 0 means "now". Returns the new id. genome_json,
+  // genome_hash, created_at and train_json are written here only (update_trial keeps them).
   int64_t add_trial(TrialRecord t);
-  // Atomically claims the lowest-numbered PENDING trial of the study: sets RUNNING, worker,
-  // started_at = heartbeat_at = now. nullopt when none is pending.
+  // Atomically claims the lowest-numbered PENDING search trial of the study (retrains are
+  // left to `srnas retrain`, which claims them by id): sets RUNNING, worker, started_at =
+  // heartbeat_at = now. nullopt when none is pending.
   std::optional<TrialRecord> claim_pending(int64_t study_id, const std::string& worker);
   // Claims one specific trial (PENDING -> RUNNING); false if it is not PENDING.
   bool claim_trial(int64_t trial_id, const std::string& worker);
   void heartbeat(int64_t trial_id);  // heartbeat_at = now; throws if the trial does not exist
-  // Writes every mutable field of t: all but id, study_id, number, genome_json, genome_hash and
-  // created_at (rung_psnr is replaced as a whole). Throws if t.id does not exist. A NaN in an
+  // Writes every mutable field of t: all but id, study_id, number, genome_json, genome_hash,
+  // created_at and train_json (rung_psnr is replaced as a whole). Throws if t.id does not exist. A NaN in an
   // optional field (psnr_rgb, ...) reads back as nullopt; NaN in rung_psnr round-trips.
   void update_trial(const TrialRecord& t);
   // RUNNING trials whose heartbeat is older than max_age_s (all RUNNING if max_age_s < 0) go

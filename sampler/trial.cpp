@@ -1,5 +1,7 @@
 #include "sampler/trial.h"
 
+#include <algorithm>
+
 #include "search_space/error.h"
 
 namespace srnas {
@@ -22,6 +24,11 @@ TrialState trial_state_from_string(const std::string& s) {
   if (s == "PRUNED") return TrialState::Pruned;
   if (s == "FAILED") return TrialState::Failed;
   throw Error("trial state: expected one of {PENDING, RUNNING, COMPLETE, PRUNED, FAILED}, got '" + s + "'");
+}
+
+std::vector<TrialRecord> search_trials(std::vector<TrialRecord> trials) {
+  trials.erase(std::remove_if(trials.begin(), trials.end(), is_retrain), trials.end());
+  return trials;
 }
 
 }  // namespace srnas

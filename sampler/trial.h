@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace srnas {
 
@@ -39,6 +40,18 @@ struct TrialRecord {
   std::optional<int64_t> parent_id; // retrain: the trial it was retrained from
   bool is_baseline = false;
   std::string weights_path;         // artifact: trained weights (safetensors)
+  // retrain: JSON of the training settings that decide its numbers (retrain_settings(): the
+  // options minus logging, loader and threads, plus the device); "" for search trials, whose
+  // settings are the study's, and for retrains recorded before schema version 3.
+  std::string train_json;
 };
+
+// A retrain (srnas retrain) is a separate experiment at its own budget, linked to the trial
+// it retrains: the search (its sampler, its trial count, its tracks and Pareto front) never
+// counts it, since its PSNR does not compare with the search's budget.
+inline bool is_retrain(const TrialRecord& t) { return t.parent_id.has_value(); }
+
+// The study's search: every trial but the retrains, in the same order.
+std::vector<TrialRecord> search_trials(std::vector<TrialRecord> trials);
 
 }  // namespace srnas

@@ -5,9 +5,11 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <ctime>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -696,4 +698,134 @@ TEST(MpiSearch, AdaptiveCoresLendAnIdleRanksCoresToTheRankThatTrains) {
           << text;
     }
   }
+}
+
+namespace {
+
+void sql(const fs::path& d, const std::string& statement) {
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open((d / "s.db").string().c_str(), &h), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(h, statement.c_str(), nullptr, nullptr, &err);
+  EXPECT_EQ(rc, SQLITE_OK) << statement << ": " << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(h);
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+// srnas retrain: another budget and several seeds, a separate experiment. The search's tracks
+// and trial count never see it; its group compares the candidate's seeds with the baseline's
+// at the same settings; a second run trains nothing; an interrupted retrain, or one whose
+// process died, continues as the same trial; one whose worker lives is refused.
+TEST(Search, RetrainsAreASeparateSeededExperimentTheSearchNeverCounts) {
+  fs::path d = make_study("retrains", 2, "random", "prune: {params: false, runtime: false}\n");
+  ASSERT_EQ(run_cli(search_cmd(d, false)).status, 0);
+  const auto ts = trials_json(d);
+  ASSERT_EQ(ts.size(), 3u);
+  int64_t cand = 0;
+  for (const auto& t : ts)
+    if (!t["baseline"].get<bool>() && t["state"] == "COMPLETE") cand = t["trial"].get<int64_t>();
+  ASSERT_GT(cand, 0) << ts.dump(1);
+  const std::string db = (d / "s.db").string();
+  const auto tracks_before = nlohmann::json::parse(run_cli("tracks --db " + db + " --format json").out);
+  EXPECT_TRUE(tracks_before.at("retrains").empty());
+
+  std::ofstream(d / "long.yaml") << "iterations: 12\nbatch_size: 2\npatch_size: 8\ndevice: cpu\nloader: {workers: 1}\n";
+  const std::string retrain = "retrain --db " + db + " --options " + (d / "long.yaml").string();
+  auto r = run_cli(retrain + fmt::format(" --trial 1,{} --seeds 5,6", cand));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("[4/4] trial " + std::to_string(cand) + " (seed 6)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Retrains: 12 iterations on cpu"), std::string::npos) << r.out;
+  auto after = trials_json(d);
+  ASSERT_EQ(after.size(), 7u);
+  std::map<std::pair<int64_t, uint64_t>, nlohmann::json> by;  // (parent, seed) -> retrain
+  for (size_t i = 3; i < 7; ++i) {
+    const auto& t = after[i];
+    EXPECT_EQ(t["state"], "COMPLETE") << t.dump();
+    EXPECT_EQ(t["budget"], 12);
+    EXPECT_EQ(t["train_settings"]["train"]["iterations"], 12);
+    EXPECT_EQ(t["train_settings"]["device"], "cpu");
+    by[{t["parent"].get<int64_t>(), t["train_settings"]["train"]["seed"].get<uint64_t>()}] = t;
+  }
+  ASSERT_EQ(by.size(), 4u) << "one retrain per trial and seed";
+  const auto seed5 = by[{1, 5}]["psnr_rgb"], seed6 = by[{1, 6}]["psnr_rgb"];
+  EXPECT_NE(seed5, seed6) << "the seed decides the run";
+  EXPECT_TRUE(ts[0]["train_settings"].is_null()) << "search trials run with the study's settings";
+
+  // The same command again trains nothing.
+  auto again = run_cli(retrain + fmt::format(" --trial 1,{} --seeds 5,6", cand));
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(count_of(again.out, "already retrained with these options"), 4u) << again.out;
+  EXPECT_EQ(trials_json(d).size(), 7u);
+
+  // tracks: the search's rankings as they were; the retrains in a group of their own.
+  const auto tj = nlohmann::json::parse(run_cli("tracks --db " + db + " --format json").out);
+  EXPECT_EQ(tj["tracks"], tracks_before["tracks"]);
+  EXPECT_EQ(tj["baseline"], tracks_before["baseline"]);
+  ASSERT_EQ(tj["retrains"].size(), 1u) << tj.dump(1);
+  const auto& g = tj["retrains"][0];
+  EXPECT_EQ(g["iterations"], 12);
+  ASSERT_EQ(g["baseline"]["retrains"].size(), 2u);
+  ASSERT_EQ(g["arms"].size(), 1u);
+  const auto& arm = g["arms"][0];
+  EXPECT_EQ(arm["trial"], cand);
+  const double base_mean = (by[{1, 5}]["psnr_rgb"].get<double>() + by[{1, 6}]["psnr_rgb"].get<double>()) / 2;
+  const double mean = (by[{cand, 5}]["psnr_rgb"].get<double>() + by[{cand, 6}]["psnr_rgb"].get<double>()) / 2;
+  EXPECT_NEAR(g["baseline"]["psnr_rgb_mean"].get<double>(), base_mean, 1e-9);
+  EXPECT_NEAR(arm["psnr_rgb_mean"].get<double>(), mean, 1e-9);
+  EXPECT_NEAR(arm["delta_db"].get<double>(), mean - base_mean, 1e-9);
+  EXPECT_TRUE(arm["delta_se_db"].is_number());
+  EXPECT_EQ(g["tracks"].size(), 3u);
+  auto text = run_cli("tracks --db " + db);
+  EXPECT_NE(text.out.find("Retrains: 12 iterations on cpu"), std::string::npos) << text.out;
+  // An exported retrain carries its group: what its PSNR compares with.
+  auto ex = run_cli(fmt::format("export --db {} --trial {} --out {}", db, by[{cand, 5}]["trial"].get<int64_t>(),
+                                (d / "rexport").string()));
+  ASSERT_EQ(ex.status, 0) << ex.err;
+  const auto meta = nlohmann::json::parse(std::ifstream(d / "rexport" / "trial.json"));
+  EXPECT_EQ(meta.at("trial").at("parent"), cand);
+  EXPECT_EQ(meta.at("retrain_group").at("arms").at(0).at("trial"), cand);
+  EXPECT_EQ(meta.at("retrain_group").at("baseline").at("retrains").size(), 2u);
+  auto st = nlohmann::json::parse(run_cli("studies --db " + db + " --format json").out);
+  EXPECT_EQ(st[0]["retrains"], 4);
+  EXPECT_EQ(st[0]["COMPLETE"].get<int>() + st[0]["PRUNED"].get<int>() + st[0]["FAILED"].get<int>(), 3);
+
+  // An interrupted retrain (PENDING): the search neither claims it nor counts it.
+  const int64_t x = by[{cand, 6}]["trial"].get<int64_t>();
+  const double x_psnr = by[{cand, 6}]["psnr_rgb"].get<double>();
+  sql(d, fmt::format("UPDATE trials SET state = 'PENDING', psnr_rgb = NULL WHERE id = {}", x));
+  auto resumed = run_cli(search_cmd(d, true));
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  auto now = trials_json(d);
+  ASSERT_EQ(now.size(), 7u) << "no candidate added for the retrains: " << now.dump(1);
+  EXPECT_EQ(now[size_t(x - 1)]["state"], "PENDING");
+  auto cont = run_cli(retrain + fmt::format(" --trial {} --seeds 6", cand));
+  ASSERT_EQ(cont.status, 0) << cont.err;
+  EXPECT_NE(cont.out.find(fmt::format("continued interrupted retrain trial {}", x)), std::string::npos) << cont.out;
+  EXPECT_EQ(trials_json(d).size(), 7u);
+  EXPECT_NEAR(trials_json(d)[size_t(x - 1)]["psnr_rgb"].get<double>(), x_psnr, 1e-9) << "the same run, continued";
+
+  // RUNNING: continued when its process is gone, refused while it lives.
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  sql(d, fmt::format("UPDATE trials SET state = 'RUNNING', worker = '{}:{}', heartbeat_at = {} WHERE id = {}", host,
+                     dead, std::time(nullptr), x));
+  auto taken = run_cli(retrain + fmt::format(" --trial {} --seeds 6", cand));
+  ASSERT_EQ(taken.status, 0) << taken.err;
+  EXPECT_NE(taken.out.find(fmt::format("continued interrupted retrain trial {}", x)), std::string::npos) << taken.out;
+  sql(d, fmt::format("UPDATE trials SET state = 'RUNNING', worker = '{}:{}', heartbeat_at = {} WHERE id = {}", host,
+                     getpid(), std::time(nullptr), x));
+  expect_cli_error(retrain + fmt::format(" --trial {} --seeds 6", cand),
+                   fmt::format("trial {} already retrains trial {} with these settings", x, cand));
+  expect_cli_error(retrain + " --trial 1 --seeds 5,x", "--seeds");
 }

@@ -128,6 +128,7 @@ void expect_same(const TrialRecord& a, const TrialRecord& b) {
   EXPECT_EQ(a.parent_id, b.parent_id);
   EXPECT_EQ(a.is_baseline, b.is_baseline);
   EXPECT_EQ(a.weights_path, b.weights_path);
+  EXPECT_EQ(a.train_json, b.train_json);
 }
 
 class ResultsDBTest : public ::testing::Test {
@@ -153,8 +154,8 @@ class ResultsDBTest : public ::testing::Test {
 TEST_F(ResultsDBTest, CreatesSchemaWalAndStudiesRoundTrip) {
   auto db = open_db();
   EXPECT_EQ(db->path(), path());
-  EXPECT_EQ(db->schema_version(), 2);
-  EXPECT_EQ(ResultsDB::current_schema_version(), 2);
+  EXPECT_EQ(db->schema_version(), 3);
+  EXPECT_EQ(ResultsDB::current_schema_version(), 3);
 
   StudyRecord s = study("first");
   s.seed = 0xFFFFFFFFFFFFFFF0ull;  // above INT64_MAX: stored bit-for-bit
@@ -191,7 +192,7 @@ TEST_F(ResultsDBTest, CreatesSchemaWalAndStudiesRoundTrip) {
   Raw raw(path());
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.text("PRAGMA application_id"), "1397637459");  // "SNAS"
-  EXPECT_EQ(raw.text("SELECT version FROM schema_version"), "2");
+  EXPECT_EQ(raw.text("SELECT version FROM schema_version"), "3");
   EXPECT_EQ(raw.text("SELECT sql FROM sqlite_master WHERE name = 'trials_study_number'"),
             "CREATE UNIQUE INDEX trials_study_number ON trials (study_id, number)");
   EXPECT_EQ(raw.count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
@@ -200,7 +201,7 @@ TEST_F(ResultsDBTest, CreatesSchemaWalAndStudiesRoundTrip) {
 
   for (Mode mode : {Mode::ReadWrite, Mode::ReadOnly}) {
     auto again = ResultsDB::open(path(), mode);
-    EXPECT_EQ(again->schema_version(), 2);
+    EXPECT_EQ(again->schema_version(), 3);
     auto all = again->studies();
     ASSERT_EQ(all.size(), 2u);
     EXPECT_EQ(all[0].name, "first");
@@ -213,7 +214,7 @@ TEST_F(ResultsDBTest, EmptyFileIsInitialisedReadWriteButRefusedReadOnly) {
   std::string msg = error_of([&] { open_db(Mode::ReadOnly); });
   EXPECT_EQ(msg, path() + ": not an srnas results DB (empty database)");
   auto db = open_db();
-  EXPECT_EQ(db->schema_version(), 2);
+  EXPECT_EQ(db->schema_version(), 3);
   EXPECT_TRUE(db->studies().empty());
 }
 
@@ -225,7 +226,7 @@ TEST_F(ResultsDBTest, ConcurrentOpensOfANewFileAllSucceed) {
     threads.emplace_back([&, i] {
       try {
         auto db = open_db();
-        if (db->schema_version() == 2) ++ok;
+        if (db->schema_version() == 3) ++ok;
       } catch (const std::exception& e) {
         errors[i] = e.what();
       }
@@ -251,7 +252,8 @@ TEST_F(ResultsDBTest, AVersion1FileMigratesKeepingEverything) {
     t.genome_hash = "h";
     db->add_trial(t);
   }
-  Raw(path()).exec("ALTER TABLE studies DROP COLUMN measure_json; UPDATE schema_version SET version = 1");
+  Raw(path()).exec("ALTER TABLE studies DROP COLUMN measure_json; ALTER TABLE trials DROP COLUMN train_json; "
+                   "UPDATE schema_version SET version = 1");
   {
     // a reader (srnas trials, pareto, ... while an old srnas searches) reads it as it is
     auto ro = open_db(Mode::ReadOnly);
@@ -264,14 +266,43 @@ TEST_F(ResultsDBTest, AVersion1FileMigratesKeepingEverything) {
   }
   EXPECT_EQ(Raw(path()).text("SELECT version FROM schema_version"), "1") << "a reader never migrates";
   auto db = open_db();
-  EXPECT_EQ(db->schema_version(), 2);
+  EXPECT_EQ(db->schema_version(), 3);
   auto s = db->find_study("old");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->measure_json, "");  // not recorded before
   EXPECT_EQ(s->space, "tiny");
   ASSERT_EQ(db->trials(s->id).size(), 1u);
   EXPECT_EQ(db->trials(s->id)[0].genome_hash, "h");
-  EXPECT_EQ(Raw(path()).text("SELECT version FROM schema_version"), "2");
+  EXPECT_EQ(db->trials(s->id)[0].train_json, "");
+  EXPECT_EQ(Raw(path()).text("SELECT version FROM schema_version"), "3");
+}
+
+TEST_F(ResultsDBTest, AVersion2FileMigratesAndItsRetrainsReadWithoutSettings) {
+  // Before schema version 3 a retrain did not record its training settings (trials.train_json).
+  int64_t retrain_id = 0;
+  {
+    auto db = open_db();
+    const int64_t id = db->create_study(study("old"));
+    const int64_t parent = db->add_trial(trial(id, "h", TrialState::Complete));
+    TrialRecord r = trial(id, "h", TrialState::Complete);
+    r.parent_id = parent;
+    retrain_id = db->add_trial(r);
+  }
+  Raw(path()).exec("ALTER TABLE trials DROP COLUMN train_json; UPDATE schema_version SET version = 2");
+  {
+    auto ro = open_db(Mode::ReadOnly);
+    EXPECT_EQ(ro->schema_version(), 2);
+    auto t = ro->trial(retrain_id);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->train_json, "");
+    EXPECT_EQ(ro->trials(t->study_id).size(), 2u);
+    EXPECT_TRUE(ro->find_by_hash(t->study_id, "h"));
+  }
+  EXPECT_EQ(Raw(path()).text("SELECT version FROM schema_version"), "2") << "a reader never migrates";
+  auto db = open_db();
+  EXPECT_EQ(db->schema_version(), 3);
+  EXPECT_EQ(db->trial(retrain_id)->train_json, "");
+  EXPECT_EQ(*db->trial(retrain_id)->parent_id, db->trials(db->trial(retrain_id)->study_id)[0].id);
 }
 
 // ---- trials ----
@@ -306,6 +337,7 @@ TEST_F(ResultsDBTest, TrialRoundTripsEveryField) {
   t.parent_id = parent;
   t.is_baseline = true;
   t.weights_path = "runs/s/trial_1/weights.safetensors";
+  t.train_json = R"({"device":"cpu","train":{"iterations":3000,"seed":7}})";
 
   const int64_t id = db->add_trial(t);
   t.id = id;
@@ -349,10 +381,12 @@ TEST_F(ResultsDBTest, TrialRoundTripsEveryField) {
   u.parent_id.reset();
   u.is_baseline = false;
   u.weights_path = "";
+  u.train_json = "changed";  // written once, by add_trial
   db->update_trial(u);
   u.genome_json = t.genome_json;
   u.genome_hash = t.genome_hash;
   u.created_at = t.created_at;
+  u.train_json = t.train_json;
   expect_same(*db->trial(id), u);
 
   EXPECT_FALSE(db->trial(987654));
@@ -420,6 +454,13 @@ TEST_F(ResultsDBTest, ClaimPendingTakesTheLowestNumberedPendingTrial) {
   EXPECT_FALSE(db->claim_trial(p, "w4"));
   EXPECT_EQ(db->trial(p)->worker, "w3");
   EXPECT_EQ(db->trial(p)->state, TrialState::Running);
+
+  // A PENDING retrain is `srnas retrain`'s to continue: the search never claims it, by id it can be.
+  TrialRecord r = trial(sid, "0");
+  r.parent_id = ids[0];
+  const int64_t rid = db->add_trial(r);
+  EXPECT_FALSE(db->claim_pending(sid, "w5"));
+  EXPECT_TRUE(db->claim_trial(rid, "w5"));
 }
 
 TEST_F(ResultsDBTest, ClaimRaceBetweenProcessesClaimsEachTrialOnce) {
@@ -674,7 +715,7 @@ TEST_F(ResultsDBTest, NewerSchemaIsRefused) {
   Raw(path()).exec("UPDATE schema_version SET version = 99");
   for (Mode mode : {Mode::ReadWrite, Mode::ReadOnly}) {
     EXPECT_EQ(error_of([&] { ResultsDB::open(path(), mode); }),
-              path() + ": results DB schema version 99 is newer than this srnas supports (2); upgrade srnas");
+              path() + ": results DB schema version 99 is newer than this srnas supports (3); upgrade srnas");
   }
   EXPECT_EQ(Raw(path()).text("SELECT version FROM schema_version"), "99");  // left alone
 }
