@@ -1,5 +1,6 @@
 // `srnas search | studies | trials | pareto | tracks | export | retrain`: run a study and read it back.
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 
@@ -499,7 +500,7 @@ void add_search_commands(CLI::App& app) {
     auto runner = make_local_runner(cfg, !verbose);
     std::string runs = (std::filesystem::path(cfg.runs_dir.empty() ? default_runs_dir(db) : cfg.runs_dir) / st.name).string();
     const size_t total = parents.size() * seeds.size();
-    size_t k = 0;
+    size_t k = 0, busy = 0;
     bool failed = false;
     for (const TrialRecord& p : parents)
       for (uint64_t seed : seeds) {
@@ -513,9 +514,16 @@ void add_search_commands(CLI::App& app) {
                      t.psnr_rgb.value_or(NAN));
           continue;
         }
+        if (r.how == RetrainOutcome::How::Busy) {
+          fmt::print("{}: skipped: trial {} is retraining it (worker {}, heartbeat {:.0f} s ago)\n", what, t.id,
+                     t.worker, std::difftime(std::time(nullptr), std::time_t(t.heartbeat_at)));
+          ++busy;
+          continue;
+        }
         fmt::print("{}: {}retrain trial {}: {} at {} iterations, PSNR-RGB {:.3f} dB{}\n", what,
                    r.how == RetrainOutcome::How::Continued ? "continued interrupted " : "", t.id, to_string(t.state),
                    t.budget, t.psnr_rgb.value_or(NAN), t.reason.empty() ? "" : " (" + t.reason + ")");
+        std::fflush(stdout);  // one line per retrain, as it finishes, also into a pipe or a log file
         if (t.state == TrialState::Pending) throw Error("interrupted: run the same command again to continue");
         failed |= t.state != TrialState::Complete;
       }
@@ -536,6 +544,9 @@ void add_search_commands(CLI::App& app) {
           fmt::print("  to rank them: {} --seeds {}\n", cmd, fmt::join(ss, ","));
         }
     }
+    if (busy > 0)
+      fmt::print("{} retrain(s) still running in other processes: run this again once they finish to see them all\n",
+                 busy);
     if (failed) throw Error("a retrain failed (see above; FAILED retrains are kept, the next run trains them anew)");
   });
 }

@@ -558,16 +558,12 @@ RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOption
   db.transaction([&] {  // find or add, so two processes never add the same retrain twice
     for (const TrialRecord& t : db.trials(parent->study_id)) {
       if (t.parent_id != parent->id || t.train_json != settings || t.state == TrialState::Failed) continue;
-      if (t.state == TrialState::Running && !worker_gone(t))
-        throw Error(fmt::format("{}: trial {} already retrains trial {} with these settings (worker {}, heartbeat "
-                                "{:.0f} s ago); wait for it",
-                                db.path(), t.id, parent->id, t.worker, now_s() - t.heartbeat_at));
       found = t;
       break;
     }
-    if (found && found->state == TrialState::Complete) {
+    if (found && (found->state == TrialState::Complete || (found->state == TrialState::Running && !worker_gone(*found)))) {
       out.trial = *found;
-      out.how = RetrainOutcome::How::Reused;
+      out.how = found->state == TrialState::Complete ? RetrainOutcome::How::Reused : RetrainOutcome::How::Busy;
       return;
     }
     if (found) {
@@ -590,7 +586,7 @@ RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOption
     if (!db.claim_trial(found->id, me))
       throw Error(fmt::format("{}: could not claim retrain trial {}", db.path(), found->id));
   });
-  if (out.how == RetrainOutcome::How::Reused) return out;
+  if (out.how == RetrainOutcome::How::Reused || out.how == RetrainOutcome::How::Busy) return out;
   const int64_t id = found->id;
   TrialRecord t = *db.trial(id);
   Genome g = genome_from_string(t.genome_json);

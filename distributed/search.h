@@ -53,7 +53,9 @@ nlohmann::json retrain_settings(const TrainOptions& options, const std::string& 
 
 struct RetrainOutcome {
   TrialRecord trial;  // the retrain, as recorded
-  enum class How { New, Continued, Reused } how = How::New;
+  // New: trained as a new trial; Continued: an interrupted one finished; Reused: found
+  // COMPLETE; Busy: another live process is training it (trial is that one, untouched).
+  enum class How { New, Continued, Reused, Busy } how = How::New;
 };
 
 // Trains the genome of search trial `parent_id` (a retrain's: that of its search trial) with
@@ -61,9 +63,9 @@ struct RetrainOutcome {
 // untrained runtime ratio on this runner, PSNR). One retrain per parent and settings: a
 // COMPLETE one is returned as it is (Reused); an interrupted one (PENDING), or a RUNNING one
 // whose worker is gone (its process on this host has exited, or no heartbeat for 10 min),
-// continues from its checkpoint (Continued); a RUNNING one whose worker lives is an error
-// naming it; FAILED ones stay as they are and a new trial trains. SIGINT/SIGTERM checkpoint
-// and leave the retrain PENDING.
+// continues from its checkpoint (Continued); a RUNNING one whose worker lives is left to it
+// (Busy), so several processes may work through the same list; FAILED ones stay as they are
+// and a new trial trains. SIGINT/SIGTERM checkpoint and leave the retrain PENDING.
 RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& options, CandidateRunner& runner,
                              const std::string& runs_dir, const std::string& worker);
 

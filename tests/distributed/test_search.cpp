@@ -723,7 +723,7 @@ size_t count_of(const std::string& text, const std::string& what) {
 // srnas retrain: another budget and several seeds, a separate experiment. The search's tracks
 // and trial count never see it; its group compares the candidate's seeds with the baseline's
 // at the same settings; a second run trains nothing; an interrupted retrain, or one whose
-// process died, continues as the same trial; one whose worker lives is refused.
+// process died, continues as the same trial; one whose worker lives is left to it.
 TEST(Search, RetrainsAreASeparateSeededExperimentTheSearchNeverCounts) {
   fs::path d = make_study("retrains", 2, "random", "prune: {params: false, runtime: false}\n");
   ASSERT_EQ(run_cli(search_cmd(d, false)).status, 0);
@@ -825,7 +825,12 @@ TEST(Search, RetrainsAreASeparateSeededExperimentTheSearchNeverCounts) {
   EXPECT_NE(taken.out.find(fmt::format("continued interrupted retrain trial {}", x)), std::string::npos) << taken.out;
   sql(d, fmt::format("UPDATE trials SET state = 'RUNNING', worker = '{}:{}', heartbeat_at = {} WHERE id = {}", host,
                      getpid(), std::time(nullptr), x));
-  expect_cli_error(retrain + fmt::format(" --trial {} --seeds 6", cand),
-                   fmt::format("trial {} already retrains trial {} with these settings", x, cand));
+  auto busy = run_cli(retrain + fmt::format(" --trial {} --seeds 5,6", cand));  // another process's: left to it
+  ASSERT_EQ(busy.status, 0) << busy.err;
+  EXPECT_NE(busy.out.find(fmt::format("(seed 6): skipped: trial {} is retraining it (worker {}:{}", x, host, getpid())),
+            std::string::npos)
+      << busy.out;
+  EXPECT_NE(busy.out.find("1 retrain(s) still running in other processes"), std::string::npos) << busy.out;
+  EXPECT_EQ(trials_json(d)[size_t(x - 1)]["state"], "RUNNING");
   expect_cli_error(retrain + " --trial 1 --seeds 5,x", "--seeds");
 }
