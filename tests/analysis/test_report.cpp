@@ -311,6 +311,42 @@ TEST(Report, BicubicFloorAndItsWarning) {
   }
 }
 
+// Retrains: counted apart, never in the search's tracks, in a section of their own with the
+// group's arms (mean +- sd, difference +- standard error) and the winners at that budget.
+TEST(Report, RetrainsHaveTheirOwnSectionAndStayOutOfTheSearch) {
+  TempDir d;
+  auto db = ResultsDB::open((d.path() / "r.db").string());
+  StudyRecord st = tiny_study(*db, "retrained", {{25.6, 20000, 0.5}});
+  const std::vector<TrialRecord> ts = db->trials(st.id);
+  std::string html = slurp(write_report(*db, st, (d.path() / "before").string()));
+  EXPECT_NE(html.find("No COMPLETE retrain."), std::string::npos);
+  const std::string tracks_before = html.substr(html.find("<section id=\"tracks\">"),
+                                                html.find("<section id=\"retrains\">") - html.find("<section id=\"tracks\">"));
+  auto add = [&](const TrialRecord& parent, double psnr, int seed) {
+    TrialRecord r = parent;
+    r.is_baseline = false;
+    r.parent_id = parent.id;
+    r.psnr_rgb = psnr;
+    r.train_json = fmt::format(R"({{"device":"cpu","train":{{"iterations":900,"seed":{}}}}})", seed);
+    db->add_trial(r);
+  };
+  add(ts[0], 27.0, 1), add(ts[0], 27.2, 2);  // the baseline: 27.1 +- 0.141
+  add(ts[1], 27.5, 1), add(ts[1], 27.3, 2);  // the candidate: 27.4 +- 0.141, +0.300 +- 0.141
+  html = slurp(write_report(*db, st, (d.path() / "after").string()));
+  EXPECT_NE(html.find("Not counted: 4 retrains"), std::string::npos);
+  EXPECT_NE(html.find("<h3>900 iterations on cpu</h3>"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"n\">27.100 &plusmn; 0.141</td><td class=\"n\">-</td><td>baseline</td>"),
+            std::string::npos);
+  EXPECT_NE(html.find("<td class=\"n\">27.400 &plusmn; 0.141</td><td class=\"n\">+0.300 &plusmn; 0.141</td><td>winner "
+                      "T1, T2, T3</td>"),
+            std::string::npos)
+      << html.substr(html.find("<section id=\"retrains\">"), 3000);
+  EXPECT_EQ(html.substr(html.find("<section id=\"tracks\">"),
+                        html.find("<section id=\"retrains\">") - html.find("<section id=\"tracks\">")),
+            tracks_before)
+      << "the search's tracks do not change";
+}
+
 TEST(Report, Base64AndEscaping) {
   EXPECT_EQ(base64(""), "");
   EXPECT_EQ(base64("f"), "Zg==");
