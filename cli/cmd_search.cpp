@@ -330,7 +330,7 @@ void add_search_commands(CLI::App& app) {
     print_trials(ts, format);
   });
 
-  auto* pa = app.add_subcommand("pareto", "Non-dominated COMPLETE trials");
+  auto* pa = app.add_subcommand("pareto", "Non-dominated COMPLETE search trials (retrains: srnas tracks)");
   add_common(pa);
   pa->add_option("--objectives", objectives, "comma list of psnr, params, runtime")->capture_default_str();
   pa->callback([] {
@@ -346,7 +346,8 @@ void add_search_commands(CLI::App& app) {
     print_trials(front, format);
   });
 
-  auto* tk = app.add_subcommand("tracks", "The three AIM 2019 tracks: rankings, the baseline, unranked trials");
+  auto* tk = app.add_subcommand("tracks", "The three AIM 2019 tracks: rankings, the baseline, unranked trials; then the "
+                                         "retrains, by settings (csv: the search's tracks only)");
   add_common(tk);
   tk->callback([] {
     auto d = open_db(db);

@@ -336,7 +336,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
                               "its trials; restore them, or start a new study (another `study:` name)",
                               opt.db_path, cfg.study, fmt::join(diff, "; ")));
     }
-    for (const auto& t : db->trials(study_id, TrialState::Running))
+    for (const auto& t : search_trials(db->trials(study_id, TrialState::Running)))
       fmt::print(stderr, "[search] re-queued trial {} (was running on {})\n", t.id, t.worker);
     db->requeue_running(study_id);
   } else {

@@ -710,7 +710,7 @@ int ResultsDB::requeue_running(int64_t study_id, double max_age_s) {
             "UPDATE trials SET state = 'PENDING', "
             "reason = 're-queued: worker ' || worker || ' stopped heartbeating', "
             "worker = '', started_at = 0, heartbeat_at = 0 "
-            "WHERE study_id = ? AND state = 'RUNNING' AND (? < 0 OR heartbeat_at < ?)",
+            "WHERE study_id = ? AND state = 'RUNNING' AND parent_id IS NULL AND (? < 0 OR heartbeat_at < ?)",
             op);
     q.arg(study_id).arg(max_age_s).arg(now_s() - max_age_s).run();
     n = sqlite3_changes(impl_->db);

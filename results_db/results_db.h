@@ -88,9 +88,10 @@ class ResultsDB {
   // created_at and train_json (rung_psnr is replaced as a whole). Throws if t.id does not exist. A NaN in an
   // optional field (psnr_rgb, ...) reads back as nullopt; NaN in rung_psnr round-trips.
   void update_trial(const TrialRecord& t);
-  // RUNNING trials whose heartbeat is older than max_age_s (all RUNNING if max_age_s < 0) go
-  // back to PENDING: worker, started_at and heartbeat_at cleared, reason "re-queued: worker <w>
-  // stopped heartbeating". Returns how many.
+  // RUNNING search trials whose heartbeat is older than max_age_s (all RUNNING if max_age_s < 0)
+  // go back to PENDING: worker, started_at and heartbeat_at cleared, reason "re-queued: worker
+  // <w> stopped heartbeating". Returns how many. RUNNING retrains are left alone: `srnas
+  // retrain` takes one over only when its process is gone (a search's --resume cannot know).
   int requeue_running(int64_t study_id, double max_age_s = -1);
   std::optional<TrialRecord> trial(int64_t id) const;
   std::vector<TrialRecord> trials(int64_t study_id,

@@ -8,8 +8,10 @@
 #include "analysis/retrains.h"
 #include "analysis/tracks.h"
 #include "search_space/error.h"
+#include "../support/trials.h"
 
 using namespace srnas;
+using srnas::testing::ids;
 
 namespace {
 
@@ -41,12 +43,6 @@ TrialRecord retrain(int64_t id, const TrialRecord& parent, double psnr, double r
   t.train_json = "{\"device\":\"cpu\",\"train\":{\"iterations\":" + std::to_string(iterations) + ",\"lr\":" + lr +
                  ",\"seed\":" + std::to_string(seed) + "}}";
   return t;
-}
-
-std::vector<int64_t> ids(const std::vector<TrialRecord>& ts) {
-  std::vector<int64_t> out;
-  for (const auto& t : ts) out.push_back(t.id);
-  return out;
 }
 
 }  // namespace

@@ -3,8 +3,10 @@
 
 #include "analysis/tracks.h"
 #include "search_space/error.h"
+#include "../support/trials.h"
 
 using namespace srnas;
+using srnas::testing::ids;
 
 namespace {
 
@@ -19,12 +21,6 @@ TrialRecord trial(int64_t id, double psnr, int64_t params, double ratio, bool ba
   t.is_baseline = baseline;
   t.state = s;
   return t;
-}
-
-std::vector<int64_t> ids(const std::vector<TrialRecord>& ts) {
-  std::vector<int64_t> out;
-  for (const auto& t : ts) out.push_back(t.id);
-  return out;
 }
 
 }  // namespace

@@ -595,6 +595,15 @@ TEST_F(ResultsDBTest, HeartbeatAndRequeue) {
   EXPECT_EQ(db->requeue_running(sid), 0);
 
   EXPECT_EQ(db->claim_pending(sid, "w4")->id, a.id);  // lowest number first again
+
+  // A RUNNING retrain belongs to its `srnas retrain` process, which a search cannot see.
+  TrialRecord r = trial(sid, "0");
+  r.parent_id = a.id;
+  const int64_t rid = db->add_trial(r);
+  ASSERT_TRUE(db->claim_trial(rid, "w5"));
+  EXPECT_EQ(db->requeue_running(sid), 1);  // a, not the retrain
+  EXPECT_EQ(db->trial(rid)->state, TrialState::Running);
+  EXPECT_EQ(db->trial(rid)->worker, "w5");
 }
 
 TEST_F(ResultsDBTest, StateCountsFiltersAndFindByHash) {
