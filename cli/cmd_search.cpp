@@ -237,6 +237,12 @@ void add_search_commands(CLI::App& app) {
                : sum.timed_out ? fmt::format(" - stopped at the timeout ({}); continue with --resume",
                                              format_duration(cfg.timeout_s))
                                : "");
+    if (!sum.final_settings.empty()) {  // the final stage's comparison, at its settings
+      auto d = open_db(so.db_path);
+      if (auto st = d->find_study(cfg.study))
+        for (const RetrainGroup& g : retrain_groups(d->trials(st->id)))
+          if (g.settings_json == sum.final_settings) print_groups({g});
+    }
     if (sum.interrupted) throw Error("interrupted by a signal; run again with --resume");
   });
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <signal.h>
 #include <unistd.h>
@@ -41,6 +42,31 @@ std::string default_worker() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
   return fmt::format("{}:{}", host, getpid());
+}
+
+// A RUNNING retrain's worker is gone when its process (worker "host:pid", or
+// "host:pid/group..." under mpirun; this host) has exited, or when it has not heartbeaten for
+// 10 minutes (another host; a heartbeat comes every 2 s while it trains).
+bool worker_gone(const TrialRecord& t) {
+  const std::string w = t.worker.substr(0, t.worker.find('/'));
+  const size_t colon = w.rfind(':');
+  if (colon != std::string::npos) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    const std::string h = w.substr(0, colon), pid = w.substr(colon + 1);
+    if (h == host && !pid.empty() && pid.size() < 10 && pid.find_first_not_of("0123456789") == std::string::npos)
+      return ::kill(pid_t(std::stoll(pid)), 0) != 0 && errno == ESRCH;
+  }
+  return now_s() - t.heartbeat_at > 600;
+}
+
+// The seed a retrain's settings record (TrialRecord::train_json), if any.
+std::optional<uint64_t> settings_seed(const std::string& train_json) {
+  const nlohmann::json j = nlohmann::json::parse(train_json, nullptr, false);
+  if (j.is_object() && j.contains("train") && j["train"].is_object() && j["train"].contains("seed") &&
+      j["train"]["seed"].is_number_unsigned())
+    return j["train"]["seed"].get<uint64_t>();
+  return std::nullopt;
 }
 
 // The settings that decide a trial's numbers, stored with the study (StudyRecord::
@@ -103,6 +129,7 @@ struct Ctx {
   std::string runs_dir;
   std::string worker;
   TrainOptions base_opt;
+  std::optional<TrainOptions> final_opt;  // the final stage's options (seed per retrain)
 };
 
 // Trials per state (every state, 0 if none).
@@ -153,17 +180,25 @@ void finish(Ctx& c, TrialRecord& t, TrialState s, const std::string& reason) {
 
 struct Interrupted {};
 
-int rungs_of(const Ctx& c, const TrialRecord& t) { return c.cfg.asha && !t.is_baseline ? c.cfg.asha->rungs : 1; }
+int rungs_of(const Ctx& c, const TrialRecord& t) {
+  return c.cfg.asha && !t.is_baseline && !is_retrain(t) ? c.cfg.asha->rungs : 1;
+}
 
 WorkItem train_item(const Ctx& c, const TrialRecord& t) {
   WorkItem w;
   w.kind = WorkItem::Kind::Train;
   w.trial_id = t.id;
   w.genome = genome_from_string(t.genome_json);
+  w.run_dir = run_dir_of(c.runs_dir, t);
+  if (is_retrain(t)) {  // the final stage's: its options, its seed
+    if (!c.final_opt) throw Error(fmt::format("internal: retrain trial {} without a final stage", t.id));
+    w.options = *c.final_opt;
+    w.options.seed = settings_seed(t.train_json).value_or(c.final_opt->seed);
+    return w;
+  }
   w.options = c.base_opt;
   w.options.iterations = c.cfg.asha ? (t.is_baseline ? max_budget(*c.cfg.asha) : rung_budget(*c.cfg.asha, t.rung))
                                     : c.base_opt.iterations;
-  w.run_dir = run_dir_of(c.runs_dir, t);
   // Unless candidates overlap it, the baseline trains alone: its worker has the node to itself.
   w.solo = t.is_baseline && !c.pool.overlap_baseline();
   return w;
@@ -190,7 +225,7 @@ WorkItem first_item(Ctx& c, TrialRecord& t) {
 // Pre-training constraints (the baseline's, then the study's limits); true when the trial
 // was pruned.
 bool prune_before_training(Ctx& c, TrialRecord& t) {
-  if (t.is_baseline) return false;
+  if (t.is_baseline || is_retrain(t)) return false;
   auto base = probed_baseline_of(c.db.trials(c.study_id));
   if (!base) throw Error("internal: candidate trial before the baseline's probe");
   const std::string over = c.cfg.limits.pure_violation(*t.params, *t.macs);
@@ -251,7 +286,7 @@ std::optional<WorkItem> on_result(Ctx& c, const WorkResult& r) {
     return std::nullopt;
   }
   const int r_now = t.rung;
-  t.rung_psnr[r_now] = o.psnr_rgb;
+  if (!is_retrain(t)) t.rung_psnr[r_now] = o.psnr_rgb;
   t.psnr_rgb = o.psnr_rgb;
   t.psnr_y = o.psnr_y;
   t.weights_path = o.weights_path;
@@ -316,6 +351,8 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   auto space = Space::load(cfg.space);
   auto sampler = make_sampler(cfg.sampler);
   TrainOptions base_opt = load_train_options(cfg.train_options, cfg.train_set);
+  std::optional<TrainOptions> final_opt;
+  if (cfg.final_stage) final_opt = load_train_options(cfg.final_stage->options, cfg.final_stage->set);
   const std::string measure = measurement_settings(cfg, base_opt, pool.device()).dump();
   auto db = ResultsDB::open(opt.db_path, ResultsDB::Mode::ReadWrite);
   auto existing = db->find_study(cfg.study);
@@ -351,7 +388,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   }
 
   Ctx c{cfg, *db, pool, study_id, cfg.runs_dir.empty() ? default_runs_dir(opt.db_path) : cfg.runs_dir,
-        opt.worker.empty() ? default_worker() : opt.worker, base_opt};
+        opt.worker.empty() ? default_worker() : opt.worker, base_opt, final_opt};
   c.runs_dir = (fs::path(c.runs_dir) / cfg.study).string();
   fs::create_directories(c.runs_dir);
   fmt::print(stderr, "[search] study '{}' in {}: {} candidates from space {} by {}, {} worker(s), device {}\n",
@@ -481,41 +518,147 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
     print_progress(c, *db->trial(trial_id), t0, done, cfg.trials);
   };
 
-  try {
-    while (true) {
-      // Fill idle workers.
-      for (int w = 0; w < pool.size() && !g_stop; ++w) {
-        if (busy.count(w)) continue;
-        std::optional<TrialRecord> t = next_trial(w);
-        while (t) {
-          WorkItem item = first_item(c, *t);
-          if (item.kind == WorkItem::Kind::Train && prune_before_training(c, *t)) {
-            progress(t->id);
-            t = next_trial(w);
-            continue;
+  // Keeps every worker busy with the trials `next` hands out until none is left; each final
+  // trial goes through `done`. Returns false when interrupted (a trial checkpointed and stopped).
+  auto drive = [&](const std::function<std::optional<TrialRecord>(int)>& next,
+                   const std::function<void(int64_t)>& done) {
+    try {
+      while (true) {
+        // Fill idle workers.
+        for (int w = 0; w < pool.size() && !g_stop; ++w) {
+          if (busy.count(w)) continue;
+          std::optional<TrialRecord> t = next(w);
+          while (t) {
+            WorkItem item = first_item(c, *t);
+            if (item.kind == WorkItem::Kind::Train && prune_before_training(c, *t)) {
+              done(t->id);
+              t = next(w);
+              continue;
+            }
+            pool.submit(w, item);
+            busy[w] = t->id;
+            break;
           }
-          pool.submit(w, item);
-          busy[w] = t->id;
-          break;
         }
+        if (busy.empty()) break;
+        int w = -1;
+        WorkResult r = pool.wait_any(&w, [&] {
+          for (const auto& [wk, id] : busy) db->heartbeat(id);
+        });
+        busy.erase(w);
+        std::optional<WorkItem> next_item = on_result(c, r);
+        if (next_item) {
+          pool.submit(w, *next_item);
+          busy[w] = r.trial_id;
+        } else {
+          done(r.trial_id);
+        }
+        if (g_stop && busy.empty()) break;
       }
-      if (busy.empty()) break;
-      int w = -1;
-      WorkResult r = pool.wait_any(&w, [&] {
-        for (const auto& [wk, id] : busy) db->heartbeat(id);
-      });
-      busy.erase(w);
-      std::optional<WorkItem> next = on_result(c, r);
-      if (next) {
-        pool.submit(w, *next);
-        busy[w] = r.trial_id;
-      } else {
-        progress(r.trial_id);
-      }
-      if (g_stop && busy.empty()) break;
+    } catch (const Interrupted&) {
+      return false;
     }
-  } catch (const Interrupted&) {
-    summary.interrupted = true;
+    return !g_stop.load();
+  };
+
+  summary.interrupted = !drive(next_trial, progress);
+
+  // The final stage: the baseline and each track's first `top` trials, retrained once per seed
+  // with the final options, by the same workers; it starts once every candidate is final.
+  if (cfg.final_stage && !summary.interrupted) {
+    const FinalStage& fs = *cfg.final_stage;
+
+    const std::vector<uint64_t> seeds = fs.seeds.empty() ? std::vector<uint64_t>{c.final_opt->seed} : fs.seeds;
+    std::set<std::string> settings;  // one per seed
+    for (uint64_t seed : seeds) {
+      TrainOptions o = *c.final_opt;
+      o.seed = seed;
+      settings.insert(retrain_settings(o, pool.device()).dump());
+    }
+    {
+      nlohmann::json key = retrain_settings(*c.final_opt, pool.device());
+      key["train"].erase("seed");
+      summary.final_settings = key.dump();
+    }
+    auto is_final = [&](const TrialRecord& t) { return is_retrain(t) && settings.count(t.train_json) > 0; };
+    const std::vector<TrialRecord> all = db->trials(study_id);
+    const TracksReport tr = rank_tracks(all);
+    std::vector<TrialRecord> picks;
+    std::set<int64_t> picked;
+    if (tr.baseline) picks.push_back(*tr.baseline), picked.insert(tr.baseline->id);
+    for (const TrackResult& track : tr.tracks)
+      for (size_t i = 0; i < track.ranked.size() && i < size_t(fs.top); ++i)
+        if (picked.insert(track.ranked[i].id).second) picks.push_back(track.ranked[i]);
+    const bool timed_out = cfg.timeout_s > 0 && now_s() - t0 >= cfg.timeout_s;
+    if (!tr.baseline || picks.size() < 2) {
+      fmt::print(stderr, "[search] final stage: {}\n",
+                 !tr.baseline ? "no COMPLETE baseline, nothing to retrain"
+                              : "no trial is ranked in any track, nothing to retrain");
+    } else if (timed_out || summary.timed_out) {
+      summary.timed_out = true;
+      fmt::print(stderr, "[search] final stage not started: the timeout {} came first; --resume runs it\n",
+                 format_duration(cfg.timeout_s));
+    } else {
+      int added = 0;
+      db->transaction([&] {  // the missing retrains, once each (a FAILED one is tried again)
+        const std::vector<TrialRecord> now = db->trials(study_id);
+        for (const TrialRecord& p : picks)
+          for (const std::string& st : settings) {
+            bool have = false;
+            for (const TrialRecord& t : now)
+              have |= t.parent_id == p.id && t.train_json == st && t.state != TrialState::Failed;
+            if (have) continue;
+            TrialRecord r;
+            r.study_id = study_id;
+            r.genome_json = p.genome_json;
+            r.genome_hash = p.genome_hash;
+            r.parent_id = p.id;
+            r.params = p.params;
+            r.macs = p.macs;
+            r.train_json = st;
+            db->add_trial(r);
+            ++added;
+          }
+      });
+      // A final retrain left RUNNING by a search that died goes back to PENDING.
+      for (TrialRecord t : db->trials(study_id, TrialState::Running))
+        if (is_final(t) && worker_gone(t)) {
+          fmt::print(stderr, "[search] re-queued final retrain {} (was running on {})\n", t.id, t.worker);
+          t.state = TrialState::Pending;
+          t.worker.clear();
+          db->update_trial(t);
+        }
+      int total = 0;
+      for (const TrialRecord& t : db->trials(study_id)) total += is_final(t);
+      fmt::print(stderr, "[search] final stage: {} genome(s) x {} seed(s) with {} ({} iterations): {} retrain(s), {} new\n",
+                 picks.size(), seeds.size(), fs.options, c.final_opt->iterations, total, added);
+      auto next_final = [&](int w) -> std::optional<TrialRecord> {
+        if (cfg.timeout_s > 0 && now_s() - t0 >= cfg.timeout_s) {
+          bool pending = false;
+          for (const TrialRecord& t : db->trials(study_id)) pending |= is_final(t) && t.state == TrialState::Pending;
+          if (pending && !summary.timed_out) {
+            summary.timed_out = true;
+            fmt::print(stderr, "[search] timeout {} reached: no new final retrain starts\n",
+                       format_duration(cfg.timeout_s));
+          }
+          return std::nullopt;
+        }
+        for (const TrialRecord& t : db->trials(study_id, TrialState::Pending))
+          if (is_final(t) && db->claim_trial(t.id, worker_label(w))) return *db->trial(t.id);
+        return std::nullopt;
+      };
+      auto final_done = [&](int64_t trial_id) {
+        int n = 0;
+        for (const TrialRecord& t : db->trials(study_id))
+          n += is_final(t) && (t.state == TrialState::Complete || t.state == TrialState::Failed);
+        const TrialRecord t = *db->trial(trial_id);
+        fmt::print(stderr, "[search] final {}/{} trial {} (retrain of {}, seed {}) {}{}{} | {} elapsed\n", n, total,
+                   t.id, t.parent_id.value_or(0), settings_seed(t.train_json).value_or(0), to_string(t.state),
+                   t.psnr_rgb ? fmt::format(" (PSNR {:.3f} dB)", *t.psnr_rgb) : "",
+                   t.reason.empty() ? "" : ": " + t.reason, format_duration(now_s() - t0));
+      };
+      summary.interrupted = !drive(next_final, final_done);
+    }
   }
   summary.interrupted |= g_stop.load();
   summary.counts = state_counts(search_trials(db->trials(study_id)));
@@ -524,25 +667,11 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
 }
 
 nlohmann::json retrain_settings(const TrainOptions& o, const std::string& device) {
-  return {{"train", decisive_train_json(o)}, {"device", device}};
+  // The device's kind: "cuda:3" and "cuda:0" (ranks of one node) train alike.
+  return {{"train", decisive_train_json(o)}, {"device", device.substr(0, device.find(':'))}};
 }
 
 namespace {
-
-// A RUNNING retrain's worker is gone when its process (host:pid, this host) has exited, or
-// when it has not heartbeaten for 10 minutes (another host; a heartbeat comes every 2 s while
-// it trains).
-bool worker_gone(const TrialRecord& t) {
-  const size_t colon = t.worker.rfind(':');
-  if (colon != std::string::npos) {
-    char host[256] = {0};
-    gethostname(host, sizeof(host) - 1);
-    const std::string h = t.worker.substr(0, colon), pid = t.worker.substr(colon + 1);
-    if (h == host && !pid.empty() && pid.find_first_not_of("0123456789") == std::string::npos)
-      return ::kill(pid_t(std::stoll(pid)), 0) != 0 && errno == ESRCH;
-  }
-  return now_s() - t.heartbeat_at > 600;
-}
 
 }  // namespace
 

@@ -7,8 +7,10 @@
 // sampler inside a DB transaction (so a proposal is recorded exactly once), prunes those
 // that cannot satisfy the track constraints before training (params, and runtime measured
 // untrained) or the config's absolute limits (which the sampler is also held to), trains the
-// rest rung by rung, and records every outcome. After the config's timeout no candidate
-// starts; the running ones finish. Contract: after a
+// rest rung by rung, and records every outcome. With a final stage (`final:`), once every
+// candidate is final it retrains the baseline and each track's best once per seed on the same
+// workers (retrain trials, analysis/retrains.h). After the config's timeout no candidate (nor
+// final retrain) starts; the running ones finish. Contract: after a
 // crash (kill -9) `resume` puts RUNNING trials back to PENDING and continues from their
 // checkpoints; every proposed trial ends COMPLETE, PRUNED or FAILED exactly once.
 // SIGINT/SIGTERM checkpoint the running trial and stop cleanly.
@@ -41,6 +43,8 @@ struct SearchSummary {
   double seconds = 0;
   bool interrupted = false;
   bool timed_out = false;     // the config's timeout stopped new candidates (not all ran)
+  // With a final stage: its retrain group's settings (RetrainGroup::settings_json), else "".
+  std::string final_settings;
 };
 
 SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool);

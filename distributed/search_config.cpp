@@ -1,5 +1,6 @@
 #include "distributed/search_config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <string>
@@ -97,6 +98,31 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
       tr.finish();
     }
     if (const json* a = r.get("asha")) c.asha = parse_asha_config(*a, "search.asha");
+    if (const json* f = r.get("final")) {
+      JsonReader fr(*f, "search.final");
+      FinalStage fs;
+      fs.options = str(fr, "options", "", true);
+      if (fs.options.empty()) throw Error("search.final.options: expected a training options file");
+      if (const json* set = fr.get("set")) {
+        if (!set->is_object()) throw Error("search.final.set: expected a map of option overrides");
+        for (auto it = set->begin(); it != set->end(); ++it) fs.set.push_back(it.key() + "=" + it.value().dump());
+      }
+      fs.top = fr.integer("top", 1, 1000, fs.top);
+      if (const json* sd = fr.get("seeds")) {
+        if (!sd->is_array() || sd->empty()) throw Error("search.final.seeds: expected a non-empty list of seeds");
+        for (size_t i = 0; i < sd->size(); ++i) {
+          const json& x = (*sd)[i];
+          if (!x.is_number_integer() || x.get<int64_t>() < 0)
+            throw Error(fmt::format("search.final.seeds[{}]: expected a non-negative integer, got {}", i,
+                                    x.is_number() ? x.dump() : JsonReader::kind(x)));
+          if (std::find(fs.seeds.begin(), fs.seeds.end(), x.get<uint64_t>()) != fs.seeds.end())
+            throw Error(fmt::format("search.final.seeds[{}]: seed {} given twice", i, x.get<uint64_t>()));
+          fs.seeds.push_back(x.get<uint64_t>());
+        }
+      }
+      fr.finish();
+      c.final_stage = fs;
+    }
     c.baseline = str(r, "baseline", c.baseline);
     if (const json* e = r.get("enqueue")) {
       if (!e->is_array()) throw Error("search.enqueue: expected a list of architecture names or genome files");

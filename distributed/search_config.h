@@ -39,6 +39,17 @@ struct Limits {
   std::string pure_violation(int64_t params, int64_t macs) const;
 };
 
+// After the search, its best are retrained at a final budget, as retrains (analysis/retrains.h)
+// with the baseline retrained alike: the baseline and the first `top` trials of each track,
+// once per seed. The AIM 2019 numbers are those of fully trained networks; the search's short
+// budgets only rank them. The search's workers (MPI groups too) train them.
+struct FinalStage {
+  std::string options;            // training options file (required)
+  std::vector<std::string> set;   // overrides "key=value"
+  int top = 1;                    // per track
+  std::vector<uint64_t> seeds;    // one retrain per seed; empty: the options' seed
+};
+
 struct SearchConfig {
   std::string study;                 // study name in the DB
   std::string description;
@@ -70,6 +81,7 @@ struct SearchConfig {
   // cores to the ranks still training; faster tails, but a trial's thread count, and so its
   // last bits, then depend on timing). Probes always run on the fixed count.
   std::string cores = "fixed";
+  std::optional<FinalStage> final_stage;  // `final:` (optional)
   std::string runs_dir;              // trial folders; default "<db>.runs"
   bool keep_checkpoints = false;     // keep COMPLETE/PRUNED trials' checkpoint/ (3x the weights each)
   std::string db = "";               // default DB file when --db is not given

@@ -834,3 +834,71 @@ TEST(Search, RetrainsAreASeparateSeededExperimentTheSearchNeverCounts) {
   EXPECT_EQ(trials_json(d)[size_t(x - 1)]["state"], "RUNNING");
   expect_cli_error(retrain + " --trial 1 --seeds 5,x", "--seeds");
 }
+
+// `final:` in the config: once every candidate is final, the baseline and each track's best
+// are retrained once per seed by the search's workers (both MPI groups here), then compared
+// at those settings; --resume adds nothing, and continues a final retrain its dead search left
+// RUNNING, or one left PENDING; `srnas retrain` with the same options finds them done.
+TEST(MpiSearch, FinalStageRetrainsTheTracksBestOnceOnEveryGroup) {
+  if (std::system("command -v mpirun >/dev/null") != 0) GTEST_FAIL() << "mpirun missing: install openmpi-bin";
+  fs::path d = make_study("final", 3, "random", "prune: {params: false, runtime: false}\n");
+  std::ofstream(d / "long.yaml") << "iterations: 12\nbatch_size: 2\npatch_size: 8\ndevice: cpu\nloader: {workers: 1}\n";
+  std::ofstream(d / "search.yaml", std::ios::app) << "final: {options: " << (d / "long.yaml").string()
+                                                  << ", top: 1, seeds: [1, 2]}\n";
+  const std::string out = (d / "log.txt").string();
+  const int st = std::system((mpirun(2, search_cmd(d, false) + " --group-size 1") + " >" + out + " 2>&1").c_str());
+  std::ifstream log(out);
+  const std::string text((std::istreambuf_iterator<char>(log)), {});
+  ASSERT_EQ(st, 0) << text;
+  const auto ts = trials_json(d);
+  std::vector<nlohmann::json> search, finals;
+  for (const auto& t : ts) (t["parent"].is_null() ? search : finals).push_back(t);
+  expect_complete_study(nlohmann::json(search), 3);
+  ASSERT_GE(finals.size(), 4u) << "the baseline and at least one winner, 2 seeds each: " << ts.dump(1);
+  std::set<std::pair<int64_t, uint64_t>> runs;
+  std::set<int64_t> parents;
+  bool group1 = false;
+  for (const auto& t : finals) {
+    EXPECT_EQ(t["state"], "COMPLETE") << t.dump();
+    EXPECT_EQ(t["budget"], 12);
+    const int64_t p = t["parent"].get<int64_t>();
+    EXPECT_TRUE(runs.insert({p, t["train_settings"]["train"]["seed"].get<uint64_t>()}).second) << t.dump();
+    parents.insert(p);
+    group1 |= text.find(fmt::format("trial {} train -> group 1", t["trial"].get<int64_t>())) != std::string::npos;
+  }
+  EXPECT_EQ(runs.size(), parents.size() * 2);
+  EXPECT_TRUE(parents.count(1)) << "the baseline is retrained alike";
+  EXPECT_TRUE(group1) << "both groups train final retrains: " << text;
+  EXPECT_NE(text.find("[search] final stage: "), std::string::npos) << text;
+  EXPECT_NE(text.find("Retrains: 12 iterations on cpu"), std::string::npos) << text;
+  const auto tj = nlohmann::json::parse(run_cli("tracks --db " + (d / "s.db").string() + " --format json").out);
+  ASSERT_EQ(tj["retrains"].size(), 1u);
+  EXPECT_EQ(tj["retrains"][0]["baseline"]["retrains"].size(), 2u);
+
+  // --resume: nothing new; a RUNNING final retrain whose search died and a PENDING one continue.
+  auto again = run_cli(search_cmd(d, true));
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(trials_json(d).size(), ts.size());
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  const int64_t a = finals[0]["trial"].get<int64_t>(), b = finals[1]["trial"].get<int64_t>();
+  sql(d, fmt::format("UPDATE trials SET state = 'RUNNING', psnr_rgb = NULL, worker = '{}:{}/group1(rank1)' WHERE id = {}",
+                     host, dead, a));
+  sql(d, fmt::format("UPDATE trials SET state = 'PENDING', psnr_rgb = NULL WHERE id = {}", b));
+  auto resumed = run_cli(search_cmd(d, true));
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find(fmt::format("re-queued final retrain {}", a)), std::string::npos) << resumed.err;
+  const auto after = trials_json(d);
+  ASSERT_EQ(after.size(), ts.size());
+  for (int64_t id : {a, b}) {
+    EXPECT_EQ(after[size_t(id - 1)]["state"], "COMPLETE") << after[size_t(id - 1)].dump();
+    EXPECT_TRUE(after[size_t(id - 1)]["psnr_rgb"].is_number());
+  }
+  auto rt = run_cli("retrain --db " + (d / "s.db").string() + " --trial 1 --seeds 1,2 --options " +
+                    (d / "long.yaml").string());
+  ASSERT_EQ(rt.status, 0) << rt.err;
+  EXPECT_EQ(count_of(rt.out, "already retrained with these options"), 2u) << rt.out;
+}

@@ -69,3 +69,35 @@ TEST(SearchConfigs, DurationsAndLimitsParse) {
     EXPECT_NE(std::string(e.what()).find("x.yaml: search.timeout: expected a duration"), std::string::npos) << e.what();
   }
 }
+
+TEST(SearchConfigs, FinalStageParsesStrictly) {
+  const SearchConfig c = load_search_config_text(
+      "study: s\nfinal: {options: o.yaml, set: {iterations: 500}, top: 2, seeds: [3, 1]}\n", "x.yaml");
+  ASSERT_TRUE(c.final_stage);
+  EXPECT_EQ(c.final_stage->options, "o.yaml");
+  EXPECT_EQ(c.final_stage->set, (std::vector<std::string>{"iterations=500"}));
+  EXPECT_EQ(c.final_stage->top, 2);
+  EXPECT_EQ(c.final_stage->seeds, (std::vector<uint64_t>{3, 1}));
+  const SearchConfig d = load_search_config_text("study: s\nfinal: {options: o.yaml}\n", "x.yaml");
+  EXPECT_EQ(d.final_stage->top, 1);
+  EXPECT_TRUE(d.final_stage->seeds.empty()) << "the options' seed";
+  EXPECT_FALSE(load_search_config_text("study: s\n", "x.yaml").final_stage);
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"final: {top: 2}", "x.yaml: search.final: missing required key 'options'"},
+      {"final: {options: o.yaml, top: 0}", "x.yaml: search.final.top: expected an integer in [1, 1000], got 0"},
+      {"final: {options: o.yaml, seeds: []}", "x.yaml: search.final.seeds: expected a non-empty list of seeds"},
+      {"final: {options: o.yaml, seeds: [1, -2]}", "x.yaml: search.final.seeds[1]: expected a non-negative integer, got -2"},
+      {"final: {options: o.yaml, seeds: [4, 4]}", "x.yaml: search.final.seeds[1]: seed 4 given twice"},
+      {"final: {options: o.yaml, set: 3}", "x.yaml: search.final.set: expected a map of option overrides"},
+      {"final: {options: o.yaml, seed: 1}", "x.yaml: search.final: unknown key 'seed'"},
+      {"final: o.yaml", "x.yaml: search.final: expected an object, got string 'o.yaml'"},
+  };
+  for (const auto& [yaml, want] : bad) {
+    try {
+      load_search_config_text("study: s\n" + yaml + "\n", "x.yaml");
+      ADD_FAILURE() << "accepted " << yaml;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(want, 0), 0u) << yaml << ": " << e.what();
+    }
+  }
+}
