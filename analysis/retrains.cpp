@@ -31,6 +31,7 @@ struct Settings {
   std::optional<uint64_t> seed;
   std::optional<int64_t> iterations;
   std::string device;
+  bool fine_tune = false;  // "init": "parent"
   nlohmann::json flat;  // the settings, flattened (for labels)
 };
 
@@ -46,6 +47,7 @@ Settings settings_of(const TrialRecord& t) {
     tr.erase("seed");
   }
   if (j.contains("device") && j["device"].is_string()) s.device = j["device"].get<std::string>();
+  s.fine_tune = j.contains("init") && j["init"] == "parent";
   s.key = j.dump();
   s.flat = j.flatten();
   return s;
@@ -105,7 +107,10 @@ std::vector<RetrainGroup> retrain_groups(const std::vector<TrialRecord>& trials)
     g.settings_json = key;
     g.iterations = s.iterations;
     g.device = s.device;
-    g.label = key.empty() ? "settings not recorded" : fmt::format("{} iterations on {}", s.iterations ? std::to_string(*s.iterations) : "?", s.device.empty() ? "?" : s.device);
+    g.label = key.empty() ? "settings not recorded"
+                          : fmt::format("{} iterations on {}{}", s.iterations ? std::to_string(*s.iterations) : "?",
+                                        s.device.empty() ? "?" : s.device,
+                                        s.fine_tune ? ", fine-tuned from the search's weights" : "");
     if (!key.empty()) {
       auto [it, first] = first_of_label.emplace(g.label, &s);
       if (!first) {  // another group of this label: say how it differs from the first

@@ -40,7 +40,9 @@ struct RetrainGroup {
   std::string settings_json;  // train_json without train.seed; "" = settings not recorded
   std::optional<int64_t> iterations;  // train.iterations
   std::string device;                 // "" when not recorded
-  std::string label;  // "3000 iterations on cpu", plus what differs from an earlier group of the same label
+  // "3000 iterations on cpu" (", fine-tuned from the search's weights" for `init: parent`),
+  // plus what differs from an earlier group of the same label.
+  std::string label;
   std::optional<RetrainArm> baseline;
   std::vector<RetrainArm> arms;       // the candidates, by their search trial's number
   // The tracks over the arms: records whose id and number are the search trial's and whose

@@ -485,6 +485,9 @@ void add_search_commands(CLI::App& app) {
   rt->add_option("--options", options, "training options YAML")->required();
   rt->add_option("--set", sets, "override an option: key.path=value (repeatable)");
   rt->add_option("--seeds", seeds, "one retrain per seed, e.g. 1,2,3 (default: the options' seed)")->delimiter(',');
+  static bool from_parent = false;
+  rt->add_flag("--from-parent", from_parent,
+               "fine-tune: start from each trial's trained search weights instead of the seed's initialisation");
   rt->add_flag("--verbose", verbose, "print training progress lines");
   rt->callback([] {
     auto d = open_db(db, /*write=*/true);
@@ -513,7 +516,7 @@ void add_search_commands(CLI::App& app) {
       for (uint64_t seed : seeds) {
         opt.seed = seed;
         ++k;
-        RetrainOutcome r = retrain_trial(*d, p.id, opt, *runner, runs, "");
+        RetrainOutcome r = retrain_trial(*d, p.id, opt, *runner, runs, "", from_parent);
         const TrialRecord& t = r.trial;
         const std::string what = fmt::format("[{}/{}] trial {} (seed {})", k, total, p.id, seed);
         if (r.how == RetrainOutcome::How::Reused) {
@@ -535,7 +538,7 @@ void add_search_commands(CLI::App& app) {
         failed |= t.state != TrialState::Complete;
       }
     // Where these retrains stand: their group (same settings but the seed) of the study.
-    nlohmann::json key = retrain_settings(opt, runner->device());
+    nlohmann::json key = retrain_settings(opt, runner->device(), from_parent);
     key["train"].erase("seed");
     const std::vector<TrialRecord> all = d->trials(st.id);
     for (const RetrainGroup& g : retrain_groups(all)) {
@@ -546,6 +549,7 @@ void add_search_commands(CLI::App& app) {
         if (b.is_baseline && !is_retrain(b)) {
           std::string cmd = fmt::format("srnas retrain --db {} --trial {} --options {}", db, b.id, options);
           for (const std::string& x : sets) cmd += " --set " + x;
+          if (from_parent) cmd += " --from-parent";
           std::vector<std::string> ss;
           for (uint64_t x : seeds) ss.push_back(std::to_string(x));
           fmt::print("  to rank them: {} --seeds {}\n", cmd, fmt::join(ss, ","));

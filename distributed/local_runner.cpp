@@ -41,6 +41,7 @@ class LocalRunner : public CandidateRunner {
     TrainHooks hooks;
     hooks.quiet = quiet_;
     hooks.reducer = job.reducer;
+    hooks.init_weights = job.init_weights;
     auto last = std::chrono::steady_clock::now();
     hooks.should_stop = [&] {
       auto now = std::chrono::steady_clock::now();
@@ -169,7 +170,7 @@ double num_from(const nlohmann::json& j) { return j.is_number() ? j.get<double>(
 
 nlohmann::json to_json(const WorkItem& w) {
   nlohmann::json j = {{"kind", kind_name(w.kind)}, {"trial_id", w.trial_id}, {"run_dir", w.run_dir},
-                      {"solo", w.solo},         {"with_bicubic", w.with_bicubic}};
+                      {"solo", w.solo},         {"with_bicubic", w.with_bicubic}, {"init_weights", w.init_weights}};
   if (w.kind != WorkItem::Kind::Stop) {
     j["genome"] = to_json(w.genome);
     j["options"] = to_json(w.options);
@@ -184,6 +185,7 @@ WorkItem work_item_from_json(const nlohmann::json& j) {
   w.run_dir = j.at("run_dir").get<std::string>();
   w.solo = j.value("solo", false);
   w.with_bicubic = j.value("with_bicubic", false);
+  w.init_weights = j.value("init_weights", std::string());
   if (w.kind != WorkItem::Kind::Stop) {
     w.genome = genome_from_json(j.at("genome"));
     w.options = parse_train_options(j.at("options"), "work item");
@@ -239,6 +241,7 @@ WorkResult execute(CandidateRunner& runner, const WorkItem& item, GradientReduce
   job.genome = item.genome;
   job.options = item.options;
   job.run_dir = item.run_dir;
+  job.init_weights = item.init_weights;
   job.heartbeat = heartbeat;
   job.should_stop = should_stop;
   job.reducer = reducer;

@@ -28,6 +28,7 @@ struct CandidateJob {
   Genome genome;
   TrainOptions options;              // iterations = the budget to reach
   std::string run_dir;               // checkpoint, log, weights
+  std::string init_weights;          // fine-tuning: start from these weights ("" = from the seed)
   std::function<void()> heartbeat;   // called at least every few seconds while training
   std::function<bool()> should_stop; // true: checkpoint and return status "stopped"
   GradientReducer* reducer = nullptr; // data-parallel group (distributed/), nullptr: one process
@@ -79,6 +80,7 @@ struct WorkItem {
   Genome genome;
   TrainOptions options;
   std::string run_dir;
+  std::string init_weights;  // Train only: start from these weights ("" = from the seed)
   // Train only: nothing else runs meanwhile (the baseline, when the pool does not overlap it
   // with candidates), so an MPI worker may use every core its node gives to the group, not its share.
   bool solo = false;

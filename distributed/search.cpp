@@ -69,6 +69,23 @@ std::optional<uint64_t> settings_seed(const std::string& train_json) {
   return std::nullopt;
 }
 
+// The trained weights of a search trial, to fine-tune from; an Error when it has none.
+std::string parent_weights(const TrialRecord& p, const std::string& db_path) {
+  if (p.state != TrialState::Complete || p.weights_path.empty())
+    throw Error(fmt::format("{}: trial {} is {}, without trained weights to fine-tune from", db_path, p.id,
+                            to_string(p.state)));
+  if (!fs::exists(p.weights_path))
+    throw Error(fmt::format("{}: trial {}: its weights {} are gone (cannot fine-tune from them)", db_path, p.id,
+                            p.weights_path));
+  return p.weights_path;
+}
+
+// Whether a retrain's settings say it fine-tunes from its search trial's weights.
+bool fine_tunes(const std::string& train_json) {
+  const nlohmann::json j = nlohmann::json::parse(train_json, nullptr, false);
+  return j.is_object() && j.value("init", std::string()) == "parent";
+}
+
 // The settings that decide a trial's numbers, stored with the study (StudyRecord::
 // measure_json) so that --resume with other ones is refused. Left out: what only changes how
 // a run goes (validation, logging and checkpoint intervals, loader, threads, cuDNN autotuning,
@@ -194,6 +211,7 @@ WorkItem train_item(const Ctx& c, const TrialRecord& t) {
     if (!c.final_opt) throw Error(fmt::format("internal: retrain trial {} without a final stage", t.id));
     w.options = *c.final_opt;
     w.options.seed = settings_seed(t.train_json).value_or(c.final_opt->seed);
+    if (fine_tunes(t.train_json)) w.init_weights = parent_weights(*c.db.trial(*t.parent_id), c.db.path());
     return w;
   }
   w.options = c.base_opt;
@@ -566,17 +584,17 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   // The final stage: the baseline and each track's first `top` trials, retrained once per seed
   // with the final options, by the same workers; it starts once every candidate is final.
   if (cfg.final_stage && !summary.interrupted) {
-    const FinalStage& fs = *cfg.final_stage;
+    const FinalStage& stage = *cfg.final_stage;
 
-    const std::vector<uint64_t> seeds = fs.seeds.empty() ? std::vector<uint64_t>{c.final_opt->seed} : fs.seeds;
+    const std::vector<uint64_t> seeds = stage.seeds.empty() ? std::vector<uint64_t>{c.final_opt->seed} : stage.seeds;
     std::set<std::string> settings;  // one per seed
     for (uint64_t seed : seeds) {
       TrainOptions o = *c.final_opt;
       o.seed = seed;
-      settings.insert(retrain_settings(o, pool.device()).dump());
+      settings.insert(retrain_settings(o, pool.device(), stage.from_parent).dump());
     }
     {
-      nlohmann::json key = retrain_settings(*c.final_opt, pool.device());
+      nlohmann::json key = retrain_settings(*c.final_opt, pool.device(), stage.from_parent);
       key["train"].erase("seed");
       summary.final_settings = key.dump();
     }
@@ -587,7 +605,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
     std::set<int64_t> picked;
     if (tr.baseline) picks.push_back(*tr.baseline), picked.insert(tr.baseline->id);
     for (const TrackResult& track : tr.tracks)
-      for (size_t i = 0; i < track.ranked.size() && i < size_t(fs.top); ++i)
+      for (size_t i = 0; i < track.ranked.size() && i < size_t(stage.top); ++i)
         if (picked.insert(track.ranked[i].id).second) picks.push_back(track.ranked[i]);
     const bool timed_out = cfg.timeout_s > 0 && now_s() - t0 >= cfg.timeout_s;
     if (!tr.baseline || picks.size() < 2) {
@@ -631,7 +649,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
       int total = 0;
       for (const TrialRecord& t : db->trials(study_id)) total += is_final(t);
       fmt::print(stderr, "[search] final stage: {} genome(s) x {} seed(s) with {} ({} iterations): {} retrain(s), {} new\n",
-                 picks.size(), seeds.size(), fs.options, c.final_opt->iterations, total, added);
+                 picks.size(), seeds.size(), stage.options, c.final_opt->iterations, total, added);
       auto next_final = [&](int w) -> std::optional<TrialRecord> {
         if (cfg.timeout_s > 0 && now_s() - t0 >= cfg.timeout_s) {
           bool pending = false;
@@ -666,9 +684,11 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   return summary;
 }
 
-nlohmann::json retrain_settings(const TrainOptions& o, const std::string& device) {
+nlohmann::json retrain_settings(const TrainOptions& o, const std::string& device, bool from_parent) {
   // The device's kind: "cuda:3" and "cuda:0" (ranks of one node) train alike.
-  return {{"train", decisive_train_json(o)}, {"device", device.substr(0, device.find(':'))}};
+  nlohmann::json j = {{"train", decisive_train_json(o)}, {"device", device.substr(0, device.find(':'))}};
+  if (from_parent) j["init"] = "parent";
+  return j;
 }
 
 namespace {
@@ -676,11 +696,12 @@ namespace {
 }  // namespace
 
 RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& options, CandidateRunner& runner,
-                             const std::string& runs_dir, const std::string& worker) {
+                             const std::string& runs_dir, const std::string& worker, bool from_parent) {
   auto parent = db.trial(parent_id);
   if (!parent) throw Error(fmt::format("{}: trial {} does not exist", db.path(), parent_id));
   if (parent->parent_id) parent = db.trial(*parent->parent_id);  // a retrain's retrain: its search trial's
-  const std::string settings = retrain_settings(options, runner.device()).dump();
+  const std::string init = from_parent ? parent_weights(*parent, db.path()) : "";
+  const std::string settings = retrain_settings(options, runner.device(), from_parent).dump();
   const std::string me = worker.empty() ? default_worker() : worker;
   RetrainOutcome out;
   std::optional<TrialRecord> found;
@@ -730,6 +751,7 @@ RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOption
   job.genome = g;
   job.options = options;
   job.run_dir = run_dir_of(runs_dir, t);
+  job.init_weights = init;
   job.heartbeat = [&] { db.heartbeat(id); };
   job.should_stop = [] { return g_stop.load(); };
   CandidateOutcome o = runner.train(job);

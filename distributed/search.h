@@ -53,7 +53,8 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
 // options but the validation, logging and checkpoint intervals, loader, threads, cuDNN
 // autotuning and pinned memory, and the device the runner trains on. Retrains with the same
 // settings but the seed compare with each other (analysis/retrains.h).
-nlohmann::json retrain_settings(const TrainOptions& options, const std::string& device);
+// from_parent (fine-tuning from the search trial's trained weights) adds "init": "parent".
+nlohmann::json retrain_settings(const TrainOptions& options, const std::string& device, bool from_parent = false);
 
 struct RetrainOutcome {
   TrialRecord trial;  // the retrain, as recorded
@@ -70,8 +71,10 @@ struct RetrainOutcome {
 // continues from its checkpoint (Continued); a RUNNING one whose worker lives is left to it
 // (Busy), so several processes may work through the same list; FAILED ones stay as they are
 // and a new trial trains. SIGINT/SIGTERM checkpoint and leave the retrain PENDING.
+// from_parent: start from the search trial's trained weights (fine-tuning; an error when it
+// has none) instead of the seed's initialisation.
 RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& options, CandidateRunner& runner,
-                             const std::string& runs_dir, const std::string& worker);
+                             const std::string& runs_dir, const std::string& worker, bool from_parent = false);
 
 // Default folder for trial runs next to a DB: "<db>.runs".
 std::string default_runs_dir(const std::string& db_path);

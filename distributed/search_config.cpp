@@ -108,6 +108,7 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
         for (auto it = set->begin(); it != set->end(); ++it) fs.set.push_back(it.key() + "=" + it.value().dump());
       }
       fs.top = fr.integer("top", 1, 1000, fs.top);
+      fs.from_parent = fr.boolean("from_parent", fs.from_parent);
       if (const json* sd = fr.get("seeds")) {
         if (!sd->is_array() || sd->empty()) throw Error("search.final.seeds: expected a non-empty list of seeds");
         for (size_t i = 0; i < sd->size(); ++i) {

@@ -48,6 +48,7 @@ struct FinalStage {
   std::vector<std::string> set;   // overrides "key=value"
   int top = 1;                    // per track
   std::vector<uint64_t> seeds;    // one retrain per seed; empty: the options' seed
+  bool from_parent = false;       // fine-tune from each trial's search weights, not from the seed
 };
 
 struct SearchConfig {

@@ -133,6 +133,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
                                                  .weight_decay(opt.weight_decay));
   int64_t start = 0;
   if (resume && fs::exists(out / kCheckpointDir / "state.json")) start = load_checkpoint(out, net, adam, genome);
+  else if (!hooks.init_weights.empty()) load_weights(*net, hooks.init_weights);  // fine-tuning
   if (dp_rank == 0) {
     write_json(out / "genome.json", to_json(genome));
     write_json(out / "options.json", to_json(opt));

@@ -48,6 +48,10 @@ struct TrainHooks {
   std::function<bool()> should_stop;                 // polled each iteration; true: checkpoint and stop
   GradientReducer* reducer = nullptr;
   bool quiet = false;                                 // no progress lines on stderr
+  // Fine-tuning: a safetensors of this genome (srnas names) to start from instead of the
+  // seed's initialisation; every tensor must match (srnas::Error naming the file otherwise).
+  // Ignored when the run resumes from its checkpoint. "" = from the seed.
+  std::string init_weights;
 };
 
 struct TrainResult {

@@ -833,6 +833,20 @@ TEST(Search, RetrainsAreASeparateSeededExperimentTheSearchNeverCounts) {
   EXPECT_NE(busy.out.find("1 retrain(s) still running in other processes"), std::string::npos) << busy.out;
   EXPECT_EQ(trials_json(d)[size_t(x - 1)]["state"], "RUNNING");
   expect_cli_error(retrain + " --trial 1 --seeds 5,x", "--seeds");
+
+  // --from-parent: fine-tuned from the search weights, a group of its own; a trial without
+  // trained weights cannot be fine-tuned.
+  auto ft = run_cli(retrain + fmt::format(" --trial 1,{} --seeds 5 --from-parent", cand));
+  ASSERT_EQ(ft.status, 0) << ft.err;
+  EXPECT_NE(ft.out.find("Retrains: 12 iterations on cpu, fine-tuned from the search's weights"), std::string::npos)
+      << ft.out;
+  const auto all = trials_json(d);
+  ASSERT_EQ(all.size(), 9u);
+  EXPECT_EQ(all[8]["train_settings"]["init"], "parent");
+  EXPECT_EQ(nlohmann::json::parse(run_cli("tracks --db " + db + " --format json").out)["retrains"].size(), 2u);
+  sql(d, fmt::format("UPDATE trials SET state = 'PRUNED' WHERE id = {}", cand));
+  expect_cli_error(retrain + fmt::format(" --trial {} --seeds 7 --from-parent", cand),
+                   fmt::format("trial {} is PRUNED, without trained weights to fine-tune from", cand));
 }
 
 // `final:` in the config: once every candidate is final, the baseline and each track's best
@@ -901,4 +915,22 @@ TEST(MpiSearch, FinalStageRetrainsTheTracksBestOnceOnEveryGroup) {
                     (d / "long.yaml").string());
   ASSERT_EQ(rt.status, 0) << rt.err;
   EXPECT_EQ(count_of(rt.out, "already retrained with these options"), 2u) << rt.out;
+
+  // Another final stage on --resume: fine-tuned from the search weights, a group of its own.
+  {
+    std::ifstream in(d / "search.yaml");
+    std::string cfg((std::istreambuf_iterator<char>(in)), {});
+    cfg.replace(cfg.find("seeds: [1, 2]}"), 14, "seeds: [1, 2], from_parent: true}");
+    std::ofstream(d / "search.yaml") << cfg;
+  }
+  auto tuned = run_cli(search_cmd(d, true));
+  ASSERT_EQ(tuned.status, 0) << tuned.err;
+  EXPECT_NE(tuned.out.find("Retrains: 12 iterations on cpu, fine-tuned from the search's weights"), std::string::npos)
+      << tuned.out;
+  const auto with_tuned = trials_json(d);
+  ASSERT_EQ(with_tuned.size(), ts.size() + finals.size());
+  for (size_t i = ts.size(); i < with_tuned.size(); ++i) {
+    EXPECT_EQ(with_tuned[i]["state"], "COMPLETE") << with_tuned[i].dump();
+    EXPECT_EQ(with_tuned[i]["train_settings"]["init"], "parent");
+  }
 }

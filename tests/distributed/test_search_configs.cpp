@@ -80,6 +80,9 @@ TEST(SearchConfigs, FinalStageParsesStrictly) {
   EXPECT_EQ(c.final_stage->seeds, (std::vector<uint64_t>{3, 1}));
   const SearchConfig d = load_search_config_text("study: s\nfinal: {options: o.yaml}\n", "x.yaml");
   EXPECT_EQ(d.final_stage->top, 1);
+  EXPECT_FALSE(d.final_stage->from_parent);
+  EXPECT_TRUE(load_search_config_text("study: s\nfinal: {options: o.yaml, from_parent: true}\n", "x.yaml")
+                  .final_stage->from_parent);
   EXPECT_TRUE(d.final_stage->seeds.empty()) << "the options' seed";
   EXPECT_FALSE(load_search_config_text("study: s\n", "x.yaml").final_stage);
   const std::vector<std::pair<std::string, std::string>> bad = {

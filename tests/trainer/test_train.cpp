@@ -106,6 +106,39 @@ TEST(Train, ResumeIsBitIdenticalToAnUninterruptedRun) {
   EXPECT_EQ(result["iterations"], 12);
 }
 
+// Fine-tuning (hooks.init_weights): the run starts from the given weights, not from the
+// seed's initialisation; weights of another genome are an error naming the file.
+TEST(Train, InitWeightsStartTheRunFromThem) {
+  TrainData d = small_data();
+  fs::path a = fresh_dir("trained"), c = fresh_dir("finetuned"), s = fresh_dir("scratch");
+  ASSERT_EQ(train(tiny_genome(), d, quick_options(12), a.string(), false, quiet()).status, "complete");
+  TrainOptions still = quick_options(2);  // lr 1e-12: Adam moves every weight by ~1e-12 per step
+  still.seed = 99;
+  still.lr = 1e-12;
+  TrainHooks from = quiet();
+  from.init_weights = (a / "weights.safetensors").string();
+  ASSERT_EQ(train(tiny_genome(), d, still, c.string(), false, from).status, "complete");
+  ASSERT_EQ(train(tiny_genome(), d, still, s.string(), false, quiet()).status, "complete");
+  const TensorMap trained = read_safetensors((a / "weights.safetensors").string()),
+                  tuned = read_safetensors((c / "weights.safetensors").string()),
+                  scratch = read_safetensors((s / "weights.safetensors").string());
+  double to_trained = 0, to_scratch = 0;
+  for (const auto& [name, t] : trained) {
+    to_trained = std::max(to_trained, (tuned.at(name) - t).abs().max().item<double>());
+    to_scratch = std::max(to_scratch, (tuned.at(name) - scratch.at(name)).abs().max().item<double>());
+  }
+  EXPECT_LT(to_trained, 1e-8) << "the run starts from the given weights";
+  EXPECT_GT(to_scratch, 1e-3) << "not from seed 99's initialisation";
+  TrainHooks wrong = quiet();
+  wrong.init_weights = from.init_weights;
+  try {
+    train(tiny_genome(3), d, still, fresh_dir("wrong").string(), false, wrong);
+    ADD_FAILURE() << "weights of another genome were accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(from.init_weights), std::string::npos) << e.what();
+  }
+}
+
 TEST(Train, ResumeRejectsADifferentGenome) {
   TrainData d = small_data();
   fs::path a = fresh_dir("other");
