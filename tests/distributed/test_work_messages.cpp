@@ -20,6 +20,7 @@ TEST(WorkMessages, ItemsRoundTripThroughJson) {
   w.run_dir = "/runs/trial_3";
   w.solo = true;
   w.with_bicubic = true;
+  w.init_weights = "/runs/trial_1/weights.safetensors";
   const WorkItem back = work_item_from_json(nlohmann::json::parse(to_json(w).dump()));
   EXPECT_EQ(back.kind, WorkItem::Kind::Probe);
   EXPECT_EQ(back.trial_id, 42);
@@ -28,6 +29,7 @@ TEST(WorkMessages, ItemsRoundTripThroughJson) {
   EXPECT_EQ(back.run_dir, "/runs/trial_3");
   EXPECT_TRUE(back.solo);
   EXPECT_TRUE(back.with_bicubic);
+  EXPECT_EQ(back.init_weights, "/runs/trial_1/weights.safetensors");
   w.with_bicubic = w.solo = false;
   const WorkItem plain = work_item_from_json(to_json(w));
   EXPECT_FALSE(plain.with_bicubic);
