@@ -140,11 +140,13 @@ std::vector<FidelityRow> fidelity(const std::vector<TrialRecord>& trials) {
 
 std::string fidelity_table(const std::vector<FidelityRow>& rows) {
   if (rows.empty()) return "no trial was measured at two budgets\n";
-  std::string s = fmt::format("{:<18} {:<18} {:>5} {:>7} {:>7} {:>10}\n", "from", "to", "pairs", "rho", "tau-b",
+  size_t wf = 18, wt = 18;  // columns as wide as their longest label
+  for (const auto& r : rows) wf = std::max(wf, r.from.size()), wt = std::max(wt, r.to.size());
+  std::string s = fmt::format("{:<{}} {:<{}} {:>5} {:>7} {:>7} {:>10}\n", "from", wf, "to", wt, "pairs", "rho", "tau-b",
                               "gain dB");
   for (const auto& r : rows)
-    s += fmt::format("{:<18} {:<18} {:>5} {:>7} {:>7} {:>+10.3f}\n", r.from, r.to, r.pairs, opt(r.rho), opt(r.tau),
-                     r.mean_gain_db);
+    s += fmt::format("{:<{}} {:<{}} {:>5} {:>7} {:>7} {:>+10.3f}\n", r.from, wf, r.to, wt, r.pairs, opt(r.rho),
+                     opt(r.tau), r.mean_gain_db);
   return s;
 }
 

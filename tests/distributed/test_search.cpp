@@ -334,9 +334,11 @@ TEST(Search, LimitsAreNeverExceeded) {
   // unified_small: about 4 in 10 genomes have <= 15,000 params and <= 5 GMACs (at 339x510).
   // The sampler proposes only those; the enqueued IMDN (893,936 params) is PRUNED before
   // training; a runtime-ratio limit no network meets prunes the rest after their probe.
+  // (prune.runtime off: on a loaded machine a 12-px probe of one run can time a tiny network
+  // slower than MSRResNet, and the baseline's constraint would prune it first.)
   fs::path d = make_study("limits", 6, "random",
                           "limits: {max_params: 15000, max_gmacs: 5, max_runtime_ratio: 1.0e-6}\n"
-                          "enqueue: [imdn_aim19]\n");
+                          "enqueue: [imdn_aim19]\nprune: {runtime: false}\n");
   auto r = run_cli(search_cmd(d, false));
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("[search] limits: params <= 15000, GMACs <= 5 (at 339x510 LR), runtime ratio <= 1e-06"),
