@@ -298,6 +298,10 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
     if (!g.baseline)
       add("<p class=\"note\">No retrain of the baseline with these settings: nothing is ranked (retrain the "
           "baseline, trial number 0, with the same options).</p>\n");
+    else if (tracks.bicubic_psnr_rgb && g.baseline->psnr_rgb_mean < *tracks.bicubic_psnr_rgb)
+      add(fmt::format("<p class=\"note\">Warning: the baseline's retrains ({:.3f} dB) are below bicubic's {:.3f} dB: "
+                      "too short a budget for &ldquo;PSNR &ge; baseline&rdquo; to mean more than interpolation.</p>\n",
+                      g.baseline->psnr_rgb_mean, *tracks.bicubic_psnr_rgb));
     add("<table>\n<thead><tr><th>retrained trial</th><th>#</th><th>seeds</th><th>params</th><th>runtime ratio</th>"
         "<th>PSNR-RGB (dB)</th><th>vs baseline (dB)</th><th>note</th></tr></thead>\n<tbody>\n");
     std::vector<const RetrainArm*> rows;

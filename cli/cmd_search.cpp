@@ -112,7 +112,8 @@ std::string pm(double v, double sd, bool sign = false) {
   return fmt::format(fmt::runtime(sign ? "{:+.3f} ± {:.3f}" : "{:.3f} ± {:.3f}"), v, sd);
 }
 
-void print_groups(const std::vector<RetrainGroup>& groups) {
+// floor: the study's bicubic PSNR-RGB, when recorded (a baseline arm below it trained too briefly).
+void print_groups(const std::vector<RetrainGroup>& groups, std::optional<double> floor) {
   const char* what[] = {"fewest params", "lowest runtime", "best PSNR"};
   for (const RetrainGroup& g : groups) {
     fmt::print("\nRetrains: {}\n", g.label);
@@ -133,6 +134,10 @@ void print_groups(const std::vector<RetrainGroup>& groups) {
                  "number 0, with the same options)\n");
       continue;
     }
+    if (floor && g.baseline->psnr_rgb_mean < *floor)
+      fmt::print("  warning: the baseline's retrains ({:.3f} dB) are below bicubic's {:.3f} dB: too short a budget for "
+                 "\"PSNR >= baseline\" to mean more than interpolation\n",
+                 g.baseline->psnr_rgb_mean, *floor);
     for (const auto& t : g.tracks) {
       std::vector<std::string> ranked;
       for (const auto& x : t.ranked) ranked.push_back(fmt::format("trial {}", x.id));
@@ -241,7 +246,7 @@ void add_search_commands(CLI::App& app) {
       auto d = open_db(so.db_path);
       if (auto st = d->find_study(cfg.study))
         for (const RetrainGroup& g : retrain_groups(d->trials(st->id)))
-          if (g.settings_json == sum.final_settings) print_groups({g});
+          if (g.settings_json == sum.final_settings) print_groups({g}, study_tracks(*d, st->id).bicubic_psnr_rgb);
     }
     if (sum.interrupted) throw Error("interrupted by a signal; run again with --resume");
   });
@@ -407,7 +412,7 @@ void add_search_commands(CLI::App& app) {
       if (t.ranked.empty()) fmt::print("  (no eligible trial)\n");
       for (const auto& u : t.unranked) fmt::print("   -  trial {:>4}  unranked: {}\n", u.trial.id, u.reason);
     }
-    print_groups(retrain_groups(d->trials(st.id)));
+    print_groups(retrain_groups(d->trials(st.id)), r.bicubic_psnr_rgb);
   });
 
   auto* ex = app.add_subcommand("export", "Write a trial's genome.json, weights.safetensors, trial.json, TorchScript model.pt, PyTorch model.py");
@@ -522,12 +527,14 @@ void add_search_commands(CLI::App& app) {
         if (r.how == RetrainOutcome::How::Reused) {
           fmt::print("{}: already retrained with these options as trial {}: PSNR-RGB {:.3f} dB\n", what, t.id,
                      t.psnr_rgb.value_or(NAN));
+          std::fflush(stdout);
           continue;
         }
         if (r.how == RetrainOutcome::How::Busy) {
           fmt::print("{}: skipped: trial {} is retraining it (worker {}, heartbeat {:.0f} s ago)\n", what, t.id,
                      t.worker, std::difftime(std::time(nullptr), std::time_t(t.heartbeat_at)));
           ++busy;
+          std::fflush(stdout);
           continue;
         }
         fmt::print("{}: {}retrain trial {}: {} at {} iterations, PSNR-RGB {:.3f} dB{}\n", what,
@@ -543,7 +550,7 @@ void add_search_commands(CLI::App& app) {
     const std::vector<TrialRecord> all = d->trials(st.id);
     for (const RetrainGroup& g : retrain_groups(all)) {
       if (g.settings_json != key.dump()) continue;
-      print_groups({g});
+      print_groups({g}, study_tracks(*d, st.id).bicubic_psnr_rgb);
       if (g.baseline) continue;
       for (const TrialRecord& b : all)
         if (b.is_baseline && !is_retrain(b)) {

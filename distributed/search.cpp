@@ -585,7 +585,6 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   // with the final options, by the same workers; it starts once every candidate is final.
   if (cfg.final_stage && !summary.interrupted) {
     const FinalStage& stage = *cfg.final_stage;
-
     const std::vector<uint64_t> seeds = stage.seeds.empty() ? std::vector<uint64_t>{c.final_opt->seed} : stage.seeds;
     std::set<std::string> settings;  // one per seed
     for (uint64_t seed : seeds) {

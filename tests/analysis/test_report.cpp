@@ -345,6 +345,10 @@ TEST(Report, RetrainsHaveTheirOwnSectionAndStayOutOfTheSearch) {
                         html.find("<section id=\"retrains\">") - html.find("<section id=\"tracks\">")),
             tracks_before)
       << "the search's tracks do not change";
+  EXPECT_EQ(html.find("are below bicubic"), std::string::npos);
+  db->add_metric(ts[0].id, 0, kBicubicPsnrRgb, 28.0);  // above the baseline's retrains (27.1 dB)
+  html = slurp(write_report(*db, st, (d.path() / "floor").string()));
+  EXPECT_NE(html.find("Warning: the baseline's retrains (27.100 dB) are below bicubic's 28.000 dB"), std::string::npos);
 }
 
 TEST(Report, Base64AndEscaping) {
