@@ -80,6 +80,19 @@ std::string parent_weights(const TrialRecord& p, const std::string& db_path) {
   return p.weights_path;
 }
 
+// A new PENDING retrain of search trial p with these settings (TrialRecord::train_json).
+TrialRecord retrain_record(const TrialRecord& p, const std::string& settings) {
+  TrialRecord r;
+  r.study_id = p.study_id;
+  r.genome_json = p.genome_json;
+  r.genome_hash = p.genome_hash;
+  r.parent_id = p.id;
+  r.params = p.params;
+  r.macs = p.macs;
+  r.train_json = settings;
+  return r;
+}
+
 // Whether a retrain's settings say it fine-tunes from its search trial's weights.
 bool fine_tunes(const std::string& train_json) {
   const nlohmann::json j = nlohmann::json::parse(train_json, nullptr, false);
@@ -625,15 +638,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
             for (const TrialRecord& t : now)
               have |= t.parent_id == p.id && t.train_json == st && t.state != TrialState::Failed;
             if (have) continue;
-            TrialRecord r;
-            r.study_id = study_id;
-            r.genome_json = p.genome_json;
-            r.genome_hash = p.genome_hash;
-            r.parent_id = p.id;
-            r.params = p.params;
-            r.macs = p.macs;
-            r.train_json = st;
-            db->add_trial(r);
+            db->add_trial(retrain_record(p, st));
             ++added;
           }
       });
@@ -721,15 +726,7 @@ RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOption
       db.update_trial(t);
       out.how = RetrainOutcome::How::Continued;
     } else {
-      TrialRecord t;
-      t.study_id = parent->study_id;
-      t.genome_json = parent->genome_json;
-      t.genome_hash = parent->genome_hash;
-      t.parent_id = parent->id;
-      t.params = parent->params;
-      t.macs = parent->macs;
-      t.train_json = settings;
-      found = *db.trial(db.add_trial(t));
+      found = *db.trial(db.add_trial(retrain_record(*parent, settings)));
       out.how = RetrainOutcome::How::New;
     }
     if (!db.claim_trial(found->id, me))
