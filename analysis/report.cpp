@@ -129,12 +129,9 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
   fs::create_directories(dir, ec);
   if (ec) throw Error(fmt::format("{}: cannot create the folder: {}", out_dir, ec.message()));
   const std::vector<TrialRecord> trials = db.trials(study.id);
-  std::map<TrialState, int> counts;  // of the search (retrains have their own section)
-  for (TrialState s : {TrialState::Pending, TrialState::Running, TrialState::Complete, TrialState::Pruned,
-                       TrialState::Failed})
-    counts[s] = 0;
-  for (const auto& t : search_trials(trials)) ++counts[t.state];
-  const size_t n_retrains = trials.size() - search_trials(trials).size();
+  const std::vector<TrialRecord> search = search_trials(trials);
+  const std::map<TrialState, int> counts = state_counts(search);  // retrains have their own section
+  const size_t n_retrains = trials.size() - search.size();
   const TracksReport tracks = study_tracks(db, trials);
   const auto front = pareto_trials(trials, {Objective::PSNR, Objective::Params, Objective::Runtime});
   std::map<int64_t, std::string> wins;  // trial id -> "T1, T3"

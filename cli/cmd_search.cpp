@@ -272,18 +272,12 @@ void add_search_commands(CLI::App& app) {
       } catch (const std::exception&) {
       }
       // The search's trials; retrains (other budgets) are counted apart.
-      std::map<TrialState, int> counts;
-      for (TrialState x : {TrialState::Pending, TrialState::Running, TrialState::Complete, TrialState::Pruned,
-                           TrialState::Failed})
-        counts[x] = 0;
-      std::optional<double> best, base;
+      const std::vector<TrialRecord> all = d->trials(st.id), search = search_trials(all);
+      const std::map<TrialState, int> counts = state_counts(search);
       int retrains = 0;
-      for (const auto& t : d->trials(st.id)) {
-        if (is_retrain(t)) {
-          retrains += t.state == TrialState::Complete;
-          continue;
-        }
-        ++counts[t.state];
+      for (const auto& t : all) retrains += is_retrain(t) && t.state == TrialState::Complete;
+      std::optional<double> best, base;
+      for (const auto& t : search) {
         if (t.state != TrialState::Complete || !t.psnr_rgb || !std::isfinite(*t.psnr_rgb)) continue;
         if (t.is_baseline) base = t.psnr_rgb;
         else if (!best || *t.psnr_rgb > *best) best = t.psnr_rgb;

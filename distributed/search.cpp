@@ -162,16 +162,6 @@ struct Ctx {
   std::optional<TrainOptions> final_opt;  // the final stage's options (seed per retrain)
 };
 
-// Trials per state (every state, 0 if none).
-std::map<TrialState, int> state_counts(const std::vector<TrialRecord>& trials) {
-  std::map<TrialState, int> n;
-  for (TrialState s : {TrialState::Pending, TrialState::Running, TrialState::Complete, TrialState::Pruned,
-                       TrialState::Failed})
-    n[s] = 0;
-  for (const auto& t : trials) ++n[t.state];
-  return n;
-}
-
 std::optional<TrialRecord> baseline_of(const std::vector<TrialRecord>& trials) {
   for (const auto& t : trials)
     if (t.is_baseline && t.state == TrialState::Complete) return t;

@@ -26,6 +26,15 @@ TrialState trial_state_from_string(const std::string& s) {
   throw Error("trial state: expected one of {PENDING, RUNNING, COMPLETE, PRUNED, FAILED}, got '" + s + "'");
 }
 
+std::map<TrialState, int> state_counts(const std::vector<TrialRecord>& trials) {
+  std::map<TrialState, int> n;
+  for (TrialState s : {TrialState::Pending, TrialState::Running, TrialState::Complete, TrialState::Pruned,
+                       TrialState::Failed})
+    n[s] = 0;
+  for (const auto& t : trials) ++n[t.state];
+  return n;
+}
+
 std::vector<TrialRecord> search_trials(std::vector<TrialRecord> trials) {
   trials.erase(std::remove_if(trials.begin(), trials.end(), is_retrain), trials.end());
   return trials;

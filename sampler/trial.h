@@ -54,4 +54,7 @@ inline bool is_retrain(const TrialRecord& t) { return t.parent_id.has_value(); }
 // The study's search: every trial but the retrains, in the same order.
 std::vector<TrialRecord> search_trials(std::vector<TrialRecord> trials);
 
+// Trials per state: every state, 0 if none (as ResultsDB::state_counts, over a list read).
+std::map<TrialState, int> state_counts(const std::vector<TrialRecord>& trials);
+
 }  // namespace srnas
