@@ -24,21 +24,10 @@ std::pair<double, double> mean_sd(const std::vector<double>& v) {
   return {m, std::sqrt(ss / double(v.size() - 1))};
 }
 
-namespace {
-
-struct Settings {
-  std::string key;  // train_json without the seed ("" for unrecorded)
-  std::optional<uint64_t> seed;
-  std::optional<int64_t> iterations;
-  std::string device;
-  bool fine_tune = false;  // "init": "parent"
-  nlohmann::json flat;  // the settings, flattened (for labels)
-};
-
-Settings settings_of(const TrialRecord& t) {
-  Settings s;
-  if (t.train_json.empty()) return s;
-  nlohmann::json j = nlohmann::json::parse(t.train_json, nullptr, false);
+RetrainSettings parse_retrain_settings(const std::string& train_json) {
+  RetrainSettings s;
+  if (train_json.empty()) return s;
+  nlohmann::json j = nlohmann::json::parse(train_json, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return s;  // unreadable: as unrecorded
   if (j.contains("train") && j["train"].is_object()) {
     nlohmann::json& tr = j["train"];
@@ -47,11 +36,12 @@ Settings settings_of(const TrialRecord& t) {
     tr.erase("seed");
   }
   if (j.contains("device") && j["device"].is_string()) s.device = j["device"].get<std::string>();
-  s.fine_tune = j.contains("init") && j["init"] == "parent";
+  s.from_parent = j.contains("init") && j["init"] == "parent";
   s.key = j.dump();
-  s.flat = j.flatten();
   return s;
 }
+
+namespace {
 
 RetrainArm make_arm(const TrialRecord& parent, std::vector<TrialRecord> runs) {
   std::sort(runs.begin(), runs.end(), [](const TrialRecord& a, const TrialRecord& b) { return a.number < b.number; });
@@ -59,7 +49,7 @@ RetrainArm make_arm(const TrialRecord& parent, std::vector<TrialRecord> runs) {
   a.parent = parent;
   std::vector<double> rgb, y, ratio;
   for (const TrialRecord& r : runs) {
-    a.seeds.push_back(settings_of(r).seed);
+    a.seeds.push_back(parse_retrain_settings(r.train_json).seed);
     rgb.push_back(*r.psnr_rgb);
     if (r.psnr_y) y.push_back(*r.psnr_y);
     if (r.runtime_ratio) ratio.push_back(*r.runtime_ratio);
@@ -91,18 +81,18 @@ std::vector<RetrainGroup> retrain_groups(const std::vector<TrialRecord>& trials)
   for (const TrialRecord& t : trials) by_id[t.id] = &t;
   std::vector<std::string> order;                                      // group keys, by first run
   std::map<std::string, std::map<int64_t, std::vector<TrialRecord>>> runs;  // key -> parent id -> runs
-  std::map<std::string, Settings> settings;
+  std::map<std::string, RetrainSettings> settings;
   for (const TrialRecord& t : trials) {
     if (!is_retrain(t) || t.state != TrialState::Complete || !t.psnr_rgb || !std::isfinite(*t.psnr_rgb)) continue;
     if (!by_id.count(*t.parent_id)) continue;  // its search trial is in another study's list
-    Settings s = settings_of(t);
+    RetrainSettings s = parse_retrain_settings(t.train_json);
     if (!runs.count(s.key)) order.push_back(s.key), settings[s.key] = s;
     runs[s.key][*t.parent_id].push_back(t);
   }
   std::vector<RetrainGroup> out;
-  std::map<std::string, const Settings*> first_of_label;
+  std::map<std::string, nlohmann::json> first_of_label;  // label -> the first group's settings, flattened
   for (const std::string& key : order) {
-    const Settings& s = settings[key];
+    const RetrainSettings& s = settings[key];
     RetrainGroup g;
     g.settings_json = key;
     g.iterations = s.iterations;
@@ -110,17 +100,19 @@ std::vector<RetrainGroup> retrain_groups(const std::vector<TrialRecord>& trials)
     g.label = key.empty() ? "settings not recorded"
                           : fmt::format("{} iterations on {}{}", s.iterations ? std::to_string(*s.iterations) : "?",
                                         s.device.empty() ? "?" : s.device,
-                                        s.fine_tune ? ", fine-tuned from the search's weights" : "");
+                                        s.from_parent ? ", fine-tuned from the search's weights" : "");
     if (!key.empty()) {
-      auto [it, first] = first_of_label.emplace(g.label, &s);
+      const nlohmann::json flat = nlohmann::json::parse(key).flatten();
+      const auto [it, first] = first_of_label.emplace(g.label, flat);
+      const nlohmann::json& was = it->second;
       if (!first) {  // another group of this label: say how it differs from the first
         std::vector<std::string> diff;
         std::set<std::string> keys;
-        for (auto k = s.flat.begin(); k != s.flat.end(); ++k) keys.insert(k.key());
-        for (auto k = it->second->flat.begin(); k != it->second->flat.end(); ++k) keys.insert(k.key());
+        for (auto k = flat.begin(); k != flat.end(); ++k) keys.insert(k.key());
+        for (auto k = was.begin(); k != was.end(); ++k) keys.insert(k.key());
         for (const std::string& k : keys) {
-          const auto a = s.flat.find(k), b = it->second->flat.find(k);
-          const std::string va = a == s.flat.end() ? "unset" : a->dump(), vb = b == it->second->flat.end() ? "unset" : b->dump();
+          const auto a = flat.find(k), b = was.find(k);
+          const std::string va = a == flat.end() ? "unset" : a->dump(), vb = b == was.end() ? "unset" : b->dump();
           if (va != vb) diff.push_back(fmt::format("{} {}", k.substr(k.rfind('/') + 1), va));
         }
         g.label += fmt::format(" ({})", fmt::join(diff, ", "));

@@ -23,6 +23,17 @@
 
 namespace srnas {
 
+// What a retrain's settings (TrialRecord::train_json, as distributed/search.h
+// retrain_settings() writes them) record. "" or unreadable JSON: everything empty, key "".
+struct RetrainSettings {
+  std::string key;  // the settings without train.seed: retrains with equal keys compare
+  std::optional<uint64_t> seed;
+  std::optional<int64_t> iterations;
+  std::string device;
+  bool from_parent = false;  // "init": "parent": fine-tuned from the search trial's weights
+};
+RetrainSettings parse_retrain_settings(const std::string& train_json);
+
 struct RetrainArm {
   TrialRecord parent;             // the search trial whose genome was retrained
   std::vector<TrialRecord> runs;  // its COMPLETE retrains in the group, by number

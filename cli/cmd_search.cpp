@@ -58,14 +58,6 @@ nlohmann::json trial_json(const TrialRecord& t) {
           {"genome_hash", t.genome_hash}, {"weights", t.weights_path}, {"train_settings", settings_json(t)}};
 }
 
-// A retrain's seed, as recorded in its settings.
-std::optional<uint64_t> seed_of(const TrialRecord& t) {
-  const nlohmann::json j = settings_json(t);
-  if (j.is_object() && j.contains("train") && j["train"].contains("seed") && j["train"]["seed"].is_number_unsigned())
-    return j["train"]["seed"].get<uint64_t>();
-  return std::nullopt;
-}
-
 nlohmann::json arm_json(const RetrainArm& a) {
   nlohmann::json runs = nlohmann::json::array(), seeds = nlohmann::json::array();
   for (const auto& r : a.runs) runs.push_back(r.id);
@@ -184,7 +176,7 @@ void print_trials(const std::vector<TrialRecord>& ts, const std::string& format,
   for (const auto& t : ts) {
     std::string note = extra ? extra(t) : t.is_baseline ? "baseline" : t.reason;
     if (!extra && t.parent_id) {
-      const auto seed = seed_of(t);
+      const auto seed = parse_retrain_settings(t.train_json).seed;
       note = fmt::format("retrain of {}{}{}", *t.parent_id, seed ? fmt::format(" (seed {})", *seed) : "",
                          t.reason.empty() ? "" : ": " + t.reason);
     }
@@ -539,11 +531,10 @@ void add_search_commands(CLI::App& app) {
         failed |= t.state != TrialState::Complete;
       }
     // Where these retrains stand: their group (same settings but the seed) of the study.
-    nlohmann::json key = retrain_settings(opt, runner->device(), from_parent);
-    key["train"].erase("seed");
+    const std::string key = parse_retrain_settings(retrain_settings(opt, runner->device(), from_parent).dump()).key;
     const std::vector<TrialRecord> all = d->trials(st.id);
     for (const RetrainGroup& g : retrain_groups(all)) {
-      if (g.settings_json != key.dump()) continue;
+      if (g.settings_json != key) continue;
       print_groups({g}, study_tracks(*d, st.id).bicubic_psnr_rgb);
       if (g.baseline) continue;
       for (const TrialRecord& b : all)

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "analysis/retrains.h"
 #include "analysis/tracks.h"
 #include "sampler/sampler.h"
 #include "search_space/accounting.h"
@@ -60,15 +61,6 @@ bool worker_gone(const TrialRecord& t) {
   return now_s() - t.heartbeat_at > 600;
 }
 
-// The seed a retrain's settings record (TrialRecord::train_json), if any.
-std::optional<uint64_t> settings_seed(const std::string& train_json) {
-  const nlohmann::json j = nlohmann::json::parse(train_json, nullptr, false);
-  if (j.is_object() && j.contains("train") && j["train"].is_object() && j["train"].contains("seed") &&
-      j["train"]["seed"].is_number_unsigned())
-    return j["train"]["seed"].get<uint64_t>();
-  return std::nullopt;
-}
-
 // The trained weights of a search trial, to fine-tune from; an Error when it has none.
 std::string parent_weights(const TrialRecord& p, const std::string& db_path) {
   if (p.state != TrialState::Complete || p.weights_path.empty())
@@ -91,12 +83,6 @@ TrialRecord retrain_record(const TrialRecord& p, const std::string& settings) {
   r.macs = p.macs;
   r.train_json = settings;
   return r;
-}
-
-// Whether a retrain's settings say it fine-tunes from its search trial's weights.
-bool fine_tunes(const std::string& train_json) {
-  const nlohmann::json j = nlohmann::json::parse(train_json, nullptr, false);
-  return j.is_object() && j.value("init", std::string()) == "parent";
 }
 
 // The settings that decide a trial's numbers, stored with the study (StudyRecord::
@@ -213,8 +199,9 @@ WorkItem train_item(const Ctx& c, const TrialRecord& t) {
   if (is_retrain(t)) {  // the final stage's: its options, its seed
     if (!c.final_opt) throw Error(fmt::format("internal: retrain trial {} without a final stage", t.id));
     w.options = *c.final_opt;
-    w.options.seed = settings_seed(t.train_json).value_or(c.final_opt->seed);
-    if (fine_tunes(t.train_json)) w.init_weights = parent_weights(*c.db.trial(*t.parent_id), c.db.path());
+    const RetrainSettings s = parse_retrain_settings(t.train_json);
+    w.options.seed = s.seed.value_or(c.final_opt->seed);
+    if (s.from_parent) w.init_weights = parent_weights(*c.db.trial(*t.parent_id), c.db.path());
     return w;
   }
   w.options = c.base_opt;
@@ -595,11 +582,8 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
       o.seed = seed;
       settings.insert(retrain_settings(o, pool.device(), stage.from_parent).dump());
     }
-    {
-      nlohmann::json key = retrain_settings(*c.final_opt, pool.device(), stage.from_parent);
-      key["train"].erase("seed");
-      summary.final_settings = key.dump();
-    }
+    summary.final_settings =
+        parse_retrain_settings(retrain_settings(*c.final_opt, pool.device(), stage.from_parent).dump()).key;
     auto is_final = [&](const TrialRecord& t) { return is_retrain(t) && settings.count(t.train_json) > 0; };
     const std::vector<TrialRecord> all = db->trials(study_id);
     const TracksReport tr = rank_tracks(all);
@@ -665,7 +649,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
           n += is_final(t) && (t.state == TrialState::Complete || t.state == TrialState::Failed);
         const TrialRecord t = *db->trial(trial_id);
         fmt::print(stderr, "[search] final {}/{} trial {} (retrain of {}, seed {}) {}{}{} | {} elapsed\n", n, total,
-                   t.id, t.parent_id.value_or(0), settings_seed(t.train_json).value_or(0), to_string(t.state),
+                   t.id, t.parent_id.value_or(0), parse_retrain_settings(t.train_json).seed.value_or(0), to_string(t.state),
                    t.psnr_rgb ? fmt::format(" (PSNR {:.3f} dB)", *t.psnr_rgb) : "",
                    t.reason.empty() ? "" : ": " + t.reason, format_duration(now_s() - t0));
       };
