@@ -85,11 +85,6 @@ TrialRecord retrain_record(const TrialRecord& p, const std::string& settings) {
   return r;
 }
 
-// The settings that decide a trial's numbers, stored with the study (StudyRecord::
-// measure_json) so that --resume with other ones is refused. Left out: what only changes how
-// a run goes (validation, logging and checkpoint intervals, loader, threads, cuDNN autotuning,
-// pinned memory), what picks the trials (sampler, seed, trials, enqueue, prune, limits,
-// timeout, cores) and the data path (machines mount the same data at different paths).
 // The training options that decide a trial's numbers: all but the validation, logging and
 // checkpoint intervals, the loader, threads, the device setting, cuDNN autotuning and pinned memory.
 nlohmann::json decisive_train_json(const TrainOptions& o) {
@@ -100,6 +95,11 @@ nlohmann::json decisive_train_json(const TrainOptions& o) {
   return train;
 }
 
+// The settings that decide a trial's numbers, stored with the study (StudyRecord::
+// measure_json) so that --resume with other ones is refused. Left out: what only changes how
+// a run goes (validation, logging and checkpoint intervals, loader, threads, cuDNN autotuning,
+// pinned memory), what picks the trials (sampler, seed, trials, enqueue, prune, limits,
+// timeout, cores) and the data path (machines mount the same data at different paths).
 nlohmann::json measurement_settings(const SearchConfig& cfg, const TrainOptions& o, const std::string& device) {
   nlohmann::json train = decisive_train_json(o);
   if (cfg.asha) train.erase("iterations");  // the rungs' budgets replace it
@@ -668,10 +668,6 @@ nlohmann::json retrain_settings(const TrainOptions& o, const std::string& device
   if (from_parent) j["init"] = "parent";
   return j;
 }
-
-namespace {
-
-}  // namespace
 
 RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOptions& options, CandidateRunner& runner,
                              const std::string& runs_dir, const std::string& worker, bool from_parent) {
