@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "search_space/error.h"
+#include "search_space/yaml_json.h"
 
 namespace srnas {
 
@@ -90,7 +90,7 @@ std::vector<RetrainGroup> retrain_groups(const std::vector<TrialRecord>& trials)
     runs[s.key][*t.parent_id].push_back(t);
   }
   std::vector<RetrainGroup> out;
-  std::map<std::string, nlohmann::json> first_of_label;  // label -> the first group's settings, flattened
+  std::map<std::string, nlohmann::json> first_of_label;  // label -> the first group's settings
   for (const std::string& key : order) {
     const RetrainSettings& s = settings[key];
     RetrainGroup g;
@@ -102,19 +102,12 @@ std::vector<RetrainGroup> retrain_groups(const std::vector<TrialRecord>& trials)
                                         s.device.empty() ? "?" : s.device,
                                         s.from_parent ? ", fine-tuned from the search's weights" : "");
     if (!key.empty()) {
-      const nlohmann::json flat = nlohmann::json::parse(key).flatten();
-      const auto [it, first] = first_of_label.emplace(g.label, flat);
-      const nlohmann::json& was = it->second;
+      const nlohmann::json these = nlohmann::json::parse(key);
+      const auto [it, first] = first_of_label.emplace(g.label, these);
       if (!first) {  // another group of this label: say how it differs from the first
         std::vector<std::string> diff;
-        std::set<std::string> keys;
-        for (auto k = flat.begin(); k != flat.end(); ++k) keys.insert(k.key());
-        for (auto k = was.begin(); k != was.end(); ++k) keys.insert(k.key());
-        for (const std::string& k : keys) {
-          const auto a = flat.find(k), b = was.find(k);
-          const std::string va = a == flat.end() ? "unset" : a->dump(), vb = b == was.end() ? "unset" : b->dump();
-          if (va != vb) diff.push_back(fmt::format("{} {}", k.substr(k.rfind('/') + 1), va));
-        }
+        for (const JsonDifference& d : json_differences(it->second, these))
+          diff.push_back(fmt::format("{} {}", d.path.substr(d.path.rfind('/') + 1), d.now));
         g.label += fmt::format(" ({})", fmt::join(diff, ", "));
       }
     }

@@ -23,6 +23,7 @@
 #include "search_space/error.h"
 #include "search_space/registry.h"
 #include "search_space/space.h"
+#include "search_space/yaml_json.h"
 #include "trainer/checkpoint.h"
 #include "trainer/options.h"
 
@@ -120,18 +121,11 @@ nlohmann::json measurement_settings(const SearchConfig& cfg, const TrainOptions&
 std::vector<std::string> setting_differences(const std::string& then_json, const std::string& now_json) {
   const nlohmann::json stored = nlohmann::json::parse(then_json, nullptr, false);
   if (stored.is_discarded()) return {"(the stored settings do not parse)"};
-  const nlohmann::json was = stored.flatten(), now = nlohmann::json::parse(now_json).flatten();
-  std::set<std::string> keys;
-  for (auto it = was.begin(); it != was.end(); ++it) keys.insert(it.key());
-  for (auto it = now.begin(); it != now.end(); ++it) keys.insert(it.key());
   std::vector<std::string> out;
-  for (const std::string& k : keys) {
-    const auto a = was.find(k), b = now.find(k);
-    const std::string va = a == was.end() ? "unset" : a->dump(), vb = b == now.end() ? "unset" : b->dump();
-    if (va == vb) continue;
-    std::string name = k.substr(1);
+  for (const JsonDifference& d : json_differences(stored, nlohmann::json::parse(now_json))) {
+    std::string name = d.path.substr(1);
     std::replace(name.begin(), name.end(), '/', '.');
-    out.push_back(fmt::format("{}: {} then, {} now", name, va, vb));
+    out.push_back(fmt::format("{}: {} then, {} now", name, d.was, d.now));
   }
   return out;
 }

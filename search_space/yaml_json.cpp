@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -129,5 +130,19 @@ std::string read_text_file(const std::string& path) {
 }
 
 nlohmann::json yaml_file_to_json(const std::string& path) { return yaml_to_json(read_text_file(path), path); }
+
+std::vector<JsonDifference> json_differences(const nlohmann::json& was, const nlohmann::json& now) {
+  const nlohmann::json a = was.flatten(), b = now.flatten();
+  std::set<std::string> paths;
+  for (auto it = a.begin(); it != a.end(); ++it) paths.insert(it.key());
+  for (auto it = b.begin(); it != b.end(); ++it) paths.insert(it.key());
+  std::vector<JsonDifference> out;
+  for (const std::string& p : paths) {
+    const auto x = a.find(p), y = b.find(p);
+    JsonDifference d{p, x == a.end() ? "unset" : x->dump(), y == b.end() ? "unset" : y->dump()};
+    if (d.was != d.now) out.push_back(std::move(d));
+  }
+  return out;
+}
 
 }  // namespace srnas

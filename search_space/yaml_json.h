@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -15,5 +16,12 @@ namespace srnas {
 nlohmann::json yaml_to_json(const std::string& text, const std::string& origin);
 nlohmann::json yaml_file_to_json(const std::string& path);
 std::string read_text_file(const std::string& path);  // throws srnas::Error naming the file
+
+// Where two JSON documents differ: one entry per leaf path (flattened, "/train/lr") whose
+// value differs or is on one side only, by path; values as JSON text, "unset" when absent.
+struct JsonDifference {
+  std::string path, was, now;
+};
+std::vector<JsonDifference> json_differences(const nlohmann::json& was, const nlohmann::json& now);
 
 }  // namespace srnas

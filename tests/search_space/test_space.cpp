@@ -6,9 +6,12 @@
 #include <map>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "search_space/error.h"
 #include "search_space/registry.h"
 #include "search_space/space.h"
+#include "search_space/yaml_json.h"
 #include "../support/errors.h"
 #include "../support/scratch.h"
 
@@ -152,4 +155,22 @@ TEST(Space, BadSpaceFilesAreClearErrors) {
   f = write_temp("bad5.yaml", "kind: darts\n");
   EXPECT_NE(error_of([&] { Space::load(f); }).find("space.kind: expected one of {krahaon, neptuneai, unified}"), std::string::npos);
   EXPECT_EQ(error_of([&] { Space::load(f); }).rfind(f, 0), 0u) << "message starts with the file name";
+}
+
+TEST(JsonDifferences, LeafPathsThatDifferOrAreOnOneSide) {
+  const nlohmann::json was = nlohmann::json::parse(R"({"train": {"lr": 0.001, "seed": 1}, "device": "cpu", "a": [1, 2]})");
+  const nlohmann::json now = nlohmann::json::parse(R"({"train": {"lr": 0.002, "seed": 1}, "init": "parent", "a": [1, 3]})");
+  const std::vector<JsonDifference> d = json_differences(was, now);
+  ASSERT_EQ(d.size(), 4u);
+  EXPECT_EQ(d[0].path, "/a/1");
+  EXPECT_EQ(d[0].was, "2");
+  EXPECT_EQ(d[0].now, "3");
+  EXPECT_EQ(d[1].path, "/device");
+  EXPECT_EQ(d[1].now, "unset");
+  EXPECT_EQ(d[2].path, "/init");
+  EXPECT_EQ(d[2].was, "unset");
+  EXPECT_EQ(d[2].now, "\"parent\"");
+  EXPECT_EQ(d[3].path, "/train/lr");
+  EXPECT_EQ(d[3].was, "0.001");
+  EXPECT_TRUE(json_differences(was, was).empty());
 }
