@@ -124,10 +124,7 @@ std::vector<FidelityRow> fidelity(const std::vector<TrialRecord>& trials) {
   const std::vector<RetrainGroup> groups = retrain_groups(trials);
   for (const RetrainGroup& g : groups) {
     std::vector<double> x, y;
-    std::vector<const RetrainArm*> arms;
-    if (g.baseline) arms.push_back(&*g.baseline);
-    for (const RetrainArm& a : g.arms) arms.push_back(&a);
-    for (const RetrainArm* a : arms) {
+    for (const RetrainArm* a : g.every_arm()) {
       if (!a->parent.psnr_rgb) continue;
       x.push_back(*a->parent.psnr_rgb);
       y.push_back(a->psnr_rgb_mean);

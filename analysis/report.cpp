@@ -86,6 +86,17 @@ const char* kMetricHead =
     "<th>trial</th><th>#</th><th>params</th><th>MACs</th><th>PSNR-RGB (dB)</th><th>PSNR-Y (dB)</th>"
     "<th>runtime ratio</th>";
 
+// trial id -> "T1, T3": the tracks each trial wins.
+std::map<int64_t, std::string> winner_labels(const std::array<TrackResult, 3>& tracks) {
+  std::map<int64_t, std::string> wins;
+  for (const auto& t : tracks)
+    if (!t.ranked.empty()) {
+      std::string& l = wins[t.ranked.front().id];
+      l += (l.empty() ? "T" : ", T") + std::to_string(t.track);
+    }
+  return wins;
+}
+
 }  // namespace
 
 std::string html_escape(const std::string& text) {
@@ -134,12 +145,7 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
   const size_t n_retrains = trials.size() - search.size();
   const TracksReport tracks = study_tracks(db, trials);
   const auto front = pareto_trials(trials, {Objective::PSNR, Objective::Params, Objective::Runtime});
-  std::map<int64_t, std::string> wins;  // trial id -> "T1, T3"
-  for (const auto& t : tracks.tracks)
-    if (!t.ranked.empty()) {
-      std::string& l = wins[t.ranked.front().id];
-      l += (l.empty() ? "T" : ", T") + std::to_string(t.track);
-    }
+  std::map<int64_t, std::string> wins = winner_labels(tracks.tracks);
 
   std::string h;
   auto add = [&h](const std::string& s) { h += s; };
@@ -285,12 +291,7 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
       "&plusmn; its standard error (two seeds or more in both), and the tracks' rules on the means.</p>\n");
   if (groups.empty()) add("<p class=\"muted\">No COMPLETE retrain.</p>\n");
   for (const RetrainGroup& g : groups) {
-    std::map<int64_t, std::string> won;  // search trial id -> "T1, T3"
-    for (const auto& t : g.tracks)
-      if (!t.ranked.empty()) {
-        std::string& l = won[t.ranked.front().id];
-        l += (l.empty() ? "T" : ", T") + std::to_string(t.track);
-      }
+    std::map<int64_t, std::string> won = winner_labels(g.tracks);  // search trial id -> "T1, T3"
     add(fmt::format("<h3>{}</h3>\n", html_escape(g.label)));
     if (!g.baseline)
       add("<p class=\"note\">No retrain of the baseline with these settings: nothing is ranked (retrain the "
@@ -301,10 +302,7 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
                       g.baseline->psnr_rgb_mean, *tracks.bicubic_psnr_rgb));
     add("<table>\n<thead><tr><th>retrained trial</th><th>#</th><th>seeds</th><th>params</th><th>runtime ratio</th>"
         "<th>PSNR-RGB (dB)</th><th>vs baseline (dB)</th><th>note</th></tr></thead>\n<tbody>\n");
-    std::vector<const RetrainArm*> rows;
-    if (g.baseline) rows.push_back(&*g.baseline);
-    for (const RetrainArm& a : g.arms) rows.push_back(&a);
-    for (const RetrainArm* a : rows) {
+    for (const RetrainArm* a : g.every_arm()) {
       const std::string delta =
           !a->delta_db ? "-"
           : a->delta_se_db ? fmt::format("{:+.3f} &plusmn; {:.3f}", *a->delta_db, *a->delta_se_db)

@@ -59,6 +59,14 @@ struct RetrainGroup {
   // The tracks over the arms: records whose id and number are the search trial's and whose
   // psnr_rgb, psnr_y and runtime_ratio are the arm's means.
   std::array<TrackResult, 3> tracks;
+
+  // The baseline's arm (when there is one), then the candidates': for tables.
+  std::vector<const RetrainArm*> every_arm() const {
+    std::vector<const RetrainArm*> out;
+    if (baseline) out.push_back(&*baseline);
+    for (const RetrainArm& a : arms) out.push_back(&a);
+    return out;
+  }
 };
 
 // The study's retrain groups, in the order of their first run.

@@ -111,10 +111,7 @@ void print_groups(const std::vector<RetrainGroup>& groups, std::optional<double>
     fmt::print("\nRetrains: {}\n", g.label);
     fmt::print("  {:>5} {:>4} {:>5} {:>11} {:>7}  {:<17} {}\n", "trial", "#", "seeds", "params", "ratio",
                "PSNR-RGB mean ± sd", "vs baseline (± s.e.)");
-    std::vector<const RetrainArm*> rows;
-    if (g.baseline) rows.push_back(&*g.baseline);
-    for (const RetrainArm& a : g.arms) rows.push_back(&a);
-    for (const RetrainArm* a : rows)
+    for (const RetrainArm* a : g.every_arm())
       fmt::print("  {:>5} {:>4} {:>5} {:>11} {:>7.3f}  {:<17} {}\n", a->parent.id, a->parent.number, a->runs.size(),
                  group_digits(a->params), a->runtime_ratio_mean, pm(a->psnr_rgb_mean, a->psnr_rgb_sd),
                  a->parent.is_baseline ? "(baseline)"
