@@ -292,7 +292,7 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
   if (groups.empty()) add("<p class=\"muted\">No COMPLETE retrain.</p>\n");
   for (const RetrainGroup& g : groups) {
     std::map<int64_t, std::string> won = winner_labels(g.tracks);  // search trial id -> "T1, T3"
-    add(fmt::format("<h3>{}</h3>\n", html_escape(g.label)));
+    add(fmt::format("<h3>Group {}: {}</h3>\n", g.number, html_escape(g.label)));
     if (!g.baseline)
       add("<p class=\"note\">No retrain of the baseline with these settings: nothing is ranked (retrain the "
           "baseline, trial number 0, with the same options).</p>\n");

@@ -41,6 +41,23 @@ RetrainSettings parse_retrain_settings(const std::string& train_json) {
   return s;
 }
 
+const TrialRecord& RetrainArm::best_run() const {
+  if (runs.empty()) throw Error(fmt::format("retrain arm of trial {} has no run", parent.id));
+  const TrialRecord* best = &runs.front();
+  for (const TrialRecord& r : runs)  // by number already: strict > keeps the first of equals
+    if (*r.psnr_rgb > *best->psnr_rgb) best = &r;
+  return *best;
+}
+
+const RetrainArm* RetrainGroup::winner(int track) const {
+  if (track < 1 || track > 3) throw Error(fmt::format("track must be 1, 2 or 3, got {}", track));
+  const TrackResult& t = tracks[size_t(track - 1)];
+  if (t.ranked.empty()) return nullptr;
+  for (const RetrainArm& a : arms)
+    if (a.parent.id == t.ranked.front().id) return &a;
+  return nullptr;
+}
+
 namespace {
 
 RetrainArm make_arm(const TrialRecord& parent, std::vector<TrialRecord> runs) {
@@ -94,6 +111,7 @@ std::vector<RetrainGroup> retrain_groups(const std::vector<TrialRecord>& trials)
   for (const std::string& key : order) {
     const RetrainSettings& s = settings[key];
     RetrainGroup g;
+    g.number = int(out.size()) + 1;
     g.settings_json = key;
     g.iterations = s.iterations;
     g.device = s.device;

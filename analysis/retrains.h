@@ -45,9 +45,14 @@ struct RetrainArm {
   // Against the group's baseline arm: mean PSNR-RGB difference (dB) and its standard error
   // sqrt(sd^2/n + sd_b^2/n_b); the error needs at least 2 runs in both arms.
   std::optional<double> delta_db, delta_se_db;
+
+  // The run to ship (srnas export --retrained): the best PSNR-RGB of the runs, the first by
+  // number on ties. An arm always has at least one run.
+  const TrialRecord& best_run() const;
 };
 
 struct RetrainGroup {
+  int number = 0;             // 1, 2, ... in the order of the groups' first runs (srnas export --group)
   std::string settings_json;  // train_json without train.seed; "" = settings not recorded
   std::optional<int64_t> iterations;  // train.iterations
   std::string device;                 // "" when not recorded
@@ -67,6 +72,8 @@ struct RetrainGroup {
     for (const RetrainArm& a : arms) out.push_back(&a);
     return out;
   }
+  // The candidates' arm ranked first on `track` (1-3); nullptr when that track ranks none.
+  const RetrainArm* winner(int track) const;
 };
 
 // The study's retrain groups, in the order of their first run.

@@ -88,7 +88,8 @@ nlohmann::json groups_json(const std::vector<RetrainGroup>& groups) {
       tracks.push_back({{"track", t.track}, {"name", t.name}, {"ranked", ranked}, {"unranked", unranked}});
     }
     nlohmann::json settings = g.settings_json.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(g.settings_json);
-    out.push_back({{"label", g.label},
+    out.push_back({{"group", g.number},
+                   {"label", g.label},
                    {"iterations", num(g.iterations)},
                    {"device", g.device},
                    {"settings", settings},
@@ -108,7 +109,7 @@ std::string pm(double v, double sd, bool sign = false) {
 void print_groups(const std::vector<RetrainGroup>& groups, std::optional<double> floor) {
   const char* what[] = {"fewest params", "lowest runtime", "best PSNR"};
   for (const RetrainGroup& g : groups) {
-    fmt::print("\nRetrains: {}\n", g.label);
+    fmt::print("\nRetrains (group {}): {}\n", g.number, g.label);
     fmt::print("  {:>5} {:>4} {:>5} {:>11} {:>7}  {:<17} {}\n", "trial", "#", "seeds", "params", "ratio",
                "PSNR-RGB mean ± sd", "vs baseline (± s.e.)");
     for (const RetrainArm* a : g.every_arm())
@@ -135,6 +136,33 @@ void print_groups(const std::vector<RetrainGroup>& groups, std::optional<double>
       for (const auto& u : t.unranked) fmt::print("     - trial {} unranked: {}\n", u.trial.id, u.reason);
     }
   }
+}
+
+std::string seed_str(const std::optional<uint64_t>& seed) { return seed ? std::to_string(*seed) : "not recorded"; }
+
+// export --track K --retrained [--group N]: the run to ship of the group's track-K arm.
+TrialRecord retrained_winner(ResultsDB& d, const StudyRecord& st, int track, int group) {
+  const std::vector<RetrainGroup> groups = retrain_groups(d.trials(st.id));
+  if (groups.empty())
+    throw Error(fmt::format("{}: study '{}' has no COMPLETE retrain to export (srnas retrain, or a search "
+                            "config's final: stage)", d.path(), st.name));
+  std::vector<std::string> listed;
+  for (const RetrainGroup& g : groups) listed.push_back(fmt::format("{}: {}", g.number, g.label));
+  if (group == 0 && groups.size() > 1)
+    throw Error(fmt::format("{}: study '{}' has {} retrain groups: pass --group N ({})", d.path(), st.name,
+                            groups.size(), fmt::join(listed, "; ")));
+  if (group > int(groups.size()))
+    throw Error(fmt::format("{}: --group {}: study '{}' has {} retrain group{} ({})", d.path(), group, st.name,
+                            groups.size(), groups.size() == 1 ? "" : "s", fmt::join(listed, "; ")));
+  const RetrainGroup& g = groups[size_t(std::max(group, 1) - 1)];
+  const RetrainArm* arm = g.winner(track);
+  if (!arm) {
+    const auto& un = g.tracks[size_t(track - 1)].unranked;
+    throw Error(fmt::format("{}: track {} ranks no retrain in group {} ({}){} (see srnas tracks)", d.path(), track,
+                            g.number, g.label,
+                            un.empty() ? std::string() : fmt::format(": trial {}: {}", un[0].trial.id, un[0].reason)));
+  }
+  return arm->best_run();
 }
 
 std::string opt_str(const std::optional<double>& v, const char* f) {
@@ -235,7 +263,12 @@ void add_search_commands(CLI::App& app) {
       auto d = open_db(so.db_path);
       if (auto st = d->find_study(cfg.study))
         for (const RetrainGroup& g : retrain_groups(d->trials(st->id)))
-          if (g.settings_json == sum.final_settings) print_groups({g}, study_tracks(*d, st->id).bicubic_psnr_rgb);
+          if (g.settings_json == sum.final_settings) {
+            print_groups({g}, study_tracks(*d, st->id).bicubic_psnr_rgb);
+            if (g.winner(1))
+              fmt::print("  export Track 1's winner: srnas export --db {} --track 1 --retrained --group {} --out DIR\n",
+                         so.db_path, g.number);
+          }
     }
     if (sum.interrupted) throw Error("interrupted by a signal; run again with --resume");
   });
@@ -404,6 +437,15 @@ void add_search_commands(CLI::App& app) {
   ex->add_option("--study", study, "study name (needed when the DB holds several)");
   auto* tr_opt = ex->add_option("--trial", trial, "trial id");
   auto* tk_opt = ex->add_option("--track", track, "the winner of track 1, 2 or 3")->check(int_range(1, 3));
+  static bool retrained = false;
+  static int group = 0;
+  auto* rt_flag = ex->add_flag("--retrained", retrained,
+                               "the track's winner among the retrains (its best seed), not the search's trial")
+                      ->needs(tk_opt);
+  ex->add_option("--group", group, "with --retrained: the retrain group, as srnas tracks numbers them (needed when "
+                                   "there are several)")
+      ->check(int_range(1, 1000000))
+      ->needs(rt_flag);
   auto* from_opt = ex->add_option("--from", from, "instead of a trial: a srnas train --out folder (genome.json + weights.safetensors)");
   tr_opt->excludes(tk_opt);
   from_opt->excludes(db_opt)->excludes(tr_opt)->excludes(tk_opt);
@@ -420,11 +462,18 @@ void add_search_commands(CLI::App& app) {
     if (db.empty()) throw Error("export: pass --db DB (with --trial N or --track 1|2|3) or --from DIR");
     auto d = open_db(db);
     TrialRecord t;
-    if (track > 0) {
+    if (track > 0 && retrained) {
+      t = retrained_winner(*d, pick_study(*d, study), track, group);
+    } else if (track > 0) {
       StudyRecord st = pick_study(*d, study);
-      auto w = track_winner(d->trials(st.id), track);
+      const std::vector<TrialRecord> ts = d->trials(st.id);
+      auto w = track_winner(ts, track);
       if (!w) throw Error(fmt::format("{}: track {} has no eligible trial in study '{}' (see srnas tracks)", d->path(), track, st.name));
       t = *w;
+      if (const size_t n = retrain_groups(ts).size())
+        fmt::print(stderr, "note: study '{}' has {} retrain group{} (srnas tracks): --retrained exports track {}'s "
+                           "winner among them instead of this search trial\n",
+                   st.name, n, n == 1 ? "" : "s", track);
     } else if (trial > 0) {
       auto x = d->trial(trial);
       if (!x) throw Error(fmt::format("{}: trial {} does not exist", d->path(), trial));
@@ -451,15 +500,26 @@ void add_search_commands(CLI::App& app) {
         {"baseline", tr.baseline ? trial_json(*tr.baseline) : nlohmann::json(nullptr)},
         {"bicubic", bicubic_json(tr)},
         {"config", st->config_yaml}};
-    if (is_retrain(t))  // a retrain compares with the baseline's retrains of its group, not the search's baseline
-      for (const RetrainGroup& g : retrain_groups(d->trials(st->id)))
-        for (const RetrainArm& a : g.arms)
-          for (const TrialRecord& r : a.runs)
-            if (r.id == t.id) meta["retrain_group"] = groups_json({g})[0];
+    // A retrain compares with the baseline's retrains of its group, not with the search's
+    // baseline: its group goes into trial.json, and whose retrain it is into the message.
+    std::string what;
+    if (is_retrain(t))
+      for (const RetrainGroup& rg : retrain_groups(d->trials(st->id)))
+        for (const RetrainArm* a : rg.every_arm())
+          for (const TrialRecord& r : a->runs)
+            if (r.id == t.id) {
+              meta["retrain_group"] = groups_json({rg})[0];
+              what = fmt::format("  retrain of trial {}, seed {}: {} {} run{} in group {} ({}), mean {} dB\n",
+                                 a->parent.id, seed_str(parse_retrain_settings(t.train_json).seed),
+                                 retrained ? "the best of its" : "one of its", a->runs.size(),
+                                 a->runs.size() == 1 ? "" : "s", rg.number, rg.label,
+                                 pm(a->psnr_rgb_mean, a->psnr_rgb_sd));
+            }
+    if (retrained) meta["picked"] = "the best PSNR-RGB run of the track winner's retrains in its group";
     export_model_dir(g, read_safetensors(t.weights_path), out, meta.dump(2) + "\n");
-    fmt::print("exported trial {} ({} params, {:.3f} dB) to {}/ (genome.json, weights.safetensors, model.pt, model.py, "
-               "trial.json)\n",
-               t.id, t.params.value_or(0), t.psnr_rgb.value_or(NAN), out);
+    fmt::print("exported trial {} ({} params, {:.3f} dB) to {}/ (genome.json, weights.safetensors, model.pt, "
+               "model.py, trial.json)\n{}",
+               t.id, t.params.value_or(0), t.psnr_rgb.value_or(NAN), out, what);
   });
 
   auto* rt = app.add_subcommand(

@@ -334,7 +334,7 @@ TEST(Report, RetrainsHaveTheirOwnSectionAndStayOutOfTheSearch) {
   add(ts[1], 27.5, 1), add(ts[1], 27.3, 2);  // the candidate: 27.4 +- 0.141, +0.300 +- 0.141
   html = slurp(write_report(*db, st, (d.path() / "after").string()));
   EXPECT_NE(html.find("Not counted: 4 retrains"), std::string::npos);
-  EXPECT_NE(html.find("<h3>900 iterations on cpu</h3>"), std::string::npos);
+  EXPECT_NE(html.find("<h3>Group 1: 900 iterations on cpu</h3>"), std::string::npos);
   EXPECT_NE(html.find("<td class=\"n\">27.100 &plusmn; 0.141</td><td class=\"n\">-</td><td>baseline</td>"),
             std::string::npos);
   EXPECT_NE(html.find("<td class=\"n\">27.400 &plusmn; 0.141</td><td class=\"n\">+0.300 &plusmn; 0.141</td><td>winner "

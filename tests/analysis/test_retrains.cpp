@@ -122,10 +122,26 @@ TEST(Retrains, GroupsMeansSpreadsAndTheTracksByHand) {
   EXPECT_EQ(g0.tracks[0].unranked[0].reason, "PSNR 27.900 dB < baseline 28.100 dB");
   EXPECT_EQ(g0.tracks[2].unranked[0].reason, "params 2000 > baseline 1000");
   EXPECT_NEAR(*g0.tracks[0].ranked[0].psnr_rgb, 28.3, 1e-12) << "ranked on the arm's mean";
+  // What srnas export --retrained ships: the track's arm, its best run (28.5 dB, seed 3).
+  EXPECT_EQ(g0.number, 1);
+  for (int track : {1, 2, 3}) {
+    ASSERT_TRUE(g0.winner(track)) << track;
+    EXPECT_EQ(g0.winner(track), &g0.arms[0]);
+  }
+  EXPECT_EQ(arm_a.best_run().id, 9);
+  EXPECT_EQ(arm_b.best_run().id, 10);
+  EXPECT_EQ(g0.baseline->best_run().id, 6);
+  EXPECT_THROW(g0.winner(4), Error);
+  {  // equal PSNR: the first run by number
+    const std::vector<TrialRecord> tie = {base, a, retrain(3, a, 28.0, 0.5, 10, 1), retrain(4, a, 28.0, 0.5, 10, 2)};
+    EXPECT_EQ(retrain_groups(tie)[0].arms[0].best_run().id, 3);
+  }
 
   const RetrainGroup& g1 = g[1];
   EXPECT_EQ(g1.label, "1000 iterations on cpu (lr 0.001)");
   EXPECT_FALSE(g1.baseline);
+  EXPECT_EQ(g1.number, 2);
+  EXPECT_EQ(g1.winner(1), nullptr) << "no baseline: nothing ranked, nothing to export";
   ASSERT_EQ(g1.arms.size(), 1u);
   EXPECT_FALSE(g1.arms[0].delta_db);
   for (const auto& tr : g1.tracks) {
@@ -134,6 +150,7 @@ TEST(Retrains, GroupsMeansSpreadsAndTheTracksByHand) {
     EXPECT_EQ(tr.unranked[0].reason, "no retrain of the baseline with these settings to compare with");
   }
 
+  EXPECT_EQ(g[2].number, 3);
   EXPECT_EQ(g[2].label, "settings not recorded");
   EXPECT_EQ(g[2].settings_json, "");
   EXPECT_FALSE(g[2].iterations);

@@ -744,7 +744,7 @@ TEST(Search, RetrainsAreASeparateSeededExperimentTheSearchNeverCounts) {
   auto r = run_cli(retrain + fmt::format(" --trial 1,{} --seeds 5,6", cand));
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("[4/4] trial " + std::to_string(cand) + " (seed 6)"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("Retrains: 12 iterations on cpu"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Retrains (group 1): 12 iterations on cpu"), std::string::npos) << r.out;
   auto after = trials_json(d);
   ASSERT_EQ(after.size(), 7u);
   std::map<std::pair<int64_t, uint64_t>, nlohmann::json> by;  // (parent, seed) -> retrain
@@ -786,7 +786,7 @@ TEST(Search, RetrainsAreASeparateSeededExperimentTheSearchNeverCounts) {
   EXPECT_TRUE(arm["delta_se_db"].is_number());
   EXPECT_EQ(g["tracks"].size(), 3u);
   auto text = run_cli("tracks --db " + db);
-  EXPECT_NE(text.out.find("Retrains: 12 iterations on cpu"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("Retrains (group 1): 12 iterations on cpu"), std::string::npos) << text.out;
   if (g["baseline"]["psnr_rgb_mean"].get<double>() < tj["bicubic"]["psnr_rgb"].get<double>()) {
     EXPECT_NE(text.out.find("warning: the baseline's retrains ("), std::string::npos) << text.out;
   } else {
@@ -800,6 +800,34 @@ TEST(Search, RetrainsAreASeparateSeededExperimentTheSearchNeverCounts) {
   EXPECT_EQ(meta.at("trial").at("parent"), cand);
   EXPECT_EQ(meta.at("retrain_group").at("arms").at(0).at("trial"), cand);
   EXPECT_EQ(meta.at("retrain_group").at("baseline").at("retrains").size(), 2u);
+  EXPECT_EQ(meta.at("retrain_group").at("group"), 1);
+  // export --track 1 --retrained: the group's track-1 arm, its best run. The baseline made
+  // worse and the candidate faster by hand (search and retrains), so that the candidate wins.
+  sql(d, "UPDATE trials SET psnr_rgb = 5.0 WHERE id = 1 OR parent_id = 1");
+  sql(d, fmt::format("UPDATE trials SET runtime_ratio = 0.5 WHERE id = {0} OR parent_id = {0}", cand));
+  auto plain = run_cli(fmt::format("export --db {} --track 1 --out {}", db, (d / "search_t1").string()));
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_NE(plain.err.find("has 1 retrain group (srnas tracks): --retrained exports track 1's winner among them"),
+            std::string::npos)
+      << plain.err;
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(d / "search_t1" / "trial.json"))["trial"]["trial"], cand);
+  auto won = run_cli(fmt::format("export --db {} --track 1 --retrained --out {}", db, (d / "retrained_t1").string()));
+  ASSERT_EQ(won.status, 0) << won.err;
+  const bool five = by[{cand, 5}]["psnr_rgb"].get<double>() >= by[{cand, 6}]["psnr_rgb"].get<double>();
+  const auto& best = by[{cand, five ? 5u : 6u}];
+  const auto wm = nlohmann::json::parse(std::ifstream(d / "retrained_t1" / "trial.json"));
+  EXPECT_EQ(wm["trial"]["trial"], best["trial"]) << "the arm's best seed";
+  EXPECT_EQ(wm["trial"]["parent"], cand);
+  EXPECT_EQ(wm["track"], 1);
+  EXPECT_EQ(wm["retrain_group"]["group"], 1);
+  EXPECT_TRUE(wm["picked"].is_string());
+  EXPECT_NE(won.out.find(fmt::format("retrain of trial {}, seed {}: the best of its 2 runs in group 1 (12 iterations "
+                                     "on cpu), mean ",
+                                     cand, five ? 5 : 6)),
+            std::string::npos)
+      << won.out;
+  expect_cli_error(fmt::format("export --db {} --trial {} --retrained --out {}", db, cand, (d / "x").string()),
+                   "--retrained requires --track");
   auto st = nlohmann::json::parse(run_cli("studies --db " + db + " --format json").out);
   EXPECT_EQ(st[0]["retrains"], 4);
   EXPECT_EQ(st[0]["COMPLETE"].get<int>() + st[0]["PRUNED"].get<int>() + st[0]["FAILED"].get<int>(), 3);
@@ -845,12 +873,20 @@ TEST(Search, RetrainsAreASeparateSeededExperimentTheSearchNeverCounts) {
   // trained weights cannot be fine-tuned.
   auto ft = run_cli(retrain + fmt::format(" --trial 1,{} --seeds 5 --from-parent", cand));
   ASSERT_EQ(ft.status, 0) << ft.err;
-  EXPECT_NE(ft.out.find("Retrains: 12 iterations on cpu, fine-tuned from the search's weights"), std::string::npos)
+  EXPECT_NE(ft.out.find("Retrains (group 2): 12 iterations on cpu, fine-tuned from the search's weights"), std::string::npos)
       << ft.out;
   const auto all = trials_json(d);
   ASSERT_EQ(all.size(), 9u);
   EXPECT_EQ(all[8]["train_settings"]["init"], "parent");
   EXPECT_EQ(nlohmann::json::parse(run_cli("tracks --db " + db + " --format json").out)["retrains"].size(), 2u);
+  const std::string exr = fmt::format("export --db {} --track 1 --retrained --out {}", db, (d / "x").string());
+  expect_cli_error(exr, "has 2 retrain groups: pass --group N (1: 12 iterations on cpu; 2: 12 iterations on cpu, "
+                        "fine-tuned from the search's weights)");
+  expect_cli_error(exr + " --group 3", "--group 3: study");
+  EXPECT_FALSE(fs::exists(d / "x")) << "a refused export writes nothing";
+  auto g1 = run_cli(exr + " --group 1");
+  ASSERT_EQ(g1.status, 0) << g1.err;
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(d / "x" / "trial.json"))["trial"]["trial"], best["trial"]);
   sql(d, fmt::format("UPDATE trials SET state = 'PRUNED' WHERE id = {}", cand));
   expect_cli_error(retrain + fmt::format(" --trial {} --seeds 7 --from-parent", cand),
                    fmt::format("trial {} is PRUNED, without trained weights to fine-tune from", cand));
@@ -891,10 +927,12 @@ TEST(MpiSearch, FinalStageRetrainsTheTracksBestOnceOnEveryGroup) {
   EXPECT_TRUE(parents.count(1)) << "the baseline is retrained alike";
   EXPECT_TRUE(group1) << "both groups train final retrains: " << text;
   EXPECT_NE(text.find("[search] final stage: "), std::string::npos) << text;
-  EXPECT_NE(text.find("Retrains: 12 iterations on cpu"), std::string::npos) << text;
+  EXPECT_NE(text.find("Retrains (group 1): 12 iterations on cpu"), std::string::npos) << text;
   const auto tj = nlohmann::json::parse(run_cli("tracks --db " + (d / "s.db").string() + " --format json").out);
   ASSERT_EQ(tj["retrains"].size(), 1u);
   EXPECT_EQ(tj["retrains"][0]["baseline"]["retrains"].size(), 2u);
+  const bool ranked = !tj["retrains"][0]["tracks"][0]["ranked"].empty();  // the search says how to export it
+  EXPECT_EQ(text.find("--track 1 --retrained --group 1 --out DIR") != std::string::npos, ranked) << text;
 
   // --resume: nothing new; a RUNNING final retrain whose search died and a PENDING one continue.
   auto again = run_cli(search_cmd(d, true));
@@ -932,7 +970,7 @@ TEST(MpiSearch, FinalStageRetrainsTheTracksBestOnceOnEveryGroup) {
   }
   auto tuned = run_cli(search_cmd(d, true));
   ASSERT_EQ(tuned.status, 0) << tuned.err;
-  EXPECT_NE(tuned.out.find("Retrains: 12 iterations on cpu, fine-tuned from the search's weights"), std::string::npos)
+  EXPECT_NE(tuned.out.find("Retrains (group 2): 12 iterations on cpu, fine-tuned from the search's weights"), std::string::npos)
       << tuned.out;
   const auto with_tuned = trials_json(d);
   ASSERT_EQ(with_tuned.size(), ts.size() + finals.size());
