@@ -122,17 +122,31 @@ void add_upscale_command(CLI::App& app) {
   });
 }
 
+// A set's name in eval's tables: its folder's name ("Set14" for "bench/Set14/").
+std::string set_name(const std::string& dir) {
+  const fs::path p = fs::path(dir).lexically_normal();
+  const std::string n = p.filename().string();
+  return !n.empty() ? n : p.parent_path().filename().string();
+}
+
 }  // namespace
 
 void add_eval_commands(CLI::App& app) {
-  static std::string arch, weights, data, split = "val", protocol = "challenge", format = "table", device = "auto",
-                     baseline = "msrresnet", precision = "fp32";
+  static std::string model_dir, arch, weights, split = "val", protocol = "challenge", format = "table",
+                     device = "auto", baseline = "msrresnet", precision = "fp32";
+  static std::vector<std::string> data;
   static int runs = 3;
   static bool ssim = false, no_runtime = false;
   auto* cmd = app.add_subcommand("eval", "Measure PSNR, params and runtime (challenge or benchmark protocol)");
-  cmd->add_option("--arch", arch, "built-in arch, genome JSON file, or 'bicubic' (MATLAB bicubic floor)")->required();
-  cmd->add_option("--weights", weights, "safetensors weights (srnas or the arch's published key names)");
-  cmd->add_option("--data", data, "benchmark folder (HR + LR_bicubic/X4), HR folder, or data root")->required();
+  auto* m = cmd->add_option("--model", model_dir, "a folder with genome.json + weights.safetensors (from srnas export or srnas train --out)");
+  auto* a = cmd->add_option("--arch", arch, "built-in arch, genome JSON file, or 'bicubic' (MATLAB bicubic floor)");
+  m->excludes(a);
+  cmd->add_option("--weights", weights, "safetensors weights for --arch (srnas or the arch's published key names)")
+      ->needs(a);
+  cmd->add_option("--data", data,
+                  "benchmark folder (HR + LR_bicubic/X4), HR folder, or data root; several (--data Set5 --data Set14): "
+                  "one row each, runtime on the first")
+      ->required();
   cmd->add_option("--split", split, "split of a data root with train/ and val/")->capture_default_str();
   cmd->add_option("--protocol", protocol, "challenge (PSNR-RGB) or benchmark (PSNR-Y) headline")
       ->check(CLI::IsMember({"challenge", "benchmark"}))->capture_default_str();
@@ -145,9 +159,11 @@ void add_eval_commands(CLI::App& app) {
   cmd->add_flag("--ssim", ssim, "also compute SSIM-Y");
   cmd->add_flag("--no-runtime", no_runtime, "skip the runtime measurement");
   cmd->callback([] {
+    if (model_dir.empty() && arch.empty()) throw Error("eval: pass --model DIR (from srnas export) or --arch NAME");
     const torch::Device dev = pick_device(device);
-    Dataset ds = open_split(data, split);
-    auto pairs = load_pairs(ds, size_t(16) << 30);
+    // Every set is opened before anything runs: a bad one fails at once, not after the others.
+    std::vector<Dataset> sets;
+    for (const std::string& d : data) sets.push_back(open_split(d, split));
 
     SRFunction f;
     int64_t params = 0;
@@ -156,26 +172,46 @@ void add_eval_commands(CLI::App& app) {
     if (arch == "bicubic") {
       f = bicubic_function();
     } else {
-      ArchSpec spec = load_arch(arch);
-      name = spec.name;
+      ArchSpec spec;
+      std::string weights_file = weights;
+      if (model_dir.empty()) {
+        spec = load_arch(arch);
+        name = spec.name;
+      } else {
+        ModelFolder mf = open_model_folder(model_dir, "--model");
+        spec = std::move(mf.arch);
+        weights_file = mf.weights;
+        name = model_dir;
+      }
       torch::manual_seed(0);
       net.emplace(spec.genome);
-      if (!weights.empty()) load_weights_auto(**net, weights, spec.key_rules);
+      if (!weights_file.empty()) load_weights_auto(**net, weights_file, spec.key_rules);
       (*net)->to(dev);
       f = model_function(*net);
       params = count_params(spec.genome);
     }
-    QualityResult q = evaluate_quality(f, pairs, dev, 4, ssim);
+    struct SetResult {
+      std::string data, layout;
+      size_t images = 0;
+      QualityResult q;
+    };
+    std::vector<SetResult> results;
+    std::vector<torch::Tensor> lr;  // the first set's, for the runtime
+    for (size_t i = 0; i < sets.size(); ++i) {
+      const auto pairs = load_pairs(sets[i], size_t(16) << 30);
+      if (sets.size() > 1) fmt::print(stderr, "[eval] {}/{} {}: {} images\n", i + 1, sets.size(), data[i], pairs.size());
+      results.push_back({data[i], sets[i].layout, pairs.size(), evaluate_quality(f, pairs, dev, 4, ssim)});
+      if (i == 0 && !no_runtime)
+        for (const auto& p : pairs) lr.push_back(image_to_tensor(p.lr).to(dev));
+    }
 
     double runtime = NAN, base_runtime = NAN, ratio = NAN;
     if (!no_runtime) {
       if (arch == "bicubic" && precision != "fp32") throw Error("--precision: bicubic runs in fp32 only");
-      std::vector<torch::Tensor> lr;
-      for (const auto& p : pairs) lr.push_back(image_to_tensor(p.lr).to(dev));
       RuntimeOptions ro;
       ro.runs = runs;
       ro.precision = precision;
-      if (net) f = runtime_function(*net, ro);  // after the quality pass: casts the network
+      if (net) f = runtime_function(*net, ro);  // after the quality passes: casts the network
       torch::manual_seed(0);
       SRNet base(load_arch(baseline).genome);
       base->to(dev);
@@ -185,34 +221,59 @@ void add_eval_commands(CLI::App& app) {
       base_runtime = rr.baseline_s;
       ratio = rr.ratio;
     }
+    const bool challenge = protocol == "challenge";
     if (format == "json") {
-      nlohmann::json imgs = nlohmann::json::array();
-      for (const auto& s : q.images) {
-        nlohmann::json i = {{"name", s.name}, {"psnr_rgb", s.psnr_rgb}, {"psnr_y", s.psnr_y}};
-        if (ssim) i["ssim_y"] = s.ssim_y;
-        imgs.push_back(i);
-      }
+      auto set_json = [](const SetResult& r) {
+        nlohmann::json imgs = nlohmann::json::array();
+        for (const auto& s : r.q.images) {
+          nlohmann::json i = {{"name", s.name}, {"psnr_rgb", s.psnr_rgb}, {"psnr_y", s.psnr_y}};
+          if (ssim) i["ssim_y"] = s.ssim_y;
+          imgs.push_back(i);
+        }
+        nlohmann::json j = {{"data", r.data},         {"name", set_name(r.data)}, {"layout", r.layout},
+                            {"images", r.images},     {"psnr_rgb", r.q.psnr_rgb}, {"psnr_y", r.q.psnr_y},
+                            {"per_image", imgs}};
+        if (ssim) j["ssim_y"] = r.q.ssim_y;
+        return j;
+      };
       auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-      nlohmann::json j = {{"arch", name},         {"data", data},           {"layout", ds.layout},
-                          {"protocol", protocol}, {"images", pairs.size()}, {"psnr_rgb", q.psnr_rgb},
-                          {"psnr_y", q.psnr_y},   {"params", params},       {"runtime_s", num(runtime)},
-                          {"baseline", baseline}, {"baseline_runtime_s", num(base_runtime)},
-                          {"runtime_ratio", num(ratio)}, {"device", dev.str()}, {"precision", precision}, {"per_image", imgs}};
-      if (ssim) j["ssim_y"] = q.ssim_y;
+      // The first set's figures at the top level (the runtime's set), every set in "sets".
+      nlohmann::json j = set_json(results[0]);
+      j.erase("name");
+      nlohmann::json all = nlohmann::json::array();
+      for (const SetResult& r : results) all.push_back(set_json(r));
+      j.update({{"arch", name},
+                {"protocol", protocol},
+                {"params", params},
+                {"runtime_s", num(runtime)},
+                {"baseline", baseline},
+                {"baseline_runtime_s", num(base_runtime)},
+                {"runtime_ratio", num(ratio)},
+                {"device", dev.str()},
+                {"precision", precision},
+                {"sets", all}});
       std::cout << j.dump(2) << "\n";
       return;
     }
-    fmt::print("{:<16} {:>10}  {}\n", "image", "PSNR-RGB", "PSNR-Y");
-    for (const auto& s : q.images) fmt::print("{:<16} {:>10.4f}  {:.4f}\n", s.name, s.psnr_rgb, s.psnr_y);
-    const bool challenge = protocol == "challenge";
-    fmt::print("\n{} on {} ({} images, {} protocol, crop 4)\n", name, data, pairs.size(), protocol);
-    fmt::print("  PSNR-{}: {:.4f} dB   (PSNR-{}: {:.4f} dB){}\n", challenge ? "RGB" : "Y",
-               challenge ? q.psnr_rgb : q.psnr_y, challenge ? "Y" : "RGB", challenge ? q.psnr_y : q.psnr_rgb,
-               ssim ? fmt::format("  SSIM-Y {:.4f}", q.ssim_y) : "");
+    for (const SetResult& r : results) {
+      fmt::print("{:<16} {:>10}  {}\n", "image", "PSNR-RGB", "PSNR-Y");
+      for (const auto& s : r.q.images) fmt::print("{:<16} {:>10.4f}  {:.4f}\n", s.name, s.psnr_rgb, s.psnr_y);
+      fmt::print("\n{} on {} ({} images, {} protocol, crop 4)\n", name, r.data, r.images, protocol);
+      fmt::print("  PSNR-{}: {:.4f} dB   (PSNR-{}: {:.4f} dB){}\n{}", challenge ? "RGB" : "Y",
+                 challenge ? r.q.psnr_rgb : r.q.psnr_y, challenge ? "Y" : "RGB", challenge ? r.q.psnr_y : r.q.psnr_rgb,
+                 ssim ? fmt::format("  SSIM-Y {:.4f}", r.q.ssim_y) : "", results.size() > 1 ? "\n" : "");
+    }
+    if (results.size() > 1) {  // the papers' table: one row per set
+      fmt::print("{:<16} {:>6} {:>10} {:>10}{}\n", "set", "images", "PSNR-RGB", "PSNR-Y", ssim ? "     SSIM-Y" : "");
+      for (const SetResult& r : results)
+        fmt::print("{:<16} {:>6} {:>10.4f} {:>10.4f}{}\n", set_name(r.data), r.images, r.q.psnr_rgb, r.q.psnr_y,
+                   ssim ? fmt::format(" {:>10.4f}", r.q.ssim_y) : "");
+      fmt::print("\n");
+    }
     fmt::print("  params {}\n", group_digits(params));
     if (!no_runtime)
-      fmt::print("  runtime {:.4f} s/image on {} ({} {:.4f} s): ratio {:.3f}\n", runtime, dev.str(), baseline,
-                 base_runtime, ratio);
+      fmt::print("  runtime {:.4f} s/image on {} ({} {:.4f} s): ratio {:.3f}{}\n", runtime, dev.str(), baseline,
+                 base_runtime, ratio, results.size() > 1 ? fmt::format(" (on {})", data[0]) : "");
   });
 
   add_upscale_command(app);

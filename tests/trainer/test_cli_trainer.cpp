@@ -1,5 +1,6 @@
 // `srnas data/train/eval` as a user runs them: real processes on real image files.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -115,6 +116,41 @@ TEST(CliTrainer, PrepareThenTrainThenEvalWithTheWeights) {
   ASSERT_EQ(e.status, 0) << e.err;
   const auto ej = nlohmann::json::parse(e.out);
   EXPECT_EQ(ej["images"], 1);
+
+  // The folder itself (--model, as upscale takes it) measures the same; several sets give one
+  // row each (the papers' table), each as it measures alone, the runtime on the first.
+  fs::path bench = benchmark("Set2", 2);
+  auto b = run_cli("eval --arch " + genome.string() + " --weights " + (out / "weights.safetensors").string() +
+                   " --data " + bench.string() + " --format json --no-runtime --ssim");
+  ASSERT_EQ(b.status, 0) << b.err;
+  const auto bj = nlohmann::json::parse(b.out);
+  auto sets = run_cli("eval --model " + out.string() + " --data " + root.string() + " --data " + bench.string() +
+                      " --format json --no-runtime --ssim");
+  ASSERT_EQ(sets.status, 0) << sets.err;
+  const auto sj = nlohmann::json::parse(sets.out);
+  EXPECT_EQ(sj["arch"], out.string());
+  ASSERT_EQ(sj["sets"].size(), 2u);
+  EXPECT_EQ(sj["sets"][0]["name"], "root");
+  EXPECT_EQ(sj["sets"][1]["name"], "Set2");
+  EXPECT_EQ(sj["images"], 1) << "the top level is the first set's";
+  EXPECT_EQ(sj["psnr_rgb"], ej["psnr_rgb"]);
+  EXPECT_EQ(sj["sets"][0]["psnr_rgb"], ej["psnr_rgb"]);
+  EXPECT_EQ(sj["sets"][1]["images"], 2);
+  for (const char* k : {"psnr_rgb", "psnr_y", "ssim_y", "per_image"}) EXPECT_EQ(sj["sets"][1][k], bj[k]) << k;
+  EXPECT_NE(bj["psnr_rgb"], ej["psnr_rgb"]) << "two sets that measure alike would hide a mix-up";
+  auto table = run_cli("eval --model " + out.string() + " --data " + root.string() + " --data " + bench.string() +
+                       " --protocol benchmark --runs 1");
+  ASSERT_EQ(table.status, 0) << table.err;
+  EXPECT_NE(table.out.find(fmt::format("Set2                  2 {:>10.4f} {:>10.4f}\n", bj["psnr_rgb"].get<double>(),
+                                       bj["psnr_y"].get<double>())),
+            std::string::npos)
+      << table.out;
+  EXPECT_NE(table.out.find("(on " + root.string() + ")"), std::string::npos) << table.out;
+  expect_cli_error("eval --data " + root.string(), "pass --model DIR (from srnas export) or --arch NAME");
+  expect_cli_error("eval --model " + out.string() + " --arch msrresnet --data " + root.string(), "excludes");
+  expect_cli_error("eval --model " + root.string() + " --data " + root.string(), "--model " + root.string() + ": no genome.json");
+  expect_cli_error("eval --model " + out.string() + " --data " + root.string() + " --data " + (root / "nope").string(),
+                   "nope");
 
   // upscale with the trained folder (genome.json + weights.safetensors): the val image's LR,
   // upscaled, scores what eval measured; tiles (with the network's context) change nothing.
