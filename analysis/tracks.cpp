@@ -19,17 +19,24 @@ std::vector<Objective> parse_objectives(const std::string& csv) {
     if (item == "psnr") o = Objective::PSNR;
     else if (item == "params") o = Objective::Params;
     else if (item == "runtime") o = Objective::Runtime;
-    else throw Error(fmt::format("--objectives: expected a comma list of psnr, params, runtime; got '{}'", item));
+    else if (item == "macs") o = Objective::Macs;
+    else throw Error(fmt::format("--objectives: expected a comma list of psnr, params, macs, runtime; got '{}'", item));
     if (std::find(out.begin(), out.end(), o) != out.end())
       throw Error(fmt::format("--objectives: '{}' given twice", item));
     out.push_back(o);
   }
-  if (out.empty()) throw Error("--objectives: expected at least one of psnr, params, runtime");
+  if (out.empty()) throw Error("--objectives: expected at least one of psnr, params, macs, runtime");
   return out;
 }
 
 std::string to_string(Objective o) {
-  return o == Objective::PSNR ? "psnr" : o == Objective::Params ? "params" : "runtime";
+  switch (o) {
+    case Objective::PSNR: return "psnr";
+    case Objective::Params: return "params";
+    case Objective::Macs: return "macs";
+    case Objective::Runtime: break;
+  }
+  return "runtime";
 }
 
 namespace {
@@ -41,14 +48,18 @@ bool has_metrics(const TrialRecord& t) {
 }  // namespace
 
 std::vector<TrialRecord> pareto_trials(const std::vector<TrialRecord>& trials, const std::vector<Objective>& objectives) {
+  const bool macs = std::find(objectives.begin(), objectives.end(), Objective::Macs) != objectives.end();
   std::vector<TrialRecord> pool;
   for (const auto& t : trials)
-    if (has_metrics(t) && !is_retrain(t)) pool.push_back(t);
+    if (has_metrics(t) && !is_retrain(t) && (!macs || t.macs)) pool.push_back(t);
   std::vector<Point> pts;
   for (const auto& t : pool) {
     Point p;
     for (Objective o : objectives)
-      p.push_back(o == Objective::PSNR ? -*t.psnr_rgb : o == Objective::Params ? double(*t.params) : *t.runtime_ratio);
+      p.push_back(o == Objective::PSNR     ? -*t.psnr_rgb
+                  : o == Objective::Params ? double(*t.params)
+                  : o == Objective::Macs   ? double(*t.macs)
+                                           : *t.runtime_ratio);
     pts.push_back(p);
   }
   std::vector<TrialRecord> out;

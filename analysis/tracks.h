@@ -26,9 +26,9 @@
 
 namespace srnas {
 
-enum class Objective { PSNR, Params, Runtime };
+enum class Objective { PSNR, Params, Runtime, Macs };
 
-// "psnr,params,runtime" (any non-empty subset, any order); throws srnas::Error otherwise.
+// "psnr,params,runtime" or with "macs" (any non-empty subset, any order); throws srnas::Error otherwise.
 std::vector<Objective> parse_objectives(const std::string& csv);
 std::string to_string(Objective o);
 

@@ -196,8 +196,8 @@ void print_trials(const std::vector<TrialRecord>& ts, const std::string& format,
                                t.parent_id ? std::to_string(*t.parent_id) : "", t.genome_hash, csv_escape(t.reason));
     return;
   }
-  fmt::print("{:>5} {:<9} {:>11} {:>9} {:>8} {:>8} {:>7}  {}\n", "trial", "state", "params", "PSNR-RGB", "PSNR-Y",
-             "runtime", "budget", extra_col.empty() ? "note" : extra_col);
+  fmt::print("{:>5} {:<9} {:>11} {:>8} {:>9} {:>8} {:>8} {:>7}  {}\n", "trial", "state", "params", "GMACs", "PSNR-RGB",
+             "PSNR-Y", "runtime", "budget", extra_col.empty() ? "note" : extra_col);
   for (const auto& t : ts) {
     std::string note = extra ? extra(t) : t.is_baseline ? "baseline" : t.reason;
     if (!extra && t.parent_id) {
@@ -205,8 +205,10 @@ void print_trials(const std::vector<TrialRecord>& ts, const std::string& format,
       note = fmt::format("retrain of {}{}{}", *t.parent_id, seed ? fmt::format(" (seed {})", *seed) : "",
                          t.reason.empty() ? "" : ": " + t.reason);
     }
-    fmt::print("{:>5} {:<9} {:>11} {:>9} {:>8} {:>8} {:>7}  {}\n", t.id, to_string(t.state),
-               t.params ? group_digits(*t.params) : "-", opt_str(t.psnr_rgb, "{:.3f}"), opt_str(t.psnr_y, "{:.3f}"),
+    fmt::print("{:>5} {:<9} {:>11} {:>8} {:>9} {:>8} {:>8} {:>7}  {}\n", t.id, to_string(t.state),
+               t.params ? group_digits(*t.params) : "-",
+               t.macs ? opt_str(double(*t.macs) / 1e9, "{:.2f}") : std::string("-"), opt_str(t.psnr_rgb, "{:.3f}"),
+               opt_str(t.psnr_y, "{:.3f}"),
                opt_str(t.runtime_ratio, "{:.3f}"), t.budget, note);
   }
 }
@@ -359,7 +361,7 @@ void add_search_commands(CLI::App& app) {
 
   auto* pa = app.add_subcommand("pareto", "Non-dominated COMPLETE search trials (retrains: srnas tracks)");
   add_common(pa);
-  pa->add_option("--objectives", objectives, "comma list of psnr, params, runtime")->capture_default_str();
+  pa->add_option("--objectives", objectives, "comma list of psnr, params, macs, runtime")->capture_default_str();
   pa->callback([] {
     auto objs = parse_objectives(objectives);
     auto d = open_db(db);

@@ -84,6 +84,17 @@ TEST(Pareto, TrialsOnChosenObjectives) {
   EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("psnr,params"))), (std::vector<int64_t>{2, 3, 4}));
   EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("params"))), (std::vector<int64_t>{3}));
   EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("psnr"))), (std::vector<int64_t>{4}));
+  // MACs order the trials otherwise than params: trial 3 has the fewest params but the most
+  // MACs (wide, shallow in HR space), trial 5 the fewest MACs; trial 4 beats 1, 2 and 3 on both.
+  const int64_t macs[] = {8'000'000, 5'000'000, 9'000'000, 4'000'000, 1'000'000, 1};
+  for (size_t i = 0; i < ts.size(); ++i) ts[i].macs = macs[i];
+  EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("psnr,macs"))), (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("macs"))), (std::vector<int64_t>{5}));
+  EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("macs,psnr,params,runtime"))), (std::vector<int64_t>{2, 3, 4, 5}));
+  ts[4].macs.reset();  // a trial recorded without MACs: not on a front that needs them
+  EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("psnr,macs"))), (std::vector<int64_t>{4}));
+  EXPECT_EQ(ids(pareto_trials(ts, parse_objectives("psnr,params"))), (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(to_string(Objective::Macs), "macs");
   EXPECT_THROW(parse_objectives("psnr,speed"), Error);
   EXPECT_THROW(parse_objectives("psnr,psnr"), Error);
   EXPECT_THROW(parse_objectives(""), Error);
