@@ -15,8 +15,10 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kBlockNames = {"res_relu", "res_lrelu", "ir",  "imd",
-                                              "awru",     "dilated",   "se", "dwsep"};
+// The JSON names of kAllBlockTypes, in its order.
+constexpr std::array kBlockTypeNames{"res_relu", "res_lrelu", "ir", "imd", "awru", "dilated", "se", "dwsep"};
+static_assert(kBlockTypeNames.size() == kAllBlockTypes.size(), "one JSON name per block type");
+const std::vector<std::string> kBlockNames(kBlockTypeNames.begin(), kBlockTypeNames.end());
 
 Act act_from(const json& j, const std::string& path) {
   JsonReader r(j, path);
@@ -104,8 +106,9 @@ std::string describe(const Block& b) {
     case BlockType::Dilated: return fmt::format("dilated(d{})", b.dilation);
     case BlockType::SERes: return fmt::format("se(r{})", b.reduction);
     case BlockType::DWSepRes: return fmt::format("dwsep(k{})", b.kernel);
-    default: return to_string(b.type);
+    case BlockType::ResReLU: break;  // no fields (no default: -Wswitch names a new type here)
   }
+  return to_string(b.type);
 }
 
 Block block_from_json(const json& j, const std::string& path) {
@@ -113,7 +116,7 @@ Block block_from_json(const json& j, const std::string& path) {
   std::string t = r.choice("type", kBlockNames);
   Block b;
   for (size_t i = 0; i < kBlockNames.size(); ++i)
-    if (kBlockNames[i] == t) b.type = static_cast<BlockType>(i);
+    if (kBlockNames[i] == t) b.type = kAllBlockTypes[i];
   switch (b.type) {
     case BlockType::ResReLU: break;
     case BlockType::ResLReLU: b.slope = r.number("slope", 0.0, 1.0, 0.1); break;
@@ -141,7 +144,7 @@ json to_json(const Block& b) {
     case BlockType::Dilated: j["dilation"] = b.dilation; break;
     case BlockType::SERes: j["reduction"] = b.reduction; break;
     case BlockType::DWSepRes: j["kernel"] = b.kernel; break;
-    default: break;
+    case BlockType::ResReLU: break;
   }
   return j;
 }

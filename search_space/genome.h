@@ -11,6 +11,7 @@
 // explicit, keys sorted), so equal networks have equal canonical_json() and hash().
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -38,6 +39,11 @@ enum class BlockType {
   SERes,       // "se":        x + SE(conv(hswish(conv(x)))), {reduction}
   DWSepRes,    // "dwsep":     x + pw(dw(relu(pw(dw(x))))), {kernel}
 };
+// Every block type, in the enum's order. A new type goes here too: the tests that every type
+// is parsed, built, counted, sampled and exported walk this list (README: adding a block type).
+inline constexpr std::array<BlockType, 8> kAllBlockTypes = {
+    BlockType::ResReLU, BlockType::ResLReLU, BlockType::InvRes, BlockType::IMD,
+    BlockType::AWRU,    BlockType::Dilated,  BlockType::SERes,  BlockType::DWSepRes};
 
 struct Block {
   BlockType type = BlockType::ResReLU;

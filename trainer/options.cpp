@@ -90,6 +90,9 @@ TrainOptions parse_train_options(const json& j, const std::string& origin) {
       }
       sr.finish();
     }
+    o.ema_decay = r.number("ema", 0.0, 1.0, o.ema_decay);
+    if (o.ema_decay >= 1.0)
+      throw Error(fmt::format("options.ema: expected a decay in [0, 1) (0: off, 0.999: BasicSR's), got {}", o.ema_decay));
     o.val_every = int64_field(r, "val_every", 0, INT64_MAX, o.val_every);
     o.checkpoint_every = int64_field(r, "checkpoint_every", 0, INT64_MAX, o.checkpoint_every);
     o.log_every = int64_field(r, "log_every", 1, INT64_MAX, o.log_every);
@@ -159,7 +162,7 @@ json to_json(const TrainOptions& o) {
     s["restart_weights"] = o.schedule.restart_weights;
     s["eta_min"] = o.schedule.eta_min;
   }
-  return {{"seed", o.seed},
+  json j = {{"seed", o.seed},
           {"iterations", o.iterations},
           {"batch_size", o.batch_size},
           {"patch_size", o.patch_lr},
@@ -176,6 +179,8 @@ json to_json(const TrainOptions& o) {
           {"threads", o.threads},
           {"perf", {{"channels_last", o.perf.channels_last}, {"precision", o.perf.precision},
                     {"cudnn_benchmark", o.perf.cudnn_benchmark}, {"pin_memory", o.perf.pin_memory}}}};
+  if (o.ema_decay > 0) j["ema"] = o.ema_decay;
+  return j;
 }
 
 double learning_rate(const TrainOptions& o, int64_t t) {

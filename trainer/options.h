@@ -3,7 +3,8 @@
 //
 // Contract: parsing is strict (unknown keys and wrong types are errors naming the file
 // and the key path); the learning-rate schedule is a pure function of the iteration;
-// to_json() writes back every field so a run's options are recorded in full.
+// to_json() writes back every field so a run's options are recorded in full (`ema` only when
+// on, so that the records of runs without it, made before it existed, read the same).
 #pragma once
 
 #include <cstdint>
@@ -41,6 +42,10 @@ struct TrainOptions {
   double beta1 = 0.9, beta2 = 0.99;
   double weight_decay = 0.0;
   Schedule schedule;
+  // Exponential moving average of the weights (BasicSR's ema_decay): after every step
+  // ema = decay * ema + (1 - decay) * weights, from the initial weights on; validation and
+  // weights.safetensors use the average, the optimizer the raw weights. 0: off.
+  double ema_decay = 0.0;
   int64_t val_every = 0;      // 0: validate at the end only
   int64_t checkpoint_every = 0;  // 0: checkpoint at the end only
   int64_t log_every = 100;

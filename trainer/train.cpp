@@ -34,13 +34,28 @@ void write_json(const fs::path& path, const json& j) {
   fs::rename(tmp, path);
 }
 
-// checkpoint/ = model.safetensors + optimizer.pt + state.json, replaced atomically.
+// options.ema: the weights' exponential moving average, kept in a network of its own (the
+// same genome) so that validation and the saved weights run it as they would the raw one.
+void ema_update(SRNet& ema, SRNet& net, double decay) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> e = ema->parameters(), w = net->parameters();
+  for (size_t i = 0; i < e.size(); ++i) e[i].mul_(decay).add_(w[i].detach(), 1.0 - decay);
+}
+
+void ema_copy(SRNet& ema, SRNet& net) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> e = ema->parameters(), w = net->parameters();
+  for (size_t i = 0; i < e.size(); ++i) e[i].copy_(w[i]);
+}
+
+// checkpoint/ = model.safetensors + optimizer.pt + state.json (+ ema.safetensors), replaced atomically.
 void save_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, int64_t iteration,
-                     const Genome& genome, const TrainOptions& opt) {
+                     const Genome& genome, const TrainOptions& opt, SRNet& ema) {
   fs::path tmp = out / kCheckpointTmpDir, dst = out / kCheckpointDir, old = out / kCheckpointOldDir;
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   save_weights(*net, (tmp / "model.safetensors").string());
+  if (!ema.is_empty()) save_weights(*ema, (tmp / "ema.safetensors").string());
   torch::save(adam, (tmp / "optimizer.pt").string());
   write_json(tmp / "state.json", {{"iteration", iteration},
                                   {"genome_hash", genome_hash(genome)},
@@ -52,7 +67,7 @@ void save_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, 
   fs::remove_all(old);
 }
 
-int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, const Genome& genome) {
+int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, const Genome& genome, SRNet& ema) {
   fs::path dir = out / kCheckpointDir;
   json state;
   try {
@@ -65,6 +80,11 @@ int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& ada
                             genome_hash(genome)));
   load_weights(*net, (dir / "model.safetensors").string());
   torch::load(adam, (dir / "optimizer.pt").string());
+  if (!ema.is_empty()) {
+    if (!fs::exists(dir / "ema.safetensors"))
+      throw Error(fmt::format("{}: no ema.safetensors: this run started without options.ema", dir.string()));
+    load_weights(*ema, (dir / "ema.safetensors").string());
+  }
   return state.at("iteration").get<int64_t>();
 }
 
@@ -131,9 +151,17 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
   torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(opt.lr)
                                                  .betas({opt.beta1, opt.beta2})
                                                  .weight_decay(opt.weight_decay));
+  // The weights' moving average (options.ema): validated and saved instead of the raw ones.
+  SRNet ema(nullptr);
+  if (opt.ema_decay > 0) {
+    ema = SRNet(genome);
+    ema->to(device);
+    if (opt.perf.channels_last) to_channels_last(*ema);
+  }
   int64_t start = 0;
-  if (resume && fs::exists(out / kCheckpointDir / "state.json")) start = load_checkpoint(out, net, adam, genome);
+  if (resume && fs::exists(out / kCheckpointDir / "state.json")) start = load_checkpoint(out, net, adam, genome, ema);
   else if (!hooks.init_weights.empty()) load_weights(*net, hooks.init_weights);  // fine-tuning
+  if (!ema.is_empty() && start == 0) ema_copy(ema, net);  // the average starts at the initial weights
   if (dp_rank == 0) {
     write_json(out / "genome.json", to_json(genome));
     write_json(out / "options.json", to_json(opt));
@@ -180,7 +208,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
 
   auto validate = [&](int64_t it) {
     if (!data.val || data.val->empty()) return;
-    QualityResult q = evaluate_quality(model_function(net), *data.val, device);
+    QualityResult q = evaluate_quality(model_function(ema.is_empty() ? net : ema), *data.val, device);
     net->train();
     result.val_psnr_rgb = q.psnr_rgb;
     result.val_psnr_y = q.psnr_y;
@@ -207,6 +235,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
     hr_t = in_format(hr_t, opt.perf.channels_last);
 
     torch::Tensor loss_t = train_step_async(net, adam, lr_t, hr_t, hooks.reducer, autocast);
+    if (!ema.is_empty()) ema_update(ema, net, opt.ema_decay);
     if (!pending_loss.defined()) pending_from = it;
     pending_loss = pending_loss.defined() ? pending_loss + loss_t : loss_t;
     last_loss = loss_t;
@@ -235,7 +264,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
       window_n = 0;
     }
     if (ckpt_now && dp_rank == 0)
-      save_checkpoint(out, net, adam, done, genome, opt);
+      save_checkpoint(out, net, adam, done, genome, opt, ema);
   }
   if (result.status == "stopped") flush_losses(it);
   result.iterations = it;
@@ -244,11 +273,12 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
 
   // 4. Final checkpoint, weights, validation, result.
   if (result.status != "diverged") {
-    if (dp_rank == 0) save_checkpoint(out, net, adam, it, genome, opt);
+    if (dp_rank == 0) save_checkpoint(out, net, adam, it, genome, opt, ema);
     if (result.status == "complete") {
       validate(it);
       result.weights_path = (out / "weights.safetensors").string();
-      if (dp_rank == 0) save_weights(*net, result.weights_path, {}, {{"genome_hash", genome_hash(genome)}});
+      if (dp_rank == 0)
+        save_weights(ema.is_empty() ? *net : *ema, result.weights_path, {}, {{"genome_hash", genome_hash(genome)}});
     }
   }
   if (dp_rank == 0) {

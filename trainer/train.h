@@ -7,7 +7,9 @@
 // "diverged" and the reason instead of crashing (on CPU at that step; on a GPU the losses
 // are read back only at log, validation and checkpoint steps, so the reason names the
 // window, and nothing non-finite is ever checkpointed). options.perf (channels-last, bf16
-// autocast, cuDNN benchmark, pinned batches) changes how a step runs, not what it computes. The trainer never sees the results DB
+// autocast, cuDNN benchmark, pinned batches) changes how a step runs, not what it computes.
+// With options.ema the validation and weights.safetensors are the weights' moving average
+// (checkpointed as checkpoint/ema.safetensors); the optimizer steps the raw weights. The trainer never sees the results DB
 // or MPI: data-parallel gradient averaging reaches it through GradientReducer.
 #pragma once
 

@@ -171,8 +171,7 @@ TEST(Export, ReloadedModuleMatchesSRNet) {
       }
     }
   }
-  for (int t = 0; t < 8; ++t) {
-    const auto bt = static_cast<BlockType>(t);
+  for (const BlockType bt : kAllBlockTypes) {
     for (const char* stage : {"lr", "x2", "x4"})
       EXPECT_TRUE(covered.count({stage, bt})) << to_string(bt) << " in " << stage;
   }

@@ -351,7 +351,7 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
       {"--format xml", "trials --db @DB --format xml", "--format: xml not in {table,json,csv}"},
       {"trials --state DONE", "trials --db @DB --state DONE", "trial state: expected one of"},
       {"--objectives bad name", "pareto --db @DB --objectives psnr,beauty",
-       "--objectives: expected a comma list of psnr, params, runtime; got 'beauty'"},
+       "--objectives: expected a comma list of psnr, params, macs, runtime; got 'beauty'"},
       {"unknown study", "tracks --db @DB --study nope", "no study named 'nope'"},
       {"replay --seeds 0", "replay --db @DB --seeds 0", "--seeds: expected an integer in [1, 1000000], got 0"},
       {"replay --sampler simulated_annealing", "replay --db @DB --sampler simulated_annealing",

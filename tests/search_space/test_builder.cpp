@@ -63,7 +63,7 @@ TEST(Builder, EverySampledGenomeBuildsCountsAndRuns) {
       ASSERT_TRUE(torch::isfinite(y).all().item<bool>()) << canonical_json(g);
     }
   }
-  EXPECT_EQ(covered.size(), 8u) << "every block type is exercised";
+  EXPECT_EQ(covered.size(), kAllBlockTypes.size()) << "every block type is exercised";
 }
 
 TEST(Builder, BasicSRInitialisation) {

@@ -81,6 +81,23 @@ TEST(Options, PerfSectionParsesAndRoundTrips) {
   EXPECT_NE(error_of([&] { load_train_options(f); }).find("options.perf: unknown key 'amp'"), std::string::npos);
 }
 
+// options.ema: recorded only when on, so that the settings of runs made without it (and
+// before it existed: studies compare them on --resume) read the same as before.
+TEST(Options, EmaIsRecordedOnlyWhenOn) {
+  TrainOptions off = load_train_options(write("ema0.yaml", "iterations: 10\n"));
+  EXPECT_EQ(off.ema_decay, 0.0);
+  EXPECT_FALSE(to_json(off).contains("ema"));
+  TrainOptions on = load_train_options(write("ema1.yaml", "iterations: 10\nema: 0.999\n"));
+  EXPECT_DOUBLE_EQ(on.ema_decay, 0.999);
+  EXPECT_EQ(to_json(on)["ema"], 0.999);
+  EXPECT_EQ(to_json(parse_train_options(to_json(on), "roundtrip")), to_json(on));
+  EXPECT_FALSE(to_json(load_train_options(write("ema2.yaml", "ema: 0\n"))).contains("ema"));
+  const std::string f = write("ema3.yaml", "ema: 1\n");
+  EXPECT_NE(error_of([&] { load_train_options(f); }).find("options.ema: expected a decay in [0, 1)"), std::string::npos)
+      << error_of([&] { load_train_options(f); });
+  EXPECT_NE(error_of([&] { load_train_options(f, {"ema=-0.5"}); }).find("options.ema"), std::string::npos);
+}
+
 TEST(Options, MultistepHalvesAtMilestones) {
   TrainOptions o;
   o.lr = 2e-4;

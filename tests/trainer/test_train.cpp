@@ -139,6 +139,63 @@ TEST(Train, InitWeightsStartTheRunFromThem) {
   }
 }
 
+// options.ema: weights.safetensors and the validation hold the moving average of the raw
+// weights after every step (e_0 = w_0, e_t = d e_(t-1) + (1 - d) w_t), computed here by hand
+// from runs of 1..K steps; the optimizer's trajectory (the checkpoint's model.safetensors) is
+// the run's without EMA; a resumed run continues the average to the same bytes.
+TEST(Train, EmaAveragesTheWeightsOfEveryStep) {
+  TrainData d = small_data();
+  const int K = 4;
+  const double decay = 0.6;  // far from 0 and 1: every step's weights count
+  torch::manual_seed(7);     // w_0: the seed's initialisation, as train() makes it
+  SRNet init(tiny_genome());
+  TensorMap expect = module_state(*init), raw_k;
+  for (int k = 1; k <= K; ++k) {
+    const fs::path p = fresh_dir("raw" + std::to_string(k));
+    ASSERT_EQ(train(tiny_genome(), d, quick_options(k), p.string(), false, quiet()).status, "complete");
+    raw_k = read_safetensors((p / "weights.safetensors").string());
+    for (auto& [name, e] : expect) e = decay * e + (1 - decay) * raw_k.at(name);
+  }
+  TrainOptions o = quick_options(K);
+  o.ema_decay = decay;
+  const fs::path m = fresh_dir("ema");
+  const TrainResult r = train(tiny_genome(), d, o, m.string(), false, quiet());
+  ASSERT_EQ(r.status, "complete");
+  const TensorMap got = read_safetensors((m / "weights.safetensors").string()),
+                  raw = read_safetensors((m / "checkpoint" / "model.safetensors").string());
+  double to_expect = 0, raw_diff = 0, to_raw = 0;
+  for (const auto& [name, e] : expect) {
+    to_expect = std::max(to_expect, (got.at(name) - e).abs().max().item<double>());
+    raw_diff = std::max(raw_diff, (raw.at(name) - raw_k.at(name)).abs().max().item<double>());
+    to_raw = std::max(to_raw, (got.at(name) - raw_k.at(name)).abs().max().item<double>());
+  }
+  EXPECT_LT(to_expect, 1e-6) << "the average of every step's weights";
+  EXPECT_EQ(raw_diff, 0.0) << "EMA does not change what the optimizer does";
+  EXPECT_GT(to_raw, 1e-4) << "the saved weights are the average, not the last step's";
+  SRNet saved(tiny_genome());
+  load_weights(*saved, (m / "weights.safetensors").string());
+  EXPECT_EQ(evaluate_quality(model_function(saved), *d.val, torch::kCPU).psnr_rgb, r.val_psnr_rgb)
+      << "the validation measured the average";
+
+  int calls = 0;
+  TrainHooks stop = quiet();
+  stop.should_stop = [&] { return ++calls > 2; };
+  const fs::path b = fresh_dir("ema_resumed");
+  ASSERT_EQ(train(tiny_genome(), d, o, b.string(), false, stop).status, "stopped");
+  ASSERT_EQ(train(tiny_genome(), d, o, b.string(), true, quiet()).status, "complete");
+  EXPECT_EQ(bytes(b / "weights.safetensors"), bytes(m / "weights.safetensors"));
+  // A checkpoint made without EMA cannot continue with it.
+  const fs::path c = fresh_dir("ema_later");
+  calls = 0;
+  ASSERT_EQ(train(tiny_genome(), d, quick_options(K), c.string(), false, stop).status, "stopped");
+  try {
+    train(tiny_genome(), d, o, c.string(), true, quiet());
+    ADD_FAILURE() << "resumed a checkpoint without the average";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no ema.safetensors"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Train, ResumeRejectsADifferentGenome) {
   TrainData d = small_data();
   fs::path a = fresh_dir("other");
