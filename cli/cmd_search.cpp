@@ -17,6 +17,7 @@
 #include "cli/model_folder.h"
 #include "distributed/mpi_env.h"
 #include "distributed/mpi_search.h"
+#include "distributed/plan.h"
 #include "distributed/search.h"
 #include "results_db/results_db.h"
 #include "search_space/error.h"
@@ -273,6 +274,48 @@ void add_search_commands(CLI::App& app) {
           }
     }
     if (sum.interrupted) throw Error("interrupted by a signal; run again with --resume");
+  });
+
+  auto* pl = app.add_subcommand("plan", "What a search config would cost: trainings per stage, measured s/step, time");
+  static int plan_workers = 1, plan_samples = 64, plan_steps = 3;
+  pl->add_option("--config", config, "search config YAML (configs/search/*.yaml)")->required();
+  pl->add_option("--workers", plan_workers, "candidates trained at once (mpirun -np N --group-size g: N/g)")
+      ->check(int_range(1, 1 << 20))->capture_default_str();
+  pl->add_option("--samples", plan_samples, "genomes drawn from the space for the params/MACs shares")
+      ->check(int_range(1, 1000000))->capture_default_str();
+  pl->add_option("--steps", plan_steps, "timed training steps per network (after one untimed)")
+      ->check(int_range(1, 1000))->capture_default_str();
+  pl->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  pl->callback([] {
+    const SearchConfig cfg = load_search_config(config);
+    const SearchPlan p = plan_search(cfg, plan_workers, plan_samples, 1, plan_steps);
+    if (format == "json") {
+      std::cout << to_json(p).dump(2) << "\n";
+      return;
+    }
+    fmt::print("Plan of study '{}' ({}): {} candidates on {}, {} at once\n", cfg.study, config, cfg.trials, p.device,
+               p.workers);
+    fmt::print("space {}: of {} sampled genomes, {} above the limits (never proposed), {} above the baseline's {} "
+               "params ({}); params p10/p50/p90 {} / {} / {}, GMACs {:.2f} / {:.2f} / {:.2f} at {}x{} LR\n",
+               cfg.space, p.sampled, p.over_limits, p.pruned_params, group_digits(p.baseline_params),
+               cfg.prune_params ? "PRUNED before training" : "trained: prune.params is off",
+               group_digits(p.params_pct[0]), group_digits(p.params_pct[1]), group_digits(p.params_pct[2]),
+               double(p.macs_pct[0]) / 1e9, double(p.macs_pct[1]) / 1e9, double(p.macs_pct[2]) / 1e9, cfg.macs_h,
+               cfg.macs_w);
+    fmt::print("seconds per training step, measured here ({} steps each):\n", plan_steps);
+    for (const TimedGenome& t : p.timed)
+      fmt::print("  {:<32} {:>11} params {:>8.2f} GMACs  {:.4f} s\n", t.what, group_digits(t.params),
+                 double(t.macs) / 1e9, t.step_s);
+    fmt::print("\n{:<22} {:>6} {:>15} {:>12} {:>9} {:>7} {:>10}\n", "stage", "runs", "iterations", "total its",
+               "s/step", "at once", "time");
+    for (const PlanRow& r : p.rows)
+      fmt::print("{:<22} {:>6} {:>15} {:>12} {:>9.4f} {:>7} {:>10}\n", r.stage, r.runs,
+                 r.from > 0 ? fmt::format("{} -> {}", r.from, r.to) : std::to_string(r.to), r.iterations(), r.step_s,
+                 r.workers, format_duration(r.seconds()));
+    fmt::print("{:<22} {:>6} {:>15} {:>12} {:>9} {:>7} {:>10}\n", "total", "", "", "", "", "",
+               format_duration(p.total_s));
+    fmt::print("not counted: validation, runtime probes, data loading, pruning by runtime; asynchronous halving "
+               "promotes a little more than 1/eta early on\n");
   });
 
   auto add_common = [](CLI::App* c, bool with_format = true) {

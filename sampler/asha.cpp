@@ -25,6 +25,16 @@ int64_t rung_budget(const AshaConfig& c, int rung) {
 
 int64_t max_budget(const AshaConfig& c) { return rung_budget(c, std::max(c.rungs, 1) - 1); }
 
+std::vector<int64_t> rung_trials(int64_t n, const AshaConfig& c) {
+  std::vector<int64_t> out;
+  int64_t k = std::max<int64_t>(n, 0);
+  for (int r = 0; r < std::max(c.rungs, 1); ++r) {
+    out.push_back(k);
+    k = (k + c.eta - 1) / c.eta;
+  }
+  return out;
+}
+
 AshaDecision asha_decide(const std::vector<TrialRecord>& history, int64_t trial_id, int rung, double psnr,
                          const AshaConfig& c) {
   AshaDecision d;

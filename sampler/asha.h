@@ -24,6 +24,10 @@ struct AshaConfig {
 
 int64_t rung_budget(const AshaConfig& c, int rung);  // min_budget * eta^rung; throws on rung < 0
 int64_t max_budget(const AshaConfig& c);             // budget of the last rung
+// Trials expected to train at each rung when n start rung 0, as synchronous successive
+// halving promotes them: n, ceil(n / eta), ceil(n / eta^2), ... (the asynchronous rule above
+// promotes a little more early on, when few trials have reported). For planning only.
+std::vector<int64_t> rung_trials(int64_t n, const AshaConfig& c);
 
 struct AshaDecision {
   bool promote = false;

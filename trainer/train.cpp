@@ -128,6 +128,26 @@ double train_step(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr,
   return train_step_async(net, adam, lr, hr, reducer, autocast).item<double>();
 }
 
+double seconds_per_step(const Genome& genome, const TrainOptions& opt, int warmup, int steps) {
+  if (steps < 1) throw Error(fmt::format("seconds_per_step: steps must be >= 1, got {}", steps));
+  const torch::Device device = pick_device(opt.device);
+  torch::manual_seed(opt.seed);
+  SRNet net(genome);
+  net->to(device);
+  net->train();
+  configure_backend(opt.perf, device);
+  if (opt.perf.channels_last) to_channels_last(*net);
+  const torch::ScalarType autocast = precision_dtype(opt.perf.precision, "options.perf.precision");
+  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(opt.lr).betas({opt.beta1, opt.beta2}));
+  const int64_t n = opt.batch_size, p = opt.patch_lr;
+  const torch::Tensor lr = in_format(torch::rand({n, 3, p, p}).to(device), opt.perf.channels_last);
+  const torch::Tensor hr = in_format(torch::rand({n, 3, 4 * p, 4 * p}).to(device), opt.perf.channels_last);
+  for (int i = 0; i < warmup; ++i) train_step(net, adam, lr, hr, nullptr, autocast);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) train_step(net, adam, lr, hr, nullptr, autocast);  // reads the loss: synchronises
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
+}
+
 TrainResult train(const Genome& genome, const TrainData& data, const TrainOptions& opt, const std::string& out_dir,
                   bool resume, const TrainHooks& hooks) {
   using clock = std::chrono::steady_clock;

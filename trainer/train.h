@@ -82,6 +82,11 @@ torch::Tensor train_step_async(SRNet& net, torch::optim::Adam& adam, const torch
 double train_step(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
                   GradientReducer* reducer = nullptr, torch::ScalarType autocast = torch::kFloat);
 
+// Mean seconds of `steps` training steps (after `warmup` untimed ones) of a genome at the
+// options' batch size, patch size, device and perf settings, on random tensors (no data read):
+// what `srnas plan` prices a study with.
+double seconds_per_step(const Genome& genome, const TrainOptions& opt, int warmup, int steps);
+
 // Trains into out_dir (created): checkpoint/, log.jsonl, genome.json, options.json,
 // weights.safetensors, result.json. resume: continue from out_dir/checkpoint if present.
 TrainResult train(const Genome& genome, const TrainData& data, const TrainOptions& opt, const std::string& out_dir,

@@ -263,6 +263,61 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
               after.back()["psnr_rgb"].get<double>() - after[0]["psnr_rgb"].get<double>(), 1e-9);
 }
 
+// srnas plan: the config's stages with the counts worked out from it (successive halving's
+// rungs, the limits' share of the space, the final stage), seconds per step measured, the
+// times their products; it reads no data and writes no DB.
+TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
+  fs::path d = make_study("plan", 6, "random", "limits: {max_params: 30000}\n");
+  std::ofstream(d / "long.yaml") << "iterations: 12\nbatch_size: 2\npatch_size: 8\ndevice: cpu\n";
+  std::ofstream(d / "search.yaml", std::ios::app) << "final: {options: " << (d / "long.yaml").string()
+                                                  << ", top: 1, seeds: [1, 2]}\n";
+  fs::remove_all(d / "data");  // the plan never reads the images
+  auto r = run_cli("plan --config " + (d / "search.yaml").string() + " --format json --samples 40 --steps 1 --workers 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto p = nlohmann::json::parse(r.out);
+  EXPECT_EQ(p["device"], "cpu");
+  EXPECT_EQ(p["sampled"], 40);
+  const int over = p["over_limits"], pruned = p["pruned_params"];
+  EXPECT_GT(over, 0) << "unified_small has genomes above 30,000 params";
+  EXPECT_LT(over, 40);
+  EXPECT_EQ(pruned, 0) << "nothing in unified_small is larger than MSRResNet";
+  EXPECT_EQ(p["trained"], 6);
+  EXPECT_LE(p["params_p10_p50_p90"][2].get<int64_t>(), 30000);
+  const auto& st = p["stages"];
+  ASSERT_EQ(st.size(), 5u) << st.dump(1);  // baseline, rung 0, rung 1, final baseline, final winners
+  EXPECT_EQ(st[0]["stage"], "baseline (msrresnet)");
+  EXPECT_EQ(st[0]["runs"], 1);
+  EXPECT_EQ(st[0]["to"], 8) << "the baseline trains to the last rung's budget";
+  EXPECT_EQ(st[0]["workers"], 1);
+  EXPECT_EQ(st[1]["runs"], 6);
+  EXPECT_EQ(st[1]["from"], 0);
+  EXPECT_EQ(st[1]["to"], 4);
+  EXPECT_EQ(st[2]["runs"], 3);
+  EXPECT_EQ(st[2]["from"], 4);
+  EXPECT_EQ(st[2]["iterations"], 12) << "3 trials continue from 4 to 8";
+  EXPECT_EQ(st[3]["stage"], "final: baseline");
+  EXPECT_EQ(st[3]["runs"], 2);
+  EXPECT_EQ(st[3]["iterations"], 24);
+  EXPECT_EQ(st[4]["runs"], 6) << "3 tracks x top 1, 2 seeds each";
+  double total = 0;
+  for (const auto& row : st) {
+    EXPECT_GT(row["step_s"].get<double>(), 0) << row.dump();
+    EXPECT_NEAR(row["seconds"].get<double>(),
+                row["iterations"].get<double>() * row["step_s"].get<double>() / row["workers"].get<double>(), 1e-12);
+    total += row["seconds"].get<double>();
+  }
+  EXPECT_EQ(st[1]["workers"], 2);
+  EXPECT_NEAR(p["total_s"].get<double>(), total, 1e-9);
+  EXPECT_FALSE(fs::exists(d / "s.db"));
+  EXPECT_FALSE(fs::exists(d / "plan.db"));
+  auto text = run_cli("plan --config " + (d / "search.yaml").string() + " --samples 40 --steps 1");
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("rung 1"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("4 -> 8"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("not counted: validation"), std::string::npos) << text.out;
+  expect_cli_error("plan --config " + (d / "nope.yaml").string(), "nope.yaml");
+}
+
 TEST(Search, KeepCheckpointsKeepsThem) {
   fs::path d = make_study("keep", 1, "random", "keep_checkpoints: true\nprune: {params: false, runtime: false}\n");
   auto r = run_cli(search_cmd(d, false));

@@ -40,6 +40,16 @@ TEST(Asha, RungBudgets) {
   EXPECT_THROW(rung_budget(kCfg, -1), Error);
 }
 
+// srnas plan's count of the trials that train at each rung: n, ceil(n / eta), ...
+TEST(Asha, RungTrialsForPlanning) {
+  EXPECT_EQ(rung_trials(8, AshaConfig{60, 2, 2}), (std::vector<int64_t>{8, 4}));
+  EXPECT_EQ(rung_trials(10, AshaConfig{100, 3, 3}), (std::vector<int64_t>{10, 4, 2}));  // ceil(10/3), ceil(4/3)
+  EXPECT_EQ(rung_trials(300, AshaConfig{1000, 3, 4}), (std::vector<int64_t>{300, 100, 34, 12}));
+  EXPECT_EQ(rung_trials(1, AshaConfig{10, 3, 3}), (std::vector<int64_t>{1, 1, 1}));
+  EXPECT_EQ(rung_trials(0, AshaConfig{10, 3, 2}), (std::vector<int64_t>{0, 0}));
+  EXPECT_EQ(rung_trials(5, AshaConfig{10, 3, 1}), (std::vector<int64_t>{5}));
+}
+
 TEST(Asha, FirstTrialIsPromoted) {
   AshaDecision d = asha_decide({}, 1, 0, 20.0, kCfg);
   EXPECT_TRUE(d.promote);

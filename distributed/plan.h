@@ -1,0 +1,60 @@
+// Plan: what a search config would cost, before anything trains (`srnas plan`).
+//
+// Counts come from the config (trials, successive-halving rungs, the final stage) and from
+// genomes sampled from its space with the study's seed (params and MACs; the share that the
+// params rule and the limits prune before training). Seconds per training step are measured
+// here, on the config's device, for the baseline and a few sampled candidates (at the 25th,
+// 50th and 75th MACs percentiles) at the options' batch and patch size, on random tensors.
+// Contract: reads the config, its space and its options files, never the data or a DB, and
+// writes nothing. An estimate: validation passes, runtime probes, data loading, pruning by
+// runtime and the asynchronous rule's extra early promotions (sampler/asha.h rung_trials) are
+// not counted; with several workers the candidates' time is divided among them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "distributed/search_config.h"
+
+namespace srnas {
+
+struct PlanRow {
+  std::string stage;          // "baseline (msrresnet)", "rung 0", "final: baseline", ...
+  int64_t runs = 0;           // trainings of this stage
+  int64_t from = 0, to = 0;   // iterations: each run trains from..to (from > 0: continues a rung)
+  double step_s = 0;          // measured seconds per step for this stage's networks
+  int workers = 1;            // how many train at once
+  int64_t iterations() const { return runs * (to - from); }
+  double seconds() const { return double(iterations()) * step_s / workers; }
+};
+
+struct TimedGenome {
+  std::string what;  // "baseline msrresnet", "candidate (MACs p50)"
+  int64_t params = 0, macs = 0;
+  double step_s = 0;
+};
+
+struct SearchPlan {
+  std::string device;
+  int workers = 1;
+  int sampled = 0;                   // genomes drawn from the space
+  int over_limits = 0;               // of them above `limits` (never proposed: they cost no trial)
+  int pruned_params = 0;             // of the rest, above the baseline's params (PRUNED before training)
+  int64_t trained = 0;               // candidates expected to train: trials x the unpruned share
+  std::vector<int64_t> params_pct, macs_pct;  // p10, p50, p90 of the proposable genomes
+  int64_t baseline_params = 0;
+  int batch = 0, patch = 0;          // the search's training options
+  std::vector<TimedGenome> timed;    // at the search's options, then at the final stage's
+  std::vector<PlanRow> rows;
+  double total_s = 0;
+};
+
+// samples: genomes drawn from the space; warmup/steps: per timed network.
+SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples = 64, int warmup = 1, int steps = 3);
+
+nlohmann::json to_json(const SearchPlan& p);
+
+}  // namespace srnas
