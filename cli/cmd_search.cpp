@@ -302,7 +302,8 @@ void add_search_commands(CLI::App& app) {
                group_digits(p.params_pct[0]), group_digits(p.params_pct[1]), group_digits(p.params_pct[2]),
                double(p.macs_pct[0]) / 1e9, double(p.macs_pct[1]) / 1e9, double(p.macs_pct[2]) / 1e9, cfg.macs_h,
                cfg.macs_w);
-    fmt::print("seconds per training step, measured here ({} steps each):\n", plan_steps);
+    fmt::print("seconds per training step, measured here ({} steps each; candidates on {} thread(s)):\n", plan_steps,
+               p.candidate_threads);
     for (const TimedGenome& t : p.timed)
       fmt::print("  {:<32} {:>11} params {:>8.2f} GMACs  {:.4f} s\n", t.what, group_digits(t.params),
                  double(t.macs) / 1e9, t.step_s);

@@ -96,7 +96,14 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
     return sum / n;
   };
   const double base_s = time_genome("baseline " + cfg.baseline, base, opt);
+  // On CPU, W workers share the cores (each rank its node's cores / ranks): candidates are
+  // timed on that share; the baseline trains alone, on all of them.
+  const int threads = torch::get_num_threads();
+  const bool share = p.device == "cpu" && workers > 1;
+  p.candidate_threads = share ? std::max(1, threads / workers) : threads;
+  torch::set_num_threads(p.candidate_threads);
   const double cand_s = time_candidates(opt, "");
+  torch::set_num_threads(threads);
 
   // The stages. The baseline trains alone to the longest budget; candidates share the workers.
   const int64_t base_its = cfg.asha ? max_budget(*cfg.asha) : opt.iterations;
@@ -115,7 +122,9 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
     const int64_t seeds = std::max<int64_t>(1, int64_t(f.seeds.size()));
     const int64_t genomes = std::min<int64_t>(3 * f.top, p.trained);
     const double fb = time_genome("baseline " + cfg.baseline + " (final)", base, fo);
+    torch::set_num_threads(p.candidate_threads);
     const double fc = genomes > 0 ? time_candidates(fo, " (final)") : 0.0;
+    torch::set_num_threads(threads);
     p.rows.push_back({"final: baseline", seeds, 0, fo.iterations, fb, int(std::min<int64_t>(workers, seeds))});
     if (genomes > 0) p.rows.push_back({"final: winners", genomes * seeds, 0, fo.iterations, fc, workers});
   }
@@ -136,7 +145,7 @@ nlohmann::json to_json(const SearchPlan& p) {
                     {"step_s", r.step_s},
                     {"workers", r.workers},
                     {"seconds", r.seconds()}});
-  return {{"device", p.device},     {"workers", p.workers},
+  return {{"device", p.device},     {"workers", p.workers}, {"candidate_threads", p.candidate_threads},
           {"sampled", p.sampled},   {"over_limits", p.over_limits},
           {"pruned_params", p.pruned_params}, {"trained", p.trained},
           {"params_p10_p50_p90", p.params_pct}, {"macs_p10_p50_p90", p.macs_pct},

@@ -8,7 +8,8 @@
 // Contract: reads the config, its space and its options files, never the data or a DB, and
 // writes nothing. An estimate: validation passes, runtime probes, data loading, pruning by
 // runtime and the asynchronous rule's extra early promotions (sampler/asha.h rung_trials) are
-// not counted; with several workers the candidates' time is divided among them.
+// not counted; with several workers the candidates' time is divided among them (on CPU they
+// are timed on the cores / workers threads each would have).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,7 @@ struct TimedGenome {
 struct SearchPlan {
   std::string device;
   int workers = 1;
+  int candidate_threads = 0;         // LibTorch threads candidates were timed on (CPU: cores / workers)
   int sampled = 0;                   // genomes drawn from the space
   int over_limits = 0;               // of them above `limits` (never proposed: they cost no trial)
   int pruned_params = 0;             // of the rest, above the baseline's params (PRUNED before training)

@@ -307,6 +307,10 @@ TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
     total += row["seconds"].get<double>();
   }
   EXPECT_EQ(st[1]["workers"], 2);
+  auto one = run_cli("plan --config " + (d / "search.yaml").string() + " --format json --samples 8 --steps 1");
+  ASSERT_EQ(one.status, 0) << one.err;
+  const int all_threads = nlohmann::json::parse(one.out)["candidate_threads"];
+  EXPECT_EQ(p["candidate_threads"].get<int>(), std::max(1, all_threads / 2)) << "on CPU, 2 workers share the cores";
   EXPECT_NEAR(p["total_s"].get<double>(), total, 1e-9);
   EXPECT_FALSE(fs::exists(d / "s.db"));
   EXPECT_FALSE(fs::exists(d / "plan.db"));
