@@ -37,7 +37,8 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
   auto space = Space::load(cfg.space);
   const TrainOptions opt = load_train_options(cfg.train_options, cfg.train_set);
   const Genome base = load_arch(cfg.baseline).genome;
-  p.device = pick_device(opt.device).str();
+  pick_device(cfg.device);  // where the search probes runtimes: fails here as the search would
+  p.device = pick_device(opt.device).str();  // where it trains (the options' device)
   p.batch = opt.batch_size;
   p.patch = opt.patch_lr;
   p.baseline_params = count_params(base);
