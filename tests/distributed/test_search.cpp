@@ -505,8 +505,9 @@ TEST(Search, ResumeWithOtherMeasurementSettingsIsRefused) {
 
 TEST(Search, ReadersNeverFailOrBlockTheSearch) {
   // Long enough for several reads on a fast machine: 4 trials of 8 iterations were over
-  // after 2 reads on trixie's LibTorch 2.6 with OpenBLAS.
-  fs::path d = make_study("readers", 8);
+  // after 2 reads on trixie's LibTorch 2.6 with OpenBLAS, and so were 8 trials at successive
+  // halving's 4 -> 8 iterations; 8 trials of 40 iterations each (no halving) leave room.
+  fs::path d = make_study("readers", 8, "random", "", 40, /*asha=*/false);
   pid_t pid = spawn(search_cmd(d, false));
   int reads = 0, st = 0;
   while (waitpid(pid, &st, WNOHANG) == 0) {
