@@ -302,21 +302,26 @@ void add_search_commands(CLI::App& app) {
                group_digits(p.params_pct[0]), group_digits(p.params_pct[1]), group_digits(p.params_pct[2]),
                double(p.macs_pct[0]) / 1e9, double(p.macs_pct[1]) / 1e9, double(p.macs_pct[2]) / 1e9, cfg.macs_h,
                cfg.macs_w);
-    fmt::print("seconds per training step, measured here ({} steps each; candidates on {} thread(s)):\n", plan_steps,
+    fmt::print("data {}: {} validation images (mean LR {}x{}), {} training images: {} to decode\n", cfg.data,
+               p.val_images, p.val_lr_w, p.val_lr_h, p.train_images, format_duration(p.load_s));
+    fmt::print("measured here ({} training steps each; candidates on {} thread(s)):\n", plan_steps,
                p.candidate_threads);
+    fmt::print("  {:<32} {:>11} {:>8} {:>9} {:>10} {:>9}\n", "network", "params", "GMACs", "s/step", "val pass",
+               "probe");
     for (const TimedGenome& t : p.timed)
-      fmt::print("  {:<32} {:>11} params {:>8.2f} GMACs  {:.4f} s\n", t.what, group_digits(t.params),
-                 double(t.macs) / 1e9, t.step_s);
-    fmt::print("\n{:<22} {:>6} {:>15} {:>12} {:>9} {:>7} {:>10}\n", "stage", "runs", "iterations", "total its",
-               "s/step", "at once", "time");
+      fmt::print("  {:<32} {:>11} {:>8.2f} {:>9.4f} {:>9.3f}s {:>8.3f}s\n", t.what, group_digits(t.params),
+                 double(t.macs) / 1e9, t.step_s, t.val_s, t.probe_s);
+    fmt::print("\n{:<24} {:>6} {:>15} {:>12} {:>9} {:>10} {:>7} {:>10}\n", "stage", "runs", "iterations",
+               "total its", "s/step", "extra/run", "at once", "time");
     for (const PlanRow& r : p.rows)
-      fmt::print("{:<22} {:>6} {:>15} {:>12} {:>9.4f} {:>7} {:>10}\n", r.stage, r.runs,
-                 r.from > 0 ? fmt::format("{} -> {}", r.from, r.to) : std::to_string(r.to), r.iterations(), r.step_s,
+      fmt::print("{:<24} {:>6} {:>15} {:>12} {:>9} {:>10} {:>7} {:>10}\n", r.stage, r.runs,
+                 r.to == 0 ? "-" : r.from > 0 ? fmt::format("{} -> {}", r.from, r.to) : std::to_string(r.to),
+                 r.iterations(), r.to == 0 ? "-" : fmt::format("{:.4f}", r.step_s), format_duration(r.extra_s),
                  r.workers, format_duration(r.seconds()));
-    fmt::print("{:<22} {:>6} {:>15} {:>12} {:>9} {:>7} {:>10}\n", "total", "", "", "", "", "",
+    fmt::print("{:<24} {:>6} {:>15} {:>12} {:>9} {:>10} {:>7} {:>10}\n", "total", "", "", "", "", "", "",
                format_duration(p.total_s));
-    fmt::print("not counted: validation, runtime probes, data loading, pruning by runtime; asynchronous halving "
-               "promotes a little more than 1/eta early on\n");
+    fmt::print("extra/run: the runtime probe (the reference timed with it), a validation pass per rung, decoding; "
+               "not counted: pruning by runtime, asynchronous halving's extra early promotions\n");
   });
 
   auto add_common = [](CLI::App* c, bool with_format = true) {

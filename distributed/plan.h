@@ -2,14 +2,18 @@
 //
 // Counts come from the config (trials, successive-halving rungs, the final stage) and from
 // genomes sampled from its space with the study's seed (params and MACs; the share that the
-// params rule and the limits prune before training). Seconds per training step are measured
-// here, on the config's device, for the baseline and a few sampled candidates (at the 25th,
-// 50th and 75th MACs percentiles) at the options' batch and patch size, on random tensors.
-// Contract: reads the config, its space and its options files, never the data or a DB, and
-// writes nothing. An estimate: validation passes, runtime probes, data loading, pruning by
-// runtime and the asynchronous rule's extra early promotions (sampler/asha.h rung_trials) are
-// not counted; with several workers the candidates' time is divided among them (on CPU they
-// are timed on the cores / workers threads each would have).
+// params rule and the limits prune before training). Measured here, on the config's devices,
+// for the baseline and a few sampled candidates (at the 25th, 50th and 75th MACs
+// percentiles): seconds per training step at the options' batch and patch size (random
+// tensors), one validation pass (forward passes at the validation images' mean LR size) and
+// the runtime probe (the config's runs, warm-up, images and crop, with the reference timed
+// alongside when `runtime.reference: each`); and the time to decode the validation images,
+// scaled to the training set by its file count.
+// Contract: reads the config, its space and options files and the validation images (the
+// training images only listed), never a DB, and writes nothing. An estimate: pruning by
+// runtime and the asynchronous rule's extra early promotions (sampler/asha.h rung_trials)
+// are not counted; with several workers the candidates' time is divided among them (on CPU
+// they are timed on the cores / workers threads each would have).
 #pragma once
 
 #include <cstdint>
@@ -23,19 +27,22 @@
 namespace srnas {
 
 struct PlanRow {
-  std::string stage;          // "baseline (msrresnet)", "rung 0", "final: baseline", ...
+  std::string stage;          // "data", "baseline (msrresnet)", "rung 0", "final: baseline", ...
   int64_t runs = 0;           // trainings of this stage
   int64_t from = 0, to = 0;   // iterations: each run trains from..to (from > 0: continues a rung)
   double step_s = 0;          // measured seconds per step for this stage's networks
-  int workers = 1;            // how many train at once
+  double extra_s = 0;         // per run, besides the steps: validation pass, runtime probe, data loading
+  int workers = 1;            // how many run at once
   int64_t iterations() const { return runs * (to - from); }
-  double seconds() const { return double(iterations()) * step_s / workers; }
+  double seconds() const { return (double(iterations()) * step_s + double(runs) * extra_s) / workers; }
 };
 
 struct TimedGenome {
   std::string what;  // "baseline msrresnet", "candidate (MACs p50)"
   int64_t params = 0, macs = 0;
-  double step_s = 0;
+  double step_s = 0;   // one training step at the options' batch and patch
+  double val_s = 0;    // one validation pass (every validation image at its LR size)
+  double probe_s = 0;  // its untrained runtime probe, the reference timed with it included
 };
 
 struct SearchPlan {
@@ -49,6 +56,9 @@ struct SearchPlan {
   std::vector<int64_t> params_pct, macs_pct;  // p10, p50, p90 of the proposable genomes
   int64_t baseline_params = 0;
   int batch = 0, patch = 0;          // the search's training options
+  int val_images = 0, train_images = 0;
+  int64_t val_lr_h = 0, val_lr_w = 0;  // the validation images' mean LR size
+  double load_s = 0;                 // decoding the data (validation measured, training scaled)
   std::vector<TimedGenome> timed;    // at the search's options, then at the final stage's
   std::vector<PlanRow> rows;
   double total_s = 0;

@@ -264,14 +264,13 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
 }
 
 // srnas plan: the config's stages with the counts worked out from it (successive halving's
-// rungs, the limits' share of the space, the final stage), seconds per step measured, the
-// times their products; it reads no data and writes no DB.
+// rungs, the limits' share of the space, the final stage), seconds per step, validation
+// passes and probes measured, the times their products; it writes no DB.
 TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
   fs::path d = make_study("plan", 6, "random", "limits: {max_params: 30000}\n");
   std::ofstream(d / "long.yaml") << "iterations: 12\nbatch_size: 2\npatch_size: 8\ndevice: cpu\n";
   std::ofstream(d / "search.yaml", std::ios::app) << "final: {options: " << (d / "long.yaml").string()
                                                   << ", top: 1, seeds: [1, 2]}\n";
-  fs::remove_all(d / "data");  // the plan never reads the images
   auto r = run_cli("plan --config " + (d / "search.yaml").string() + " --format json --samples 40 --steps 1 --workers 2");
   ASSERT_EQ(r.status, 0) << r.err;
   const auto p = nlohmann::json::parse(r.out);
@@ -283,30 +282,51 @@ TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
   EXPECT_EQ(pruned, 0) << "nothing in unified_small is larger than MSRResNet";
   EXPECT_EQ(p["trained"], 6);
   EXPECT_LE(p["params_p10_p50_p90"][2].get<int64_t>(), 30000);
+  EXPECT_EQ(p["val_images"], 1);
+  EXPECT_EQ(p["train_images"], 3);
+  EXPECT_EQ(p["val_lr_size"], nlohmann::json::array({12, 12})) << "48x48 HR";
   const auto& st = p["stages"];
-  ASSERT_EQ(st.size(), 5u) << st.dump(1);  // baseline, rung 0, rung 1, final baseline, final winners
-  EXPECT_EQ(st[0]["stage"], "baseline (msrresnet)");
-  EXPECT_EQ(st[0]["runs"], 1);
-  EXPECT_EQ(st[0]["to"], 8) << "the baseline trains to the last rung's budget";
-  EXPECT_EQ(st[0]["workers"], 1);
-  EXPECT_EQ(st[1]["runs"], 6);
-  EXPECT_EQ(st[1]["from"], 0);
-  EXPECT_EQ(st[1]["to"], 4);
-  EXPECT_EQ(st[2]["runs"], 3);
-  EXPECT_EQ(st[2]["from"], 4);
-  EXPECT_EQ(st[2]["iterations"], 12) << "3 trials continue from 4 to 8";
-  EXPECT_EQ(st[3]["stage"], "final: baseline");
-  EXPECT_EQ(st[3]["runs"], 2);
-  EXPECT_EQ(st[3]["iterations"], 24);
-  EXPECT_EQ(st[4]["runs"], 6) << "3 tracks x top 1, 2 seeds each";
+  // data, baseline, rung 0, rung 1, final baseline, final winners
+  ASSERT_EQ(st.size(), 6u) << st.dump(1);
+  EXPECT_EQ(st[0]["stage"], "data (decode)");
+  EXPECT_EQ(st[0]["iterations"], 0);
+  EXPECT_GT(st[0]["extra_s"].get<double>(), 0);
+  EXPECT_EQ(st[1]["stage"], "baseline (msrresnet)");
+  EXPECT_EQ(st[1]["runs"], 1);
+  EXPECT_EQ(st[1]["to"], 8) << "the baseline trains to the last rung's budget";
+  EXPECT_EQ(st[1]["workers"], 1);
+  EXPECT_EQ(st[2]["runs"], 6);
+  EXPECT_EQ(st[2]["from"], 0);
+  EXPECT_EQ(st[2]["to"], 4);
+  EXPECT_EQ(st[3]["runs"], 3);
+  EXPECT_EQ(st[3]["from"], 4);
+  EXPECT_EQ(st[3]["iterations"], 12) << "3 trials continue from 4 to 8";
+  EXPECT_EQ(st[4]["stage"], "final: baseline");
+  EXPECT_EQ(st[4]["runs"], 2);
+  EXPECT_EQ(st[4]["iterations"], 24);
+  EXPECT_EQ(st[5]["runs"], 6) << "3 tracks x top 1, 2 seeds each";
+  // Extras: the probe (with the reference, runtime.reference each) and a validation pass
+  // before rung 0 ends; only the validation pass at rung 1.
+  const auto& timed = p["timed"];
+  ASSERT_GE(timed.size(), 2u);
+  for (const auto& t : timed) {
+    EXPECT_GT(t["step_s"].get<double>(), 0) << t.dump();
+    EXPECT_GT(t["val_s"].get<double>(), 0) << t.dump();
+    EXPECT_GT(t["probe_s"].get<double>(), 0) << t.dump();
+  }
+  EXPECT_NEAR(st[1]["extra_s"].get<double>(), timed[0]["val_s"].get<double>() + timed[0]["probe_s"].get<double>(),
+              1e-12);
+  EXPECT_GT(st[2]["extra_s"].get<double>(), st[3]["extra_s"].get<double>()) << "the probe comes once, before rung 0";
   double total = 0;
   for (const auto& row : st) {
-    EXPECT_GT(row["step_s"].get<double>(), 0) << row.dump();
     EXPECT_NEAR(row["seconds"].get<double>(),
-                row["iterations"].get<double>() * row["step_s"].get<double>() / row["workers"].get<double>(), 1e-12);
+                (row["iterations"].get<double>() * row["step_s"].get<double>() +
+                 row["runs"].get<double>() * row["extra_s"].get<double>()) /
+                    row["workers"].get<double>(),
+                1e-12);
     total += row["seconds"].get<double>();
   }
-  EXPECT_EQ(st[1]["workers"], 2);
+  EXPECT_EQ(st[2]["workers"], 2);
   auto one = run_cli("plan --config " + (d / "search.yaml").string() + " --format json --samples 8 --steps 1");
   ASSERT_EQ(one.status, 0) << one.err;
   const int all_threads = nlohmann::json::parse(one.out)["candidate_threads"];
@@ -318,7 +338,7 @@ TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
   ASSERT_EQ(text.status, 0) << text.err;
   EXPECT_NE(text.out.find("rung 1"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("4 -> 8"), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("not counted: validation"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("extra/run: the runtime probe"), std::string::npos) << text.out;
   expect_cli_error("plan --config " + (d / "nope.yaml").string(), "nope.yaml");
 }
 
