@@ -108,7 +108,8 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
   p.trained = proposable == 0 ? 0
                               : int64_t(std::lround(double(cfg.trials) * double(trainable.size()) / double(proposable)));
 
-  // Seconds per step: the baseline, and candidates at the 25th/50th/75th MACs percentiles.
+  // Timed (training step, validation pass, probe): the baseline, and candidates at the
+  // 25th/50th/75th MACs percentiles of the trainable ones.
   std::sort(trainable.begin(), trainable.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   auto time_genome = [&](const std::string& what, const Genome& g, const TrainOptions& o) {
     const Accounting a = account(g, cfg.macs_h, cfg.macs_w);
