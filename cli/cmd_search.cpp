@@ -56,7 +56,10 @@ nlohmann::json trial_json(const TrialRecord& t) {
           {"macs", num(t.macs)},     {"psnr_rgb", num(t.psnr_rgb)}, {"psnr_y", num(t.psnr_y)},
           {"runtime_s", num(t.runtime_s)}, {"runtime_ratio", num(t.runtime_ratio)}, {"budget", t.budget},
           {"rung", t.rung},          {"parent", t.parent_id ? nlohmann::json(*t.parent_id) : nlohmann::json(nullptr)},
-          {"genome_hash", t.genome_hash}, {"weights", t.weights_path}, {"train_settings", settings_json(t)}};
+          {"genome_hash", t.genome_hash}, {"weights", t.weights_path}, {"train_settings", settings_json(t)},
+          {"started_at", t.started_at > 0 ? nlohmann::json(t.started_at) : nlohmann::json(nullptr)},
+          {"finished_at", t.finished_at > 0 ? nlohmann::json(t.finished_at) : nlohmann::json(nullptr)},
+          {"seconds", num(trial_seconds(t))}};
 }
 
 nlohmann::json arm_json(const RetrainArm& a) {
@@ -187,18 +190,19 @@ void print_trials(const std::vector<TrialRecord>& ts, const std::string& format,
   }
   if (format == "csv") {
     std::cout << "trial,number,state,baseline,params,macs,psnr_rgb,psnr_y,runtime_s,runtime_ratio,budget,rung,parent,"
-                 "genome_hash,reason\n";
+                 "genome_hash,reason,seconds\n";
     for (const auto& t : ts)
-      std::cout << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", t.id, t.number, to_string(t.state),
+      std::cout << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", t.id, t.number, to_string(t.state),
                                t.is_baseline ? 1 : 0, t.params ? std::to_string(*t.params) : "",
                                t.macs ? std::to_string(*t.macs) : "", opt_str(t.psnr_rgb, "{:.6f}"),
                                opt_str(t.psnr_y, "{:.6f}"), opt_str(t.runtime_s, "{:.6g}"),
                                opt_str(t.runtime_ratio, "{:.6f}"), t.budget, t.rung,
-                               t.parent_id ? std::to_string(*t.parent_id) : "", t.genome_hash, csv_escape(t.reason));
+                               t.parent_id ? std::to_string(*t.parent_id) : "", t.genome_hash, csv_escape(t.reason),
+                               opt_str(trial_seconds(t), "{:.3f}"));
     return;
   }
-  fmt::print("{:>5} {:<9} {:>11} {:>8} {:>9} {:>8} {:>8} {:>7}  {}\n", "trial", "state", "params", "GMACs", "PSNR-RGB",
-             "PSNR-Y", "runtime", "budget", extra_col.empty() ? "note" : extra_col);
+  fmt::print("{:>5} {:<9} {:>11} {:>8} {:>9} {:>8} {:>8} {:>7} {:>8}  {}\n", "trial", "state", "params", "GMACs",
+             "PSNR-RGB", "PSNR-Y", "runtime", "budget", "time", extra_col.empty() ? "note" : extra_col);
   for (const auto& t : ts) {
     std::string note = extra ? extra(t) : t.is_baseline ? "baseline" : t.reason;
     if (!extra && t.parent_id) {
@@ -206,11 +210,12 @@ void print_trials(const std::vector<TrialRecord>& ts, const std::string& format,
       note = fmt::format("retrain of {}{}{}", *t.parent_id, seed ? fmt::format(" (seed {})", *seed) : "",
                          t.reason.empty() ? "" : ": " + t.reason);
     }
-    fmt::print("{:>5} {:<9} {:>11} {:>8} {:>9} {:>8} {:>8} {:>7}  {}\n", t.id, to_string(t.state),
+    const std::optional<double> secs = trial_seconds(t);
+    fmt::print("{:>5} {:<9} {:>11} {:>8} {:>9} {:>8} {:>8} {:>7} {:>8}  {}\n", t.id, to_string(t.state),
                t.params ? group_digits(*t.params) : "-",
                t.macs ? opt_str(double(*t.macs) / 1e9, "{:.2f}") : std::string("-"), opt_str(t.psnr_rgb, "{:.3f}"),
-               opt_str(t.psnr_y, "{:.3f}"),
-               opt_str(t.runtime_ratio, "{:.3f}"), t.budget, note);
+               opt_str(t.psnr_y, "{:.3f}"), opt_str(t.runtime_ratio, "{:.3f}"), t.budget,
+               secs ? format_duration(*secs) : "-", note);
   }
 }
 
@@ -355,9 +360,11 @@ void add_search_commands(CLI::App& app) {
         if (t.is_baseline) base = t.psnr_rgb;
         else if (!best || *t.psnr_rgb > *best) best = t.psnr_rgb;
       }
+      const TrialTime time = trial_time(all);  // the search and its retrains
       nlohmann::json row = {{"study", st.name}, {"id", st.id}, {"space", st.space}, {"sampler", sampler},
                             {"device", st.device}, {"created_at", st.created_at}, {"best_psnr_rgb", num(best)},
-                            {"baseline_psnr_rgb", num(base)}, {"retrains", retrains}};
+                            {"baseline_psnr_rgb", num(base)}, {"retrains", retrains},
+                            {"worker_s", time.worker_s}, {"wall_s", time.wall_s}};
       for (const auto& [state, n] : counts) row[to_string(state)] = n;
       rows.push_back(row);
     }
@@ -365,15 +372,18 @@ void add_search_commands(CLI::App& app) {
       std::cout << rows.dump(2) << "\n";
       return;
     }
-    fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>8}\n", "study", "space", "sampler",
-               "COMPLETE", "PRUNED", "FAILED", "PENDING", "best PSNR", "baseline", "retrains");
+    fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>8} {:>10} {:>10}\n", "study", "space",
+               "sampler", "COMPLETE", "PRUNED", "FAILED", "PENDING", "best PSNR", "baseline", "retrains", "trial time",
+               "wall");
     for (const auto& r : rows)
-      fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>8}\n", r["study"].get<std::string>(),
+      fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>8} {:>10} {:>10}\n",
+                 r["study"].get<std::string>(),
                  r["space"].get<std::string>(), r["sampler"].get<std::string>(), r["COMPLETE"].get<int>(),
                  r["PRUNED"].get<int>(), r["FAILED"].get<int>(), r["PENDING"].get<int>() + r["RUNNING"].get<int>(),
                  r["best_psnr_rgb"].is_number() ? fmt::format("{:.3f}", r["best_psnr_rgb"].get<double>()) : "-",
                  r["baseline_psnr_rgb"].is_number() ? fmt::format("{:.3f}", r["baseline_psnr_rgb"].get<double>()) : "-",
-                 r["retrains"].get<int>());
+                 r["retrains"].get<int>(), format_duration(r["worker_s"].get<double>()),
+                 format_duration(r["wall_s"].get<double>()));
   });
 
   auto* tr = app.add_subcommand("trials", "List the trials of a study");

@@ -57,4 +57,15 @@ std::vector<TrialRecord> search_trials(std::vector<TrialRecord> trials);
 // Trials per state: every state, 0 if none (as ResultsDB::state_counts, over a list read).
 std::map<TrialState, int> state_counts(const std::vector<TrialRecord>& trials);
 
+// A final trial's wall time from its last claim to its end (finished_at - started_at), for
+// the time it took; nullopt for a trial not finished or without both stamps. A trial that
+// was re-queued counts from the claim that finished it.
+std::optional<double> trial_seconds(const TrialRecord& t);
+// What a list of trials cost: the sum of their trial_seconds (worker time) and the span from
+// the first start to the last end of those (wall time); 0 and 0 for none.
+struct TrialTime {
+  double worker_s = 0, wall_s = 0;
+};
+TrialTime trial_time(const std::vector<TrialRecord>& trials);
+
 }  // namespace srnas

@@ -131,6 +131,22 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
   auto ts = trials_json(d);
   expect_complete_study(ts, 4);
   expect_bicubic_floor(d);
+  // What it took: every trial's wall time from its claim to its end; the study's worker time
+  // is their sum, its wall time at least the longest trial's (one worker: at least the sum).
+  double sum = 0, longest = 0;
+  for (const auto& t : ts) {
+    ASSERT_TRUE(t["seconds"].is_number()) << t.dump();
+    EXPECT_NEAR(t["seconds"].get<double>(), t["finished_at"].get<double>() - t["started_at"].get<double>(), 1e-9);
+    EXPECT_GT(t["seconds"].get<double>(), 0) << t.dump();
+    sum += t["seconds"].get<double>();
+    longest = std::max(longest, t["seconds"].get<double>());
+  }
+  {
+    const auto studies = nlohmann::json::parse(run_cli("studies --db " + (d / "s.db").string() + " --format json").out);
+    EXPECT_NEAR(studies[0]["worker_s"].get<double>(), sum, 1e-6);
+    EXPECT_GE(studies[0]["wall_s"].get<double>() + 1e-6, sum) << "one worker: the trials follow each other";
+    EXPECT_GE(studies[0]["wall_s"].get<double>(), longest);
+  }
   // final trials keep their weights, not their checkpoint (keep_checkpoints: false)
   int trained = 0;
   for (const auto& t : ts) {

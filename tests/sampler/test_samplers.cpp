@@ -557,3 +557,27 @@ TEST(Samplers, SyntheticBenchmarkBeatsRandom) {
   EXPECT_GT(hv_mean["tpe"], hv_mean["random"]);
   EXPECT_GT(best_mean["tpe"], best_mean["random"]);
 }
+
+// What trials took: finished_at - started_at of final trials (the claim that finished them),
+// summed for the worker time; the wall time spans the first start to the last end.
+TEST(Trial, SecondsAndTime) {
+  auto at = [](TrialState st, double start, double end) {
+    TrialRecord t;
+    t.state = st;
+    t.started_at = start;
+    t.finished_at = end;
+    return t;
+  };
+  EXPECT_EQ(trial_seconds(at(TrialState::Complete, 100, 130)), 30.0);
+  EXPECT_EQ(trial_seconds(at(TrialState::Pruned, 100, 100.5)), 0.5);
+  EXPECT_EQ(trial_seconds(at(TrialState::Failed, 100, 101)), 1.0);
+  EXPECT_FALSE(trial_seconds(at(TrialState::Running, 100, 0))) << "not finished";
+  EXPECT_FALSE(trial_seconds(at(TrialState::Pending, 0, 0)));
+  EXPECT_FALSE(trial_seconds(at(TrialState::Complete, 0, 130))) << "no start recorded";
+  const TrialTime t = trial_time({at(TrialState::Complete, 100, 130), at(TrialState::Complete, 110, 150),
+                                  at(TrialState::Running, 90, 0), at(TrialState::Pruned, 160, 161)});
+  EXPECT_DOUBLE_EQ(t.worker_s, 30 + 40 + 1);
+  EXPECT_DOUBLE_EQ(t.wall_s, 161 - 100) << "the running trial's start does not count";
+  EXPECT_EQ(trial_time({}).worker_s, 0.0);
+  EXPECT_EQ(trial_time({}).wall_s, 0.0);
+}
