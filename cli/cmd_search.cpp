@@ -336,7 +336,7 @@ void add_search_commands(CLI::App& app) {
       c->add_option("--format", format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}))->capture_default_str();
   };
 
-  auto* sts = app.add_subcommand("studies", "List the studies of a DB: space, sampler, trial counts, best PSNR");
+  auto* sts = app.add_subcommand("studies", "List the studies of a DB: space, sampler, trial counts, best PSNR, time taken");
   sts->add_option("--db", db, "results DB file")->required();
   sts->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   sts->callback([] {
