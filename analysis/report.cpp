@@ -178,7 +178,14 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
   if (n_retrains > 0)
     add(fmt::format(" Not counted: {} retrain{} (<a href=\"#retrains\">Retrains</a>).", n_retrains,
                     n_retrains == 1 ? "" : "s"));
-  add("</p>\n</section>\n");
+  add("</p>\n");
+  const TrialTime took = trial_time(trials);  // the search and its retrains
+  auto secs = [](double s) { return s < 3600 ? fmt::format("{:.0f} s", s) : fmt::format("{:.1f} h", s / 3600); };
+  if (took.worker_s > 0)
+    add(fmt::format("<p>The finished trials took {} of worker time, {} from the first start to the last end (each "
+                    "trial from the claim that finished it; the retrains included).</p>\n",
+                    secs(took.worker_s), secs(took.wall_s)));
+  add("</section>\n");
 
   // Plots.
   add("<section id=\"plots\">\n<h2>Plots</h2>\n");

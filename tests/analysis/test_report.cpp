@@ -320,6 +320,7 @@ TEST(Report, RetrainsHaveTheirOwnSectionAndStayOutOfTheSearch) {
   const std::vector<TrialRecord> ts = db->trials(st.id);
   std::string html = slurp(write_report(*db, st, (d.path() / "before").string()));
   EXPECT_NE(html.find("No COMPLETE retrain."), std::string::npos);
+  EXPECT_EQ(html.find("of worker time"), std::string::npos) << "no trial with its times, no time shown";
   const std::string tracks_before = html.substr(html.find("<section id=\"tracks\">"),
                                                 html.find("<section id=\"retrains\">") - html.find("<section id=\"tracks\">"));
   auto add = [&](const TrialRecord& parent, double psnr, int seed) {
@@ -328,12 +329,16 @@ TEST(Report, RetrainsHaveTheirOwnSectionAndStayOutOfTheSearch) {
     r.parent_id = parent.id;
     r.psnr_rgb = psnr;
     r.train_json = fmt::format(R"({{"device":"cpu","train":{{"iterations":900,"seed":{}}}}})", seed);
+    r.started_at = 1000 + 10 * seed;  // 5 s each: seed 1 at 1010-1015, seed 2 at 1020-1025
+    r.finished_at = r.started_at + 5;
     db->add_trial(r);
   };
   add(ts[0], 27.0, 1), add(ts[0], 27.2, 2);  // the baseline: 27.1 +- 0.141
   add(ts[1], 27.5, 1), add(ts[1], 27.3, 2);  // the candidate: 27.4 +- 0.141, +0.300 +- 0.141
   html = slurp(write_report(*db, st, (d.path() / "after").string()));
   EXPECT_NE(html.find("Not counted: 4 retrains"), std::string::npos);
+  EXPECT_NE(html.find("The finished trials took 20 s of worker time, 15 s from the first start to the last end"),
+            std::string::npos);
   EXPECT_NE(html.find("<h3>Group 1: 900 iterations on cpu</h3>"), std::string::npos);
   EXPECT_NE(html.find("<td class=\"n\">27.100 &plusmn; 0.141</td><td class=\"n\">-</td><td>baseline</td>"),
             std::string::npos);
