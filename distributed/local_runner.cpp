@@ -53,7 +53,11 @@ class LocalRunner : public CandidateRunner {
     };
     CandidateOutcome o;
     try {
-      TrainResult r = srnas::train(job.genome, data_, job.options, job.run_dir, /*resume=*/true, hooks);
+      // Where the study measures (the search config's device), not the options' device: a
+      // `device: cpu` study on a GPU node trains on the CPU (the GPU of this rank for cuda).
+      TrainOptions options = job.options;
+      options.device = device_.is_cuda() ? "cuda" : "cpu";
+      TrainResult r = srnas::train(job.genome, data_, options, job.run_dir, /*resume=*/true, hooks);
       o.status = r.status;
       o.reason = r.reason;
       o.iterations = r.iterations;

@@ -45,11 +45,15 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
   SearchPlan p;
   p.workers = workers;
   auto space = Space::load(cfg.space);
-  const TrainOptions opt = load_train_options(cfg.train_options, cfg.train_set);
+  // The search trains, validates and probes on its config's device (not the options'): it
+  // fails here as the search would when that device is missing.
+  const torch::Device dev = pick_device(cfg.device);
+  TrainOptions opt = load_train_options(cfg.train_options, cfg.train_set);
+  opt.device = dev.is_cuda() ? "cuda" : "cpu";
   const Genome base = load_arch(cfg.baseline).genome;
-  const torch::Device probe_dev = pick_device(cfg.device);  // where the search probes: fails here as it would
-  const torch::Device train_dev = pick_device(opt.device);  // where it trains and validates (the options')
-  p.device = train_dev.str();
+  const torch::Device& probe_dev = dev;
+  const torch::Device& train_dev = dev;
+  p.device = dev.str();
   p.batch = opt.batch_size;
   p.patch = opt.patch_lr;
   p.baseline_params = count_params(base);
@@ -171,7 +175,8 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
   }
   if (cfg.final_stage) {  // the baseline and each track's first `top` (at most 3 x top genomes), per seed
     const FinalStage& f = *cfg.final_stage;
-    const TrainOptions fo = load_train_options(f.options, f.set);
+    TrainOptions fo = load_train_options(f.options, f.set);
+    fo.device = opt.device;
     const int64_t seeds = std::max<int64_t>(1, int64_t(f.seeds.size()));
     const int64_t genomes = std::min<int64_t>(3 * f.top, p.trained);
     const TimedGenome fb = time_genome("baseline " + cfg.baseline + " (final)", base, fo);

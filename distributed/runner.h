@@ -4,8 +4,9 @@
 // The search loop (search.h) talks only to this interface, so it does not know whether the
 // work happens in this process (LocalRunner, below) or in an MPI group of ranks
 // (distributed/mpi_*). Contract: train() resumes from job.run_dir/checkpoint when present
-// and is a pure function of (genome, options, data); runtime() is measured on this
-// runner's device and probe images, the same for every genome of a study.
+// and is a pure function of (genome, options, data); it trains on this runner's device (the
+// search config's `device`), whatever the options' `device` says, and runtime() is measured
+// there too, on the runner's probe images, the same for every genome of a study.
 #pragma once
 
 #include <cmath>

@@ -358,6 +358,28 @@ TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
   expect_cli_error("plan --config " + (d / "nope.yaml").string(), "nope.yaml");
 }
 
+// Every trial trains where the study measures: the search config's device, not the training
+// options' (here `cuda`, which this machine lacks: trained there, every trial would fail).
+TEST(Search, TrialsTrainOnTheSearchConfigsDevice) {
+  fs::path d = make_study("device", 2, "random", "prune: {params: false, runtime: false}\n", 8, /*asha=*/false);
+  {
+    std::ifstream in(d / "tiny.yaml");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    text.replace(text.find("device: cpu"), 11, "device: cuda");
+    std::ofstream(d / "tiny.yaml") << text;
+  }
+  auto r = run_cli(search_cmd(d, false));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto ts = trials_json(d);
+  expect_complete_study(ts, 2);
+  for (const auto& t : ts) {
+    EXPECT_EQ(t["state"], "COMPLETE") << t.dump();
+    const fs::path options = d / "s.db.runs" / "device" / fmt::format("trial_{}", t["number"].get<int>()) / "options.json";
+    ASSERT_TRUE(fs::exists(options)) << options;
+    EXPECT_EQ(nlohmann::json::parse(std::ifstream(options))["device"], "cpu");
+  }
+}
+
 TEST(Search, KeepCheckpointsKeepsThem) {
   fs::path d = make_study("keep", 1, "random", "keep_checkpoints: true\nprune: {params: false, runtime: false}\n");
   auto r = run_cli(search_cmd(d, false));
