@@ -51,8 +51,6 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
   TrainOptions opt = load_train_options(cfg.train_options, cfg.train_set);
   opt.device = dev.is_cuda() ? "cuda" : "cpu";
   const Genome base = load_arch(cfg.baseline).genome;
-  const torch::Device& probe_dev = dev;
-  const torch::Device& train_dev = dev;
   p.device = dev.str();
   p.batch = opt.batch_size;
   p.patch = opt.patch_lr;
@@ -77,8 +75,8 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
   {
     torch::manual_seed(0);
     SRNet ref(base);
-    ref->to(probe_dev);
-    reference_probe_s = probe_passes * probe_n * forward_s(ref, probe_dev, probe_h, probe_w);
+    ref->to(dev);
+    reference_probe_s = probe_passes * probe_n * forward_s(ref, dev, probe_h, probe_w);
   }
 
   // What the sampler would propose: the space's genomes within the limits; of them, those
@@ -120,10 +118,9 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
     TimedGenome t{what, a.params, a.macs, seconds_per_step(g, o, warmup, steps)};
     torch::manual_seed(0);
     SRNet net(g);
-    net->to(train_dev);
-    t.val_s = p.val_images * forward_s(net, train_dev, p.val_lr_h, p.val_lr_w);
-    net->to(probe_dev);
-    t.probe_s = probe_passes * probe_n * forward_s(net, probe_dev, probe_h, probe_w) +
+    net->to(dev);
+    t.val_s = p.val_images * forward_s(net, dev, p.val_lr_h, p.val_lr_w);
+    t.probe_s = probe_passes * probe_n * forward_s(net, dev, probe_h, probe_w) +
                 (cfg.runtime.reference == "each" ? reference_probe_s : 0.0);
     p.timed.push_back(t);
     return p.timed.back();

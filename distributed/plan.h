@@ -2,7 +2,7 @@
 //
 // Counts come from the config (trials, successive-halving rungs, the final stage) and from
 // genomes sampled from its space with the study's seed (params and MACs; the share that the
-// params rule and the limits prune before training). Measured here, on the config's devices,
+// params rule and the limits prune before training). Measured here, on the config's device,
 // for the baseline and a few sampled candidates (at the 25th, 50th and 75th MACs
 // percentiles): seconds per training step at the options' batch and patch size (random
 // tensors), one validation pass (forward passes at the validation images' mean LR size) and

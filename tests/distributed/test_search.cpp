@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,6 +53,18 @@ fs::path make_study(const std::string& name, int trials, const std::string& samp
       name, sampler, trials, (d / "data").string(), (d / "tiny.yaml").string(),
       asha ? "asha: {min_budget: 4, eta: 2, rungs: 2}\n" : "", extra);
   return d;
+}
+
+// Writes `to` as `from` with the first `old` replaced by `now` (a config or options variant);
+// throws when `from` has no `old`.
+void edit_copy(const fs::path& from, const fs::path& to, const std::string& old, const std::string& now) {
+  std::ifstream in(from);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  in.close();
+  const size_t at = text.find(old);
+  if (at == std::string::npos) throw std::runtime_error(from.string() + " has no '" + old + "'");
+  text.replace(at, old.size(), now);
+  std::ofstream(to) << text;
 }
 
 std::string search_cmd(const fs::path& d, bool resume) {
@@ -362,12 +375,7 @@ TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
 // options' (here `cuda`, which this machine lacks: trained there, every trial would fail).
 TEST(Search, TrialsTrainOnTheSearchConfigsDevice) {
   fs::path d = make_study("device", 2, "random", "prune: {params: false, runtime: false}\n", 8, /*asha=*/false);
-  {
-    std::ifstream in(d / "tiny.yaml");
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    text.replace(text.find("device: cpu"), 11, "device: cuda");
-    std::ofstream(d / "tiny.yaml") << text;
-  }
+  edit_copy(d / "tiny.yaml", d / "tiny.yaml", "device: cpu", "device: cuda");
   auto r = run_cli(search_cmd(d, false));
   ASSERT_EQ(r.status, 0) << r.err;
   const auto ts = trials_json(d);
@@ -591,22 +599,11 @@ TEST(Search, BadInputLeavesTheDbIntact) {
   fs::path bad = make_study("bad_sampler", 2, "simulated_annealing");
   expect_cli_error(search_cmd(bad, false), "search.sampler.type: expected one of {random, evolution, nsga2, tpe}");
   // the study was made with another space
-  {
-    std::string text;
-    std::ifstream in(d / "search.yaml");
-    text.assign(std::istreambuf_iterator<char>(in), {});
-    text.replace(text.find("unified_small"), 13, "krahaon");
-    std::ofstream(d / "other_space.yaml") << text;
-  }
+  edit_copy(d / "search.yaml", d / "other_space.yaml", "unified_small", "krahaon");
   expect_cli_error("search --resume --config " + (d / "other_space.yaml").string() + " --db " + (d / "s.db").string(),
                    "was created with space 'unified_small', the config says 'krahaon'");
   // unknown space (a new DB file is not even created) / unknown key in the config
-  {
-    std::ifstream in(d / "search.yaml");
-    std::string text(std::istreambuf_iterator<char>(in), {});
-    text.replace(text.find("unified_small"), 13, "galaxy");
-    std::ofstream(d / "galaxy.yaml") << text;
-  }
+  edit_copy(d / "search.yaml", d / "galaxy.yaml", "unified_small", "galaxy");
   expect_cli_error("search --config " + (d / "galaxy.yaml").string() + " --db " + (d / "new.db").string(),
                    "unknown space 'galaxy'");
   EXPECT_FALSE(fs::exists(d / "new.db"));
@@ -1080,12 +1077,7 @@ TEST(MpiSearch, FinalStageRetrainsTheTracksBestOnceOnEveryGroup) {
   EXPECT_EQ(count_of(rt.out, "already retrained with these options"), 2u) << rt.out;
 
   // Another final stage on --resume: fine-tuned from the search weights, a group of its own.
-  {
-    std::ifstream in(d / "search.yaml");
-    std::string cfg((std::istreambuf_iterator<char>(in)), {});
-    cfg.replace(cfg.find("seeds: [1, 2]}"), 14, "seeds: [1, 2], from_parent: true}");
-    std::ofstream(d / "search.yaml") << cfg;
-  }
+  edit_copy(d / "search.yaml", d / "search.yaml", "seeds: [1, 2]}", "seeds: [1, 2], from_parent: true}");
   auto tuned = run_cli(search_cmd(d, true));
   ASSERT_EQ(tuned.status, 0) << tuned.err;
   EXPECT_NE(tuned.out.find("Retrains (group 2): 12 iterations on cpu, fine-tuned from the search's weights"), std::string::npos)
