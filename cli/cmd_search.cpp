@@ -307,7 +307,7 @@ void add_search_commands(CLI::App& app) {
                group_digits(p.params_pct[0]), group_digits(p.params_pct[1]), group_digits(p.params_pct[2]),
                double(p.macs_pct[0]) / 1e9, double(p.macs_pct[1]) / 1e9, double(p.macs_pct[2]) / 1e9, cfg.macs_h,
                cfg.macs_w);
-    fmt::print("data {}: {} validation images (mean LR {}x{}), {} training images: {} to decode\n", cfg.data,
+    fmt::print("data {}: {} validation images (mean LR {}x{}), {} training images: {} to decode\n", cfg.data.describe(),
                p.val_images, p.val_lr_w, p.val_lr_h, p.train_images, format_duration(p.load_s));
     fmt::print("measured here ({} training steps each; candidates on {} thread(s)):\n", plan_steps,
                p.candidate_threads);

@@ -11,12 +11,18 @@
 namespace srnas::cli {
 
 void add_train_commands(CLI::App& app) {
-  static std::string arch, data, options, out;
-  static std::vector<std::string> sets;
+  static std::string arch, options, out;
+  static std::vector<std::string> data, val, sets;
+  static int val_images = 0;
   static bool resume = false;
   auto* cmd = app.add_subcommand("train", "Train an architecture (L1, Adam) and validate it");
   cmd->add_option("--arch", arch, "built-in arch name or genome JSON file")->required();
-  cmd->add_option("--data", data, "data root (train/ + val/, DIV2K) or folder")->required();
+  cmd->add_option("--data", data, "data root (train/ + val/, DIV2K) or folder; repeat for several training sets "
+                                  "(DIV2K + Flickr2K), with --val")
+      ->required();
+  cmd->add_option("--val", val, "validation root or folder (repeatable); default: --data's val split");
+  cmd->add_option("--val-images", val_images, "validate on the first N validation images (0: all)")
+      ->check(CLI::Range(0, 1000000));
   cmd->add_option("--options", options, "training options YAML (configs/train/*.yaml)")->required();
   cmd->add_option("--out", out, "output folder (checkpoint, log, weights, result.json)")->required();
   cmd->add_option("--set", sets, "override an option: key.path=value (repeatable)");
@@ -27,8 +33,15 @@ void add_train_commands(CLI::App& app) {
     ArchSpec spec = load_arch(arch);
     const size_t cap = size_t(opt.max_memory_mb) << 20;
     TrainData td;
-    Dataset train_ds = open_split(data, "train");
-    Dataset val_ds = open_split(data, "val");
+    if (data.size() > 1 && val.empty())
+      throw Error("--data given several times: name the validation images with --val (a folder without a split "
+                  "would otherwise validate on training images)");
+    DataSpec ds_spec = DataSpec::root(data[0]);
+    ds_spec.train = data;
+    if (!val.empty()) ds_spec.val = val;
+    ds_spec.val_images = val_images;
+    Dataset train_ds = open_train_set(ds_spec);
+    Dataset val_ds = open_val_set(ds_spec);
     fmt::print(stderr, "[train] {}: {} train / {} val images ({}), {} iterations, batch {} x {}px\n", spec.name,
                train_ds.pairs.size(), val_ds.pairs.size(), train_ds.layout, opt.iterations, opt.batch_size,
                opt.patch_lr);

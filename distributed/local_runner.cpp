@@ -22,8 +22,8 @@ class LocalRunner : public CandidateRunner {
  public:
   LocalRunner(const SearchConfig& cfg, bool quiet) : cfg_(cfg), quiet_(quiet), device_(pick_device(cfg.device)) {
     const size_t cap = size_t(16) << 30;
-    data_.train = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_split(cfg.data, "train"), cap));
-    data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_split(cfg.data, "val"), cap));
+    data_.train = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_train_set(cfg.data), cap));
+    data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_val_set(cfg.data), cap));
     const auto& val = *data_.val;
     size_t n = cfg.runtime.max_images > 0 ? std::min<size_t>(val.size(), size_t(cfg.runtime.max_images)) : val.size();
     for (size_t i = 0; i < n; ++i) {

@@ -59,10 +59,10 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
   // The validation images (decoded, as every worker does with both splits): their count and
   // mean LR size price the validation passes and the probes.
   const auto t_load = std::chrono::steady_clock::now();
-  const std::vector<LoadedPair> val = load_pairs(open_split(cfg.data, "val"), size_t(16) << 30);
+  const std::vector<LoadedPair> val = load_pairs(open_val_set(cfg.data), size_t(16) << 30);
   const double val_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   p.val_images = int(val.size());
-  p.train_images = int(open_split(cfg.data, "train").pairs.size());
+  p.train_images = int(open_train_set(cfg.data).pairs.size());
   p.load_s = val_load_s * (1.0 + double(p.train_images) / double(std::max(1, p.val_images)));
   for (const LoadedPair& v : val) p.val_lr_h += v.lr.h, p.val_lr_w += v.lr.w;
   p.val_lr_h = std::max<int64_t>(1, p.val_lr_h / std::max(1, p.val_images));

@@ -25,6 +25,7 @@
 #include "search_space/space.h"
 #include "search_space/yaml_json.h"
 #include "trainer/checkpoint.h"
+#include "trainer/data_split.h"
 #include "trainer/options.h"
 
 namespace srnas {
@@ -100,7 +101,9 @@ nlohmann::json decisive_train_json(const TrainOptions& o) {
 // measure_json) so that --resume with other ones is refused. Left out: what only changes how
 // a run goes (validation, logging and checkpoint intervals, loader, threads, cuDNN autotuning,
 // pinned memory), what picks the trials (sampler, seed, trials, enqueue, prune, limits,
-// timeout, cores) and the data path (machines mount the same data at different paths).
+// timeout, cores) and the data paths (machines mount the same data at different paths): the
+// data is recorded by what it holds (data_identity: image counts, the validation images' names
+// and sizes).
 nlohmann::json measurement_settings(const SearchConfig& cfg, const TrainOptions& o, const std::string& device) {
   nlohmann::json train = decisive_train_json(o);
   if (cfg.asha) train.erase("iterations");  // the rungs' budgets replace it
@@ -114,7 +117,8 @@ nlohmann::json measurement_settings(const SearchConfig& cfg, const TrainOptions&
            {{"runs", r.runs}, {"warmup", r.warmup}, {"max_images", r.max_images}, {"crop_lr", r.crop_lr},
             {"reference", r.reference}, {"precision", r.precision}, {"channels_last", r.channels_last}}},
           {"macs_lr_size", {cfg.macs_h, cfg.macs_w}},
-          {"device", device}};
+          {"device", device},
+          {"data", data_identity(open_train_set(cfg.data), open_val_set(cfg.data))}};
 }
 
 // "train.lr: 0.001 then, 0.002 now" for every setting that differs (flattened JSON paths).
@@ -370,10 +374,24 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
       fmt::print(stderr, "[search] note: study '{}' predates recorded measurement settings; recording this run's\n",
                  cfg.study);
       db->set_study_measure_json(study_id, measure);
-    } else if (const auto diff = setting_differences(existing->measure_json, measure); !diff.empty()) {
-      throw Error(fmt::format("{}: study '{}' was measured with other settings ({}): new trials would not compare with "
-                              "its trials; restore them, or start a new study (another `study:` name)",
-                              opt.db_path, cfg.study, fmt::join(diff, "; ")));
+    } else {
+      // Settings a newer srnas records (e.g. `data`) are taken from this run for an older study.
+      nlohmann::json stored = nlohmann::json::parse(existing->measure_json, nullptr, false);
+      std::vector<std::string> adopted;
+      const nlohmann::json now = nlohmann::json::parse(measure);
+      if (stored.is_object())
+        for (const auto& [key, value] : now.items())
+          if (!stored.contains(key)) stored[key] = value, adopted.push_back(key);
+      const std::string then = stored.is_object() ? stored.dump() : existing->measure_json;
+      if (const auto diff = setting_differences(then, measure); !diff.empty())
+        throw Error(fmt::format("{}: study '{}' was measured with other settings ({}): new trials would not compare "
+                                "with its trials; restore them, or start a new study (another `study:` name)",
+                                opt.db_path, cfg.study, fmt::join(diff, "; ")));
+      if (!adopted.empty()) {
+        fmt::print(stderr, "[search] note: study '{}' predates recorded {} settings; recording this run's\n",
+                   cfg.study, fmt::join(adopted, ", "));
+        db->set_study_measure_json(study_id, then);
+      }
     }
     for (const auto& t : search_trials(db->trials(study_id, TrialState::Running)))
       fmt::print(stderr, "[search] re-queued trial {} (was running on {})\n", t.id, t.worker);

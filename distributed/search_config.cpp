@@ -87,7 +87,7 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
         throw Error(fmt::format("search.seed: expected a non-negative integer, got {}", JsonReader::kind(*s)));
       c.seed = s->get<uint64_t>();
     }
-    c.data = str(r, "data", c.data);
+    if (const json* d = r.get("data")) c.data = data_spec_from_json(*d, "search.data");
     if (const json* t = r.get("train")) {
       JsonReader tr(*t, "search.train");
       c.train_options = str(tr, "options", c.train_options);

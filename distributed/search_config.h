@@ -13,6 +13,7 @@
 
 #include "sampler/asha.h"
 #include "sampler/sampler.h"
+#include "trainer/data_split.h"
 
 namespace srnas {
 
@@ -58,7 +59,8 @@ struct SearchConfig {
   SamplerConfig sampler;
   int trials = 8;                    // candidates to propose (the baseline is extra)
   uint64_t seed = 0;
-  std::string data = "data/samples"; // train/ + val/ root, DIV2K root, ...
+  // `data: DIR` (a train/ + val/ root, a DIV2K root, ...) or {train, val, val_images}.
+  DataSpec data = DataSpec::root("data/samples");
   std::string train_options = "configs/train/tiny.yaml";
   std::vector<std::string> train_set;  // overrides "key=value" applied to the options
   std::optional<AshaConfig> asha;    // successive halving on PSNR; budgets in iterations

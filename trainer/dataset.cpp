@@ -560,6 +560,29 @@ Dataset open_dataset(const std::string& dir, const std::string& split, int scale
   if (is_dir(root / "HR")) {
     return open_paired(root, root / "HR", root / "LR_bicubic", scale, "benchmark", cache_dir);
   }
+  // Flickr2K's layout, <Name>_HR/000001.png + <Name>_LR_bicubic/X4/000001x4.png, for a folder
+  // with no images of its own and one <Name>_HR subfolder.
+  if (list_image_paths(root).empty()) {
+    std::vector<fs::path> hr_dirs;
+    std::error_code ec;
+    for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.size() > 3 && name.compare(name.size() - 3, 3, "_HR") == 0 && is_dir(it->path()))
+        hr_dirs.push_back(it->path());
+    }
+    std::sort(hr_dirs.begin(), hr_dirs.end());
+    if (hr_dirs.size() > 1) {
+      std::vector<std::string> names;
+      for (const fs::path& d : hr_dirs) names.push_back(d.filename().string());
+      throw Error(fmt::format("{}: no images of its own but several *_HR folders ({}): expected a train/val split "
+                              "of it, or one of those folders", dir, fmt::join(names, ", ")));
+    }
+    if (hr_dirs.size() == 1) {
+      const std::string name = hr_dirs[0].filename().string();
+      return open_paired(root, hr_dirs[0], root / (name.substr(0, name.size() - 3) + "_LR_bicubic"), scale,
+                         "flickr2k", cache_dir);
+    }
+  }
   Dataset ds;
   ds.root = dir;
   ds.layout = "hr_only";

@@ -22,7 +22,7 @@ struct ImagePair {
 
 struct Dataset {
   std::string root;            // the folder opened: dir, or dir/<split> for a train/val root
-  std::string layout;          // "div2k" | "benchmark" | "hr_only"
+  std::string layout;          // "div2k" | "benchmark" | "flickr2k" | "hr_only" (| "a+b" merged, data_split.h)
   int scale = 4;
   std::vector<ImagePair> pairs;  // sorted by HR file name
 };
@@ -32,6 +32,8 @@ struct Dataset {
 //    selects DIV2K_train_*, "val" DIV2K_valid_*;
 //  * a root with split subfolders (train/, val/; e.g. data/samples): dir/<split> is opened as below;
 //  * a benchmark folder: HR/name.png + LR_bicubic/X4/namex4.png;
+//  * a Flickr2K folder: one <Name>_HR/ subfolder (Flickr2K_HR/000001.png) + <Name>_LR_bicubic/X4/
+//    (000001x4.png), and no images of its own (several *_HR subfolders are an error);
 //  * a plain folder of HR images (layout "hr_only").
 // split "" means the folder itself. Images are .png .jpg .jpeg .bmp .tif .tiff (any case), not
 // recursive. Where a DIV2K or benchmark folder has no LR_bicubic/X<scale> folder at all, and for

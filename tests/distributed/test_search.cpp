@@ -569,6 +569,47 @@ TEST(Search, ResumeWithOtherMeasurementSettingsIsRefused) {
   expect_cli_error(resume, "(asha.eta: 2 then, 3 now)");
 }
 
+TEST(Search, ResumeFollowsTheImagesNotTheirFolder) {
+  // A study records its data by what it holds (image counts, the validation images' names and
+  // sizes), not by path: the same images elsewhere (another mount), in the mapping form, resume;
+  // another validation image is refused, unless `val_images` leaves it out.
+  fs::path d = make_study("moved", 1, "random", "", 8, /*asha=*/false);
+  ASSERT_EQ(run_cli(search_cmd(d, false)).status, 0);
+  fs::copy(d / "data", d / "data2", fs::copy_options::recursive);
+  const std::string moved = "data: {train: " + (d / "data2").string() + ", val: " + (d / "data2").string() + "}\n";
+  edit_copy(d / "search.yaml", d / "search.yaml", "data: " + (d / "data").string() + "\n", moved);
+  edit_copy(d / "search.yaml", d / "search.yaml", "trials: 1", "trials: 2");
+  auto r = run_cli(search_cmd(d, true));
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_complete_study(trials_json(d), 2);
+
+  srnas::write_png((d / "data2" / "val" / "w.png").string(), pattern(40, 44, 8));
+  const auto before = trials_json(d);
+  expect_cli_error(search_cmd(d, true), "data.val_images: 1 then, 2 now");
+  EXPECT_EQ(trials_json(d), before) << "a refused resume changes nothing";
+  // The first validation image by name is v.png, the one the study was measured on.
+  edit_copy(d / "search.yaml", d / "search.yaml", moved,
+            "data: {train: " + (d / "data2").string() + ", val: " + (d / "data2").string() + ", val_images: 1}\n");
+  edit_copy(d / "search.yaml", d / "search.yaml", "trials: 2", "trials: 3");
+  r = run_cli(search_cmd(d, true));
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_complete_study(trials_json(d), 3);
+
+  // A study from before srnas recorded its data: the first resume records it.
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open((d / "s.db").string().c_str(), &h), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(h, "UPDATE studies SET measure_json = json_remove(measure_json, '$.data')", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(h);
+  r = run_cli(search_cmd(d, true));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("predates recorded data settings; recording this run's"), std::string::npos) << r.err;
+  r = run_cli(search_cmd(d, true));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("predates"), std::string::npos) << r.err;
+}
+
 TEST(Search, ReadersNeverFailOrBlockTheSearch) {
   // Long enough for several reads on a fast machine: 4 trials of 8 iterations were over
   // after 2 reads on trixie's LibTorch 2.6 with OpenBLAS, and so were 8 trials at successive

@@ -59,7 +59,20 @@ TEST(SearchConfigs, DurationsAndLimitsParse) {
   EXPECT_DOUBLE_EQ(*c.limits.max_gmacs, 25.5);
   EXPECT_DOUBLE_EQ(*c.limits.max_runtime_ratio, 0.5);
   EXPECT_DOUBLE_EQ(load_search_config_text("study: s\ntimeout: 600\n", "x.yaml").timeout_s, 600);
+  // data: one root, or training roots + validation roots + a validation prefix (trainer/data_split.h).
+  const SearchConfig df2k = load_search_config_text(
+      "study: s\ndata: {train: [data/DIV2K, data/Flickr2K], val: data/DIV2K, val_images: 10}\n", "x.yaml");
+  EXPECT_EQ(df2k.data.train, (std::vector<std::string>{"data/DIV2K", "data/Flickr2K"}));
+  EXPECT_EQ(df2k.data.val, std::vector<std::string>{"data/DIV2K"});
+  EXPECT_EQ(df2k.data.val_images, 10);
+  try {
+    load_search_config_text("study: s\ndata: {train: data/DIV2K}\n", "x.yaml");
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "x.yaml: search.data: missing required key 'val'");
+  }
   const SearchConfig d = load_search_config_text("study: s\n", "x.yaml");
+  EXPECT_EQ(d.data.describe(), "data/samples");
   EXPECT_EQ(d.timeout_s, 0);
   EXPECT_FALSE(d.limits.any());
   try {

@@ -117,6 +117,18 @@ TEST(CliTrainer, PrepareThenTrainThenEvalWithTheWeights) {
   const auto ej = nlohmann::json::parse(e.out);
   EXPECT_EQ(ej["images"], 1);
 
+  // Several training sets (as DIV2K + Flickr2K) and a validation prefix: the benchmark folder's
+  // 2 images join the root's 3 for training, and only its first validates.
+  fs::path bench2 = benchmark("SetB", 2);
+  t = run_cli("train --arch " + genome.string() + " --data " + root.string() + " --data " + bench2.string() +
+              " --val " + bench2.string() + " --val-images 1 --options " + opts + " --out " +
+              dir("out2").string() + " --set iterations=2");
+  ASSERT_EQ(t.status, 0) << t.err;
+  EXPECT_NE(t.err.find(": 5 train / 1 val images (hr_only+benchmark), 2 iterations"), std::string::npos) << t.err;
+  expect_cli_error("train --arch " + genome.string() + " --data " + root.string() + " --data " + bench2.string() +
+                       " --options " + opts + " --out " + dir("out3").string(),
+                   "--data given several times: name the validation images with --val");
+
   // The folder itself (--model, as upscale takes it) measures the same; several sets give one
   // row each (the papers' table), each as it measures alone, the runtime on the first.
   fs::path bench = benchmark("Set2", 2);

@@ -6,15 +6,19 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <nlohmann/json.hpp>
 
 #include "search_space/error.h"
+#include "trainer/data_split.h"
 #include "trainer/dataset.h"
 #include "trainer/image.h"
 #include "trainer/matlab_resize.h"
@@ -273,6 +277,126 @@ TEST_F(DataTest, BenchmarkLayoutAndNaming) {
   const auto loaded = load_pairs(ds, 0);
   EXPECT_EQ(loaded[1].hr, bird);
   EXPECT_EQ(loaded[1].lr, bicubic_lr(bird, 4));
+}
+
+TEST_F(DataTest, Flickr2kLayoutAndNaming) {
+  const Image a = pattern(64, 72), b = pattern(60, 64, 1);
+  put("Flickr2K/Flickr2K_HR/000002.png", b);
+  put("Flickr2K/Flickr2K_HR/000001.png", a);
+  put("Flickr2K/Flickr2K_LR_bicubic/X4/000001x4.png", bicubic_lr(a, 4));
+  put("Flickr2K/Flickr2K_LR_bicubic/X4/000002x4.png", bicubic_lr(b, 4));
+  const std::string root = path("Flickr2K").string();
+  const Dataset ds = open_dataset(root, "", 4, cache_);
+  EXPECT_EQ(ds.layout, "flickr2k");
+  ASSERT_EQ(ds.pairs.size(), 2u);
+  EXPECT_EQ(ds.pairs[0].name, "000001");
+  EXPECT_EQ(ds.pairs[0].hr_path, path("Flickr2K/Flickr2K_HR/000001.png").string());
+  EXPECT_EQ(ds.pairs[1].lr_path, path("Flickr2K/Flickr2K_LR_bicubic/X4/000002x4.png").string());
+  EXPECT_EQ(load_pairs(ds, 0)[1].lr, bicubic_lr(b, 4));
+  // No split: a training set of its own, as a search's `data.train` uses it.
+  EXPECT_EQ(open_split(root, "train").pairs.size(), 2u);
+  // Two *_HR folders and no images: which one is meant is not guessed.
+  put("Two/A_HR/x.png", a);
+  put("Two/B_HR/x.png", a);
+  expect_error([&] { open_dataset(path("Two").string(), "", 4, cache_); },
+               {path("Two").string(), "A_HR, B_HR", "split"});
+}
+
+// DIV2K (2 train, 2 val) and Flickr2K (3) with shipped LR files, under `at`.
+void make_df2k(const std::function<std::string(const std::string&, const Image&)>& put, const std::string& at) {
+  int k = 0;
+  for (const std::string n : {"0001", "0002"}) {
+    const Image h = pattern(48, 52, k++);
+    put(at + "/DIV2K/DIV2K_train_HR/" + n + ".png", h);
+    put(at + "/DIV2K/DIV2K_train_LR_bicubic/X4/" + n + "x4.png", bicubic_lr(h, 4));
+  }
+  for (const std::string n : {"0801", "0802"}) {
+    const Image h = pattern(44, 48, k++);
+    put(at + "/DIV2K/DIV2K_valid_HR/" + n + ".png", h);
+    put(at + "/DIV2K/DIV2K_valid_LR_bicubic/X4/" + n + "x4.png", bicubic_lr(h, 4));
+  }
+  for (const std::string n : {"000001", "000002", "000003"}) {
+    const Image h = pattern(40, 44, k++);
+    put(at + "/Flickr2K/Flickr2K_HR/" + n + ".png", h);
+    put(at + "/Flickr2K/Flickr2K_LR_bicubic/X4/" + n + "x4.png", bicubic_lr(h, 4));
+  }
+}
+
+TEST_F(DataTest, DataSpecTrainsOnSeveralRootsAndValidatesOnAPrefix) {
+  auto put_fn = [&](const std::string& rel, const Image& img) { return put(rel, img); };
+  make_df2k(put_fn, "a");
+  const std::string div2k = path("a/DIV2K").string(), flickr = path("a/Flickr2K").string();
+  DataSpec spec;
+  spec.train = {div2k, flickr};
+  spec.val = {div2k};
+  const Dataset train = open_train_set(spec);
+  EXPECT_EQ(train.layout, "div2k+flickr2k");
+  EXPECT_EQ(train.root, div2k + " + " + flickr);
+  ASSERT_EQ(train.pairs.size(), 5u);  // roots in order, each sorted by name
+  const std::vector<std::string> names = {"0001", "0002", "000001", "000002", "000003"};
+  for (size_t i = 0; i < names.size(); ++i) EXPECT_EQ(train.pairs[i].name, names[i]);
+  EXPECT_EQ(load_pairs(train, 0).size(), 5u);
+  Dataset val = open_val_set(spec);
+  ASSERT_EQ(val.pairs.size(), 2u);
+  EXPECT_EQ(val.layout, "div2k");
+  spec.val_images = 1;
+  val = open_val_set(spec);
+  ASSERT_EQ(val.pairs.size(), 1u);
+  EXPECT_EQ(val.pairs[0].name, "0801");
+  EXPECT_EQ(spec.describe(), fmt::format("train {} + {}, val {} (first 1 images)", div2k, flickr, div2k));
+  EXPECT_EQ(DataSpec::root("data/samples").describe(), "data/samples");
+  spec.val_images = 5;  // more than there are: all of them
+  EXPECT_EQ(open_val_set(spec).pairs.size(), 2u);
+
+  // The same validation set given twice: one name, two files.
+  spec.val = {div2k, path("a/./DIV2K/../DIV2K").string()};
+  expect_error([&] { open_val_set(spec); }, {"two validation images named '0801'"});
+}
+
+TEST_F(DataTest, DataIdentityFollowsTheImagesNotTheirFolder) {
+  auto put_fn = [&](const std::string& rel, const Image& img) { return put(rel, img); };
+  make_df2k(put_fn, "a");
+  make_df2k(put_fn, "b");  // the same images elsewhere ("mounted at another path")
+  auto identity = [&](const std::string& at, int val_images) {
+    DataSpec s;
+    s.train = {path(at + "/DIV2K").string(), path(at + "/Flickr2K").string()};
+    s.val = {path(at + "/DIV2K").string()};
+    s.val_images = val_images;
+    return data_identity(open_train_set(s), open_val_set(s));
+  };
+  const nlohmann::json a = identity("a", 0);
+  EXPECT_EQ(a["train_images"], 5);
+  EXPECT_EQ(a["val_images"], 2);
+  EXPECT_EQ(a["val_fingerprint"].get<std::string>().size(), 16u);
+  EXPECT_EQ(identity("b", 0), a);
+  EXPECT_NE(identity("a", 1)["val_fingerprint"], a["val_fingerprint"]);
+  // Another validation image of another size under the same name changes the fingerprint too.
+  fs::remove(path("b/DIV2K/DIV2K_valid_HR/0802.png"));
+  fs::remove(path("b/DIV2K/DIV2K_valid_LR_bicubic/X4/0802x4.png"));
+  put("b/DIV2K/DIV2K_valid_HR/0802.png", pattern(40, 48, 9));
+  put("b/DIV2K/DIV2K_valid_LR_bicubic/X4/0802x4.png", bicubic_lr(pattern(40, 48, 9), 4));
+  const nlohmann::json b = identity("b", 0);
+  EXPECT_EQ(b["val_images"], 2);
+  EXPECT_NE(b["val_fingerprint"], a["val_fingerprint"]);
+}
+
+TEST_F(DataTest, DataSpecFromConfigIsStrict) {
+  auto parse = [](const std::string& text) { return data_spec_from_json(nlohmann::json::parse(text), "search.data"); };
+  DataSpec s = parse(R"("data/DIV2K")");
+  EXPECT_EQ(s.train, std::vector<std::string>{"data/DIV2K"});
+  EXPECT_EQ(s.val, std::vector<std::string>{"data/DIV2K"});
+  s = parse(R"({"train": ["data/DIV2K", "data/Flickr2K"], "val": "data/DIV2K", "val_images": 10})");
+  EXPECT_EQ(s.train, (std::vector<std::string>{"data/DIV2K", "data/Flickr2K"}));
+  EXPECT_EQ(s.val, std::vector<std::string>{"data/DIV2K"});
+  EXPECT_EQ(s.val_images, 10);
+  expect_error([&] { parse(R"({"train": "data/DIV2K"})"); }, {"search.data", "missing required key 'val'"});
+  expect_error([&] { parse(R"({"train": [], "val": "v"})"); }, {"search.data.train", "non-empty list"});
+  expect_error([&] { parse(R"({"train": ["a", "./a"], "val": "v"})"); }, {"search.data.train[1]", "given twice"});
+  expect_error([&] { parse(R"({"train": [3], "val": "v"})"); }, {"search.data.train[0]", "expected a data folder"});
+  expect_error([&] { parse(R"({"train": "a", "val": "v", "val_images": -1})"); }, {"search.data.val_images"});
+  expect_error([&] { parse(R"({"train": "a", "val": "v", "valid": "x"})"); }, {"search.data", "valid"});
+  expect_error([&] { parse(R"(7)"); }, {"search.data", "expected a data folder or"});
+  expect_error([&] { parse(R"("")"); }, {"search.data", "empty"});
 }
 
 TEST_F(DataTest, SplitSubfoldersOpenTheSubfolder) {
