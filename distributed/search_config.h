@@ -13,7 +13,7 @@
 
 #include "sampler/asha.h"
 #include "sampler/sampler.h"
-#include "trainer/data_split.h"
+#include "trainer/data_spec.h"
 
 namespace srnas {
 

@@ -39,7 +39,7 @@ cd "$ROOT"
 # distributed/search_config.cpp). The embedded configs/ files are not needed to parse text.
 COMMON=(search_space/genome.cpp search_space/accounting.cpp search_space/space.cpp search_space/registry.cpp
         search_space/yaml_json.cpp sampler/sampler.cpp sampler/asha.cpp sampler/pareto.cpp sampler/trial.cpp
-        trainer/options.cpp distributed/search_config.cpp)
+        trainer/options.cpp trainer/data_spec.cpp distributed/search_config.cpp)
 cat > "$OUT/embedded_stub.cpp" <<'EOF'
 // fuzz.sh: no embedded configs/ files (the fuzzers parse text, they never load a built-in).
 #include <map>
@@ -57,7 +57,7 @@ FLAGS=(-std=c++17 -g -O1 -fno-omit-frame-pointer -I"$ROOT"
 
 # Rebuild everything when a source, a header or this script is newer than the last build.
 STAMP="$OUT/obj/.stamp"
-if [ ! -f "$STAMP" ] || [ -n "$(find search_space sampler trainer/options.* distributed/search_config.* tests/fuzz \
+if [ ! -f "$STAMP" ] || [ -n "$(find search_space sampler trainer/options.* trainer/data_spec.* distributed/search_config.* tests/fuzz \
                                    scripts/fuzz.sh -newer "$STAMP" \( -name '*.cpp' -o -name '*.h' -o -name '*.sh' \) \
                                    -print -quit)" ]; then
   echo "[fuzz] compiling with $("$CXX_FUZZ" --version | head -1) ($JOBS jobs)"

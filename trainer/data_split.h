@@ -2,10 +2,9 @@
 // `srnas plan`, the search's runners and retrains).
 //
 // open_split: a root with train/ + val/ (or DIV2K) gives the split; any other folder serves as
-// both. DataSpec: `data: DIR` in a config is one such root for both; the mapping form gives
-// several training roots (DIV2K + Flickr2K = DF2K), other validation roots and a validation
-// subset. Contract: image order is fixed (roots in the order given, each sorted by name), so a
-// run is a function of the spec and the files. Errors (corrupt files, missing LR) surface as
+// both. open_train_set / open_val_set: the images of a DataSpec (trainer/data_spec.h).
+// Contract: image order is fixed (roots in the order given, each sorted by name), so a run is a
+// function of the spec and the files. Errors (corrupt files, missing LR) surface as
 // they are: the choice of folder never depends on them; spec errors name the config field.
 #pragma once
 
@@ -15,28 +14,13 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "trainer/data_spec.h"
 #include "trainer/dataset.h"
 
 namespace srnas {
 
 // A root with train/ + val/ (or DIV2K) gives the split; any other folder is used as is.
 Dataset open_split(const std::string& dir, const std::string& split, int scale = 4);
-
-struct DataSpec {
-  std::vector<std::string> train;  // roots: each one's train split (or the whole folder), in order
-  std::vector<std::string> val;    // roots: each one's val split (or the whole folder), in order
-  int val_images = 0;              // validate on the first N validation images (0: all)
-
-  // `data: DIR`: train and val from one root.
-  static DataSpec root(const std::string& dir);
-  // "data/samples", or "train data/DIV2K + data/Flickr2K, val data/DIV2K (first 10 images)".
-  std::string describe() const;
-};
-
-// A config's `data:`: a folder (string), or {train: DIR | [DIR...], val: DIR | [DIR...],
-// val_images: N}; `train` and `val` required in the mapping form (a training folder without a
-// split would otherwise validate on its training images). Errors name `where` ("search.data.val").
-DataSpec data_spec_from_json(const nlohmann::json& j, const std::string& where);
 
 // The training images: each train root's train split, concatenated. One root: open_split's data
 // set as is; several: root "a + b", layout "div2k+flickr2k".
