@@ -6,8 +6,10 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <set>
+#include <thread>
 #include <signal.h>
 #include <unistd.h>
 
@@ -47,7 +49,7 @@ std::string default_worker() {
   return fmt::format("{}:{}", host, getpid());
 }
 
-// A RUNNING retrain's worker is gone when its process (worker "host:pid", or
+// A RUNNING trial's (or retrain's) worker is gone when its process (worker "host:pid", or
 // "host:pid/group..." under mpirun; this host) has exited, or when it has not heartbeaten for
 // 10 minutes (another host; a heartbeat comes every 2 s while it trains).
 bool worker_gone(const TrialRecord& t) {
@@ -57,8 +59,15 @@ bool worker_gone(const TrialRecord& t) {
     char host[256] = {0};
     gethostname(host, sizeof(host) - 1);
     const std::string h = w.substr(0, colon), pid = w.substr(colon + 1);
-    if (h == host && !pid.empty() && pid.size() < 10 && pid.find_first_not_of("0123456789") == std::string::npos)
-      return ::kill(pid_t(std::stoll(pid)), 0) != 0 && errno == ESRCH;
+    if (h == host && !pid.empty() && pid.size() < 10 && pid.find_first_not_of("0123456789") == std::string::npos) {
+      if (::kill(pid_t(std::stoll(pid)), 0) != 0 && errno == ESRCH) return true;
+      // A zombie (exited, not yet reaped: a rank of a job mpirun just ended) is gone too.
+      std::ifstream stat("/proc/" + pid + "/stat");
+      std::string line;
+      std::getline(stat, line);
+      const size_t paren = line.rfind(')');
+      return paren != std::string::npos && paren + 2 < line.size() && (line[paren + 2] == 'Z' || line[paren + 2] == 'X');
+    }
   }
   return now_s() - t.heartbeat_at > 600;
 }
@@ -392,6 +401,18 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
                    cfg.study, fmt::join(adopted, ", "));
         db->set_study_measure_json(study_id, then);
       }
+    }
+    // A search still running on this study (its trials RUNNING, its process alive) would train
+    // the same trials into the same folders as this one: refused, nothing changed.
+    // A process of this host that is ending (mpirun just stopped its job) gets 5 s to exit.
+    for (const auto& t : search_trials(db->trials(study_id, TrialState::Running))) {
+      for (int i = 0; i < 50 && !worker_gone(t); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (!worker_gone(t))
+        throw Error(fmt::format(
+            "{}: study '{}' is being searched by {} (trial {}, heartbeat {:.0f} s ago): two searches on one study would "
+            "train the same trials; stop that one first (Ctrl-C checkpoints), or wait for it (a search on another host "
+            "that died is taken over 10 minutes after its last heartbeat)",
+            opt.db_path, cfg.study, t.worker, t.id, std::max(0.0, now_s() - t.heartbeat_at)));
     }
     for (const auto& t : search_trials(db->trials(study_id, TrialState::Running)))
       fmt::print(stderr, "[search] re-queued trial {} (was running on {})\n", t.id, t.worker);

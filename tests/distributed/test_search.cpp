@@ -610,6 +610,39 @@ TEST(Search, ResumeFollowsTheImagesNotTheirFolder) {
   EXPECT_EQ(r.err.find("predates"), std::string::npos) << r.err;
 }
 
+TEST(Search, ASecondSearchOnALiveStudyIsRefused) {
+  // Two searches on one study would train the same trials into the same folders. While one
+  // runs (frozen here with SIGSTOP once a trial is RUNNING, so it cannot finish first), --resume
+  // from another process is refused and changes nothing; the first then completes every trial
+  // exactly once.
+  fs::path d = make_study("twice", 3, "random", "", 40, /*asha=*/false);
+  const pid_t pid = spawn(search_cmd(d, false));
+  bool frozen = false;
+  for (int i = 0; i < 1200 && !frozen; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (!fs::exists(d / "s.db")) continue;
+    kill(pid, SIGSTOP);
+    auto r = run_cli("trials --db " + (d / "s.db").string() + " --state RUNNING --format json");
+    frozen = r.status == 0 && !r.out.empty() && !nlohmann::json::parse(r.out).empty();
+    if (!frozen) kill(pid, SIGCONT);
+  }
+  ASSERT_TRUE(frozen) << "no trial of the first search was seen RUNNING";
+  const auto before = trials_json(d);
+  expect_cli_error(search_cmd(d, true), fmt::format("s.db: study 'twice' is being searched by {}:{} (trial ",
+                                                    [] {
+                                                      char h[256] = {0};
+                                                      gethostname(h, sizeof(h) - 1);
+                                                      return std::string(h);
+                                                    }(),
+                                                    pid));
+  EXPECT_EQ(trials_json(d), before) << "a refused resume changes nothing";
+  kill(pid, SIGCONT);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  expect_complete_study(trials_json(d), 3);
+}
+
 TEST(Search, ReadersNeverFailOrBlockTheSearch) {
   // Long enough for several reads on a fast machine: 4 trials of 8 iterations were over
   // after 2 reads on trixie's LibTorch 2.6 with OpenBLAS, and so were 8 trials at successive
