@@ -14,10 +14,12 @@
 #include <fmt/format.h>
 
 #include "analysis/fidelity.h"
+#include "analysis/importance.h"
 #include "analysis/plots.h"
 #include "analysis/retrains.h"
 #include "analysis/tracks.h"
 #include "search_space/error.h"
+#include "search_space/space.h"
 
 namespace srnas {
 
@@ -342,6 +344,34 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
                       "</td><td class=\"n\">{:+.3f}</td></tr>\n",
                       html_escape(r.from), html_escape(r.to), r.pairs, corr(r.rho), corr(r.tau), r.mean_gain_db));
     add("</tbody>\n</table>\n");
+  }
+  add("</section>\n");
+
+  // Which genes explain the PSNR.
+  add("<section id=\"importance\">\n<h2>Which genes matter</h2>\n<p>The share of the candidates' PSNR-RGB variance "
+      "(at the first budget) that each gene's value explains: &eta;&sup2; of a one-way analysis of variance, and "
+      "&epsilon;&sup2;, which corrects &eta;&sup2;'s upward bias in few trials (<code>srnas importance</code>; also "
+      "for params, MACs, runtime).</p>\n");
+  try {
+    const auto space = Space::load(study.space);
+    const ImportanceReport imp = gene_importance(*space, trials, ImportanceObjective::Psnr, study_sampler_type(study));
+    auto share = [](const std::optional<double>& v) { return v ? fmt::format("{:.3f}", *v) : std::string("-"); };
+    add("<table>\n<thead><tr><th>gene</th><th>candidates</th><th>&eta;&sup2;</th><th>&epsilon;&sup2;</th>"
+        "<th>mean PSNR-RGB per value (n)</th></tr></thead>\n<tbody>\n");
+    for (const GeneImportance& g : imp.genes) {
+      if (g.levels.size() < 2) continue;
+      std::string levels;
+      for (const GeneLevel& l : g.levels)
+        levels += fmt::format("{}{}: {:.2f} ({})", levels.empty() ? "" : ", ", l.label, l.mean, l.n);
+      add(fmt::format("<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
+                      "<td>{}</td></tr>\n",
+                      html_escape(g.gene), g.n, share(g.eta2), share(g.eps2), html_escape(levels)));
+    }
+    add("</tbody>\n</table>\n");
+    for (const std::string& n : imp.notes) add(fmt::format("<p class=\"muted\">{}</p>\n", html_escape(n)));
+  } catch (const Error& e) {
+    add(fmt::format("<p class=\"muted\">Space {} cannot be loaded: {}</p>\n", html_escape(study.space),
+                    html_escape(e.what())));
   }
   add("</section>\n");
 

@@ -1,5 +1,5 @@
-// `srnas plot | report | replay | fidelity`: plots, the HTML report, the replay benchmark and
-// the rank fidelity of short budgets of a study.
+// `srnas plot | report | replay | fidelity | importance`: plots, the HTML report, the replay
+// benchmark, the rank fidelity of short budgets and the genes that explain an objective.
 #include <filesystem>
 #include <iostream>
 
@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/fidelity.h"
+#include "analysis/importance.h"
 #include "analysis/plots.h"
 #include "analysis/replay.h"
 #include "analysis/report.h"
@@ -16,6 +17,7 @@
 #include "results_db/results_db.h"
 #include "sampler/sampler.h"
 #include "search_space/error.h"
+#include "search_space/space.h"
 
 namespace srnas::cli {
 
@@ -65,6 +67,39 @@ void add_report_commands(CLI::App& app) {
     }
     fmt::print("study '{}': PSNR-RGB rank correlation between budgets (Spearman rho, Kendall tau-b)\n", st.name);
     std::cout << fidelity_table(rows);
+  });
+
+  static std::string objective = "psnr";
+  auto* im = app.add_subcommand("importance", "Which genes explain PSNR (or params, MACs, runtime)? eta^2 per gene");
+  add_common(im);
+  im->add_option("--objective", objective, "psnr, params, macs or runtime")
+      ->check(CLI::IsMember({"psnr", "params", "macs", "runtime"}))
+      ->capture_default_str();
+  im->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  im->callback([] {
+    auto d = open_db(db);
+    StudyRecord st = pick_study(*d, study);
+    const auto space = Space::load(st.space);
+    const ImportanceReport r = gene_importance(*space, d->trials(st.id),
+                                               importance_objective_from_string(objective, "--objective"), study_sampler_type(st));
+    if (format == "json") {
+      auto num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+      nlohmann::json genes = nlohmann::json::array();
+      for (const GeneImportance& g : r.genes) {
+        nlohmann::json levels = nlohmann::json::array();
+        for (const GeneLevel& l : g.levels) levels.push_back({{"value", l.label}, {"n", l.n}, {"mean", l.mean}});
+        genes.push_back({{"gene", g.gene}, {"n", g.n}, {"eta2", num(g.eta2)}, {"eps2", num(g.eps2)}, {"values", levels}});
+      }
+      std::cout << nlohmann::json{{"study", st.name}, {"objective", objective}, {"measure", r.measure},
+                                  {"candidates", r.candidates}, {"outside_space", r.outside_space}, {"genes", genes},
+                                  {"notes", r.notes}}
+                       .dump(2)
+                << "\n";
+      return;
+    }
+    fmt::print("study '{}' (space {}, sampler {}): which genes explain {}? {} candidates\n", st.name, st.space,
+               study_sampler_type(st), r.measure, r.candidates);
+    std::cout << importance_table(r);
   });
 
   auto* rb = app.add_subcommand("replay", "Replay benchmark: samplers searching inside a finished study's records");

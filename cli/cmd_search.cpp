@@ -11,6 +11,7 @@
 #include "analysis/export.h"
 #include "analysis/retrains.h"
 #include "analysis/tracks.h"
+#include "analysis/importance.h"
 #include "cli/commands.h"
 #include "cli/db_util.h"
 #include "cli/format.h"
@@ -343,12 +344,7 @@ void add_search_commands(CLI::App& app) {
     auto d = open_db(db);
     nlohmann::json rows = nlohmann::json::array();
     for (const StudyRecord& st : d->studies()) {
-      std::string sampler = "?";  // from the stored config; an unreadable one says "?"
-      try {
-        const nlohmann::json cfg = yaml_to_json(st.config_yaml, st.name);
-        sampler = cfg.contains("sampler") ? cfg["sampler"].value("type", "random") : "random";
-      } catch (const std::exception&) {
-      }
+      const std::string sampler = study_sampler_type(st);
       // The search's trials; retrains (other budgets) are counted apart.
       const std::vector<TrialRecord> all = d->trials(st.id), search = search_trials(all);
       const std::map<TrialState, int> counts = state_counts(search);

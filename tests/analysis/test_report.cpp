@@ -389,7 +389,8 @@ TEST_F(ReportTest, ReportIsSelfContainedAndEscaped) {
                         "Track 2 &mdash; lowest runtime", "Track 3 &mdash; best PSNR", "<tr class=\"baseline\">",
                         "unified_small", "Unranked trials (", "<td class=\"muted\">rank ", "Track 2 (lowest runtime): <strong>trial", "successive halving: rung 0",
                         "constraint: params 44000 &gt; baseline 40000", "<h2>Fidelity of short budgets</h2>",
-                        "No trial was measured at two budgets."})
+                        "No trial was measured at two budgets.", "<h2>Which genes matter</h2>",
+                        "<td>lr_width</td>", "sampler nsga2 concentrates on good regions"})
     EXPECT_NE(html.find(s), std::string::npos) << s;
   EXPECT_EQ(count(html, "src=\"data:image/svg+xml;base64,"), 3u);
   // Escaped text: the config in <pre> and the failure reason.
