@@ -320,7 +320,9 @@ as it is:
     sr = net(lr)                  # N x 3 x h x w float RGB in [0, 1] -> N x 3 x 4h x 4w
 
 SRNet() alone is the untrained network (PyTorch's default init), to train or fine-tune in
-Python. `python3 model.py [WEIGHTS]` loads the weights and runs one random input.
+Python (`model.load("init.safetensors")` starts from srnas's initialisation where `srnas ask`
+wrote one); `model.save(net, path)` writes weights srnas reads. `python3 model.py [WEIGHTS]`
+loads the weights and runs one random input.
 """
 import json
 import os
@@ -374,6 +376,34 @@ def load(weights=None, device="cpu"):
     net = SRNet()
     net.load_state_dict(read_safetensors(weights))
     return net.to(device).eval()
+
+
+def save(net, path):
+    """Writes net's state_dict to `path` as safetensors (float32, srnas's names), as srnas reads it
+    (`srnas tell --weights`, `srnas eval --weights`); safetensors.torch.save_file when installed."""
+    tensors = {{k: v.detach().to("cpu", torch.float32).contiguous() for k, v in net.state_dict().items()}}
+    tmp = path + ".tmp"
+    try:
+        from safetensors.torch import save_file
+    except ImportError:
+        save_file = None
+    if save_file is not None:
+        save_file(tensors, tmp)
+    else:
+        header, blobs, offset = {{}}, [], 0
+        for name in sorted(tensors):
+            blob = tensors[name].numpy().tobytes()
+            header[name] = {{"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(blob)]}}
+            blobs.append(blob)
+            offset += len(blob)
+        text = json.dumps(header, separators=(",", ":")).encode()
+        text += b" " * (-len(text) % 8)
+        with open(tmp, "wb") as f:
+            f.write(len(text).to_bytes(8, "little"))
+            f.write(text)
+            for blob in blobs:
+                f.write(blob)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

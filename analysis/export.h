@@ -43,8 +43,8 @@ std::string torchscript_source(const Genome& g);
 // model.py: the genome as a plain PyTorch nn.Module (class SRNet; nested modules named as
 // srnas names its weights, so weights.safetensors is its state_dict; nn.Conv2d layers and
 // a forward() generated op for op like the TorchScript one) with load() (reads
-// weights.safetensors next to the file, with the safetensors package when installed) and
-// the canonical genome (GENOME_JSON). Its output equals SRNet's to float rounding.
+// weights.safetensors next to the file, with the safetensors package when installed), save()
+// (writes a state_dict as safetensors srnas reads) and the canonical genome (GENOME_JSON). Its output equals SRNet's to float rounding.
 std::string pytorch_source(const Genome& g);
 
 // The attribute name of an srnas weight in the TorchScript module ('.' -> '_').

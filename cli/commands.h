@@ -18,6 +18,13 @@ void add_eval_commands(CLI::App& app);
 void add_bench_commands(CLI::App& app);
 void add_search_commands(CLI::App& app);
 void add_report_commands(CLI::App& app);
+void add_ask_commands(CLI::App& app);
+
+// Thrown by a command that ends with another exit status than 0 and no error (`srnas ask`:
+// 3 = nothing left to hand out).
+struct ExitStatus {
+  int code;
+};
 
 // An integer option's check, in srnas's own words and the same on every CLI11 version
 // (CLI::Range's message changed between CLI11 2.3 and 2.4): the error reads

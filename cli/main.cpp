@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   srnas::cli::add_eval_commands(app);
   srnas::cli::add_search_commands(app);
   srnas::cli::add_report_commands(app);
+  srnas::cli::add_ask_commands(app);
   srnas::cli::add_bench_commands(app);
   app.parse_complete_callback([&] { srnas::init_torch_threads(threads); });
   try {
@@ -51,6 +52,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const srnas::cli::ExitStatus& e) {
+    return e.code;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "srnas: error: %s (see srnas --help)\n", e.what());
     return 2;

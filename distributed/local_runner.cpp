@@ -20,9 +20,11 @@ namespace {
 
 class LocalRunner : public CandidateRunner {
  public:
-  LocalRunner(const SearchConfig& cfg, bool quiet) : cfg_(cfg), quiet_(quiet), device_(pick_device(cfg.device)) {
+  LocalRunner(const SearchConfig& cfg, bool quiet, bool training_data)
+      : cfg_(cfg), quiet_(quiet), device_(pick_device(cfg.device)) {
     const size_t cap = size_t(16) << 30;
-    data_.train = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_train_set(cfg.data), cap));
+    data_.train = std::make_shared<std::vector<LoadedPair>>(training_data ? load_pairs(open_train_set(cfg.data), cap)
+                                                                           : std::vector<LoadedPair>{});
     data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_val_set(cfg.data), cap));
     const auto& val = *data_.val;
     size_t n = cfg.runtime.max_images > 0 ? std::min<size_t>(val.size(), size_t(cfg.runtime.max_images)) : val.size();
@@ -55,6 +57,7 @@ class LocalRunner : public CandidateRunner {
     try {
       // Where the study measures (the search config's device), not the options' device: a
       // `device: cpu` study on a GPU node trains on the CPU (the GPU of this rank for cuda).
+      if (data_.train->empty()) throw Error("this runner was made without training images (srnas ask trains nothing)");
       TrainOptions options = job.options;
       options.device = device_.is_cuda() ? "cuda" : "cpu";
       TrainResult r = srnas::train(job.genome, data_, options, job.run_dir, /*resume=*/true, hooks);
@@ -150,8 +153,8 @@ class LocalPool : public WorkerPool {
 
 }  // namespace
 
-std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet) {
-  return std::make_unique<LocalRunner>(cfg, quiet);
+std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet, bool training_data) {
+  return std::make_unique<LocalRunner>(cfg, quiet, training_data);
 }
 
 std::unique_ptr<WorkerPool> make_local_pool(std::unique_ptr<CandidateRunner> runner, const std::string& name) {

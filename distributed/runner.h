@@ -69,7 +69,9 @@ class CandidateRunner {
 };
 
 // Trains in this process on cfg.data (loaded once) and probes runtime on its validation images.
-std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet);
+// training_data false: only the validation images are read (probes, the bicubic floor; for
+// `srnas ask`, which trains nothing), and train() fails.
+std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet, bool training_data = true);
 
 // One unit of work the search loop hands to a worker: time an untrained genome (Probe:
 // runtime_s and the worker's own MSRResNet reference, so ratios compare like with like;

@@ -19,6 +19,7 @@
 #include <fmt/ranges.h>
 
 #include "analysis/retrains.h"
+#include "distributed/ask_tell.h"
 #include "analysis/tracks.h"
 #include "sampler/sampler.h"
 #include "search_space/accounting.h"
@@ -360,29 +361,54 @@ bool stop_requested() { return g_stop.load(); }
 
 std::string default_runs_dir(const std::string& db_path) { return db_path + ".runs"; }
 
-SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool) {
-  const double t0 = now_s();
-  // The space, the sampler and the options first: a config error must not leave a new, empty DB file.
-  auto space = Space::load(cfg.space);
-  auto sampler = make_sampler(cfg.sampler);
-  TrainOptions base_opt = load_train_options(cfg.train_options, cfg.train_set);
+
+namespace {
+
+// Trials handed out by `srnas ask` to be trained outside srnas: never taken over by a search
+// (it cannot know whether the outside training goes on); `srnas tell` ends them.
+bool is_external(const TrialRecord& t) { return t.worker.rfind(kExternalWorker, 0) == 0; }
+
+// What run_search and ask_trial share: a config's study opened (or created) in its DB, with
+// its baseline recorded, and the proposal of candidates.
+struct Session {
+  std::unique_ptr<Space> space;
+  std::unique_ptr<Sampler> sampler;
+  TrainOptions base_opt;
   std::optional<TrainOptions> final_opt;
-  if (cfg.final_stage) final_opt = load_train_options(cfg.final_stage->options, cfg.final_stage->set);
-  const std::string measure = measurement_settings(cfg, base_opt, pool.device()).dump();
-  auto db = ResultsDB::open(opt.db_path, ResultsDB::Mode::ReadWrite);
-  auto existing = db->find_study(cfg.study);
+  std::unique_ptr<ResultsDB> db;
+  int64_t study_id = 0;
+  std::vector<Genome> enqueued;  // go first, in order; one already in the study is not added again
+  bool sampler_exhausted = false;
+};
+
+// Opens the config's study: creates it, or (resume) checks that it was made with the same space
+// and measurement settings; refuses while a search of it runs elsewhere; adds the baseline
+// (trial number 0) when missing. for_ask: trials handed out by `srnas ask` are expected
+// (RUNNING outside), nothing is re-queued; else (a search) they block it, and RUNNING trials of
+// a dead search go back to PENDING.
+Session open_session(const SearchConfig& cfg, const SearchOptions& opt, const std::string& device, bool for_ask) {
+  Session ss;
+  // The space, the sampler and the options first: a config error must not leave a new, empty DB file.
+  ss.space = Space::load(cfg.space);
+  ss.sampler = make_sampler(cfg.sampler);
+  ss.base_opt = load_train_options(cfg.train_options, cfg.train_set);
+  if (cfg.final_stage) ss.final_opt = load_train_options(cfg.final_stage->options, cfg.final_stage->set);
+  for (const std::string& name : cfg.enqueue) ss.enqueued.push_back(load_arch(name).genome);
+  const std::string measure = measurement_settings(cfg, ss.base_opt, device).dump();
+  ss.db = ResultsDB::open(opt.db_path, ResultsDB::Mode::ReadWrite);
+  ResultsDB& db = *ss.db;
+  auto existing = db.find_study(cfg.study);
   if (existing && !opt.resume)
     throw Error(fmt::format("{}: study '{}' already exists; pass --resume to continue it", opt.db_path, cfg.study));
-  int64_t study_id;
   if (existing) {
     if (existing->space != cfg.space)
       throw Error(fmt::format("{}: study '{}' was created with space '{}', the config says '{}'", opt.db_path,
                               cfg.study, existing->space, cfg.space));
-    study_id = existing->id;
+    ss.study_id = existing->id;
     if (existing->measure_json.empty()) {
       fmt::print(stderr, "[search] note: study '{}' predates recorded measurement settings; recording this run's\n",
                  cfg.study);
-      db->set_study_measure_json(study_id, measure);
+      db.set_study_measure_json(ss.study_id, measure);
     } else {
       // Settings a newer srnas records (e.g. `data`) are taken from this run for an older study.
       nlohmann::json stored = nlohmann::json::parse(existing->measure_json, nullptr, false);
@@ -399,13 +425,20 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
       if (!adopted.empty()) {
         fmt::print(stderr, "[search] note: study '{}' predates recorded {} settings; recording this run's\n",
                    cfg.study, fmt::join(adopted, ", "));
-        db->set_study_measure_json(study_id, then);
+        db.set_study_measure_json(ss.study_id, then);
       }
     }
     // A search still running on this study (its trials RUNNING, its process alive) would train
     // the same trials into the same folders as this one: refused, nothing changed.
     // A process of this host that is ending (mpirun just stopped its job) gets 5 s to exit.
-    for (const auto& t : search_trials(db->trials(study_id, TrialState::Running))) {
+    for (const auto& t : search_trials(db.trials(ss.study_id, TrialState::Running))) {
+      if (is_external(t)) {
+        if (for_ask) continue;
+        throw Error(fmt::format("{}: study '{}': trial {} is being trained outside srnas (handed out by srnas ask): "
+                                "record it with `srnas tell --db {} --trial {} --weights FILE` (or --failed, "
+                                "--release) before a search continues the study",
+                                opt.db_path, cfg.study, t.id, opt.db_path, t.id));
+      }
       for (int i = 0; i < 50 && !worker_gone(t); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (!worker_gone(t))
         throw Error(fmt::format(
@@ -414,26 +447,111 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
             "that died is taken over 10 minutes after its last heartbeat)",
             opt.db_path, cfg.study, t.worker, t.id, std::max(0.0, now_s() - t.heartbeat_at)));
     }
-    for (const auto& t : search_trials(db->trials(study_id, TrialState::Running)))
-      fmt::print(stderr, "[search] re-queued trial {} (was running on {})\n", t.id, t.worker);
-    db->requeue_running(study_id);
+    if (!for_ask) {
+      for (const auto& t : search_trials(db.trials(ss.study_id, TrialState::Running)))
+        fmt::print(stderr, "[search] re-queued trial {} (was running on {})\n", t.id, t.worker);
+      db.requeue_running(ss.study_id);
+    }
   } else {
     StudyRecord s;
     s.name = cfg.study;
     s.config_yaml = cfg.yaml;
     s.space = cfg.space;
     s.seed = cfg.seed;
-    s.device = pool.device();
+    s.device = device;
     s.measure_json = measure;
-    study_id = db->create_study(s);
+    ss.study_id = db.create_study(s);
   }
 
+  // The baseline is trial number 0, trained under the same budget and device.
+  bool have_baseline = false;
+  for (const auto& t : db.trials(ss.study_id)) have_baseline |= t.is_baseline;
+  if (!have_baseline) {
+    Genome base_genome = load_arch(cfg.baseline).genome;
+    TrialRecord b;
+    b.study_id = ss.study_id;
+    b.genome_json = canonical_json(base_genome);
+    b.genome_hash = genome_hash(base_genome);
+    b.is_baseline = true;
+    db.add_trial(b);
+  }
+  return ss;
+}
+
+// Adds the study's next candidate, in one transaction: the first enqueued genome not yet in the
+// study, else the sampler's proposal within the baseline's constraints and the config's limits.
+// None (false) when the trial budget is spent, when the baseline is not far enough yet (COMPLETE,
+// or with overlap_baseline probed: the PSNR constraint then applies once it completes), or when
+// the sampler is exhausted (ss.sampler_exhausted, said once).
+bool propose_candidate(Session& ss, const SearchConfig& cfg, bool overlap_baseline) {
+  if (ss.sampler_exhausted) return false;
+  ResultsDB& db = *ss.db;
+  std::vector<TrialRecord> history = search_trials(db.trials(ss.study_id));
+  int64_t candidates = 0;
+  for (const auto& h : history) candidates += !h.is_baseline;
+  if (candidates >= cfg.trials) return false;
+  auto base = overlap_baseline ? probed_baseline_of(history) : baseline_of(history);
+  if (!base) return false;
+  bool added = false;
+  db.transaction([&] {
+    history = search_trials(db.trials(ss.study_id));
+    candidates = 0;
+    for (const auto& h : history) candidates += !h.is_baseline;
+    if (candidates >= cfg.trials) return;  // another process proposed the last one meanwhile
+    Constraints cons;
+    cons.max_params = base->params;
+    cons.max_runtime_ratio = base->runtime_ratio;
+    if (base->state == TrialState::Complete) cons.min_psnr = base->psnr_rgb;
+    const Limits& lim = cfg.limits;
+    if (lim.max_params) cons.max_params = std::min(*cons.max_params, *lim.max_params);
+    if (lim.max_gmacs) cons.max_macs = int64_t(*lim.max_gmacs * 1e9);
+    if (lim.max_runtime_ratio) cons.max_runtime_ratio = std::min(*cons.max_runtime_ratio, *lim.max_runtime_ratio);
+    SamplerContext ctx{*ss.space, history, cons, cfg.seed, int64_t(history.size())};
+    if (lim.max_params || lim.max_gmacs)
+      ctx.admissible = [&](const Genome& g) {
+        const Accounting a = account(g, cfg.macs_h, cfg.macs_w);
+        return lim.pure_violation(a.params, a.macs).empty();
+      };
+    std::set<std::string> have;
+    for (const auto& h : history) have.insert(h.genome_hash);
+    std::optional<Genome> g;
+    for (const Genome& e : ss.enqueued)
+      if (!have.count(genome_hash(e))) {
+        g = e;
+        break;
+      }
+    if (!g) g = ss.sampler->propose(ctx);
+    if (!g) {
+      ss.sampler_exhausted = true;
+      return;
+    }
+    TrialRecord n;
+    n.study_id = ss.study_id;
+    n.genome_json = canonical_json(*g);
+    n.genome_hash = genome_hash(*g);
+    db.add_trial(n);
+    added = true;
+  });
+  if (ss.sampler_exhausted)
+    fmt::print(stderr, "[search] the sampler found no new genome{} in {} draws: space exhausted\n",
+               cfg.limits.max_params || cfg.limits.max_gmacs ? " within the limits" : "", cfg.sampler.max_attempts);
+  return added;
+}
+
+}  // namespace
+
+SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool) {
+  const double t0 = now_s();
+  Session ss = open_session(cfg, opt, pool.device(), /*for_ask=*/false);
+  auto& db = ss.db;
+  const int64_t study_id = ss.study_id;
+
   Ctx c{cfg, *db, pool, study_id, cfg.runs_dir.empty() ? default_runs_dir(opt.db_path) : cfg.runs_dir,
-        opt.worker.empty() ? default_worker() : opt.worker, base_opt, final_opt};
+        opt.worker.empty() ? default_worker() : opt.worker, ss.base_opt, ss.final_opt};
   c.runs_dir = (fs::path(c.runs_dir) / cfg.study).string();
   fs::create_directories(c.runs_dir);
   fmt::print(stderr, "[search] study '{}' in {}: {} candidates from space {} by {}, {} worker(s), device {}\n",
-             cfg.study, opt.db_path, cfg.trials, cfg.space, sampler->name(), pool.size(), pool.device());
+             cfg.study, opt.db_path, cfg.trials, cfg.space, ss.sampler->name(), pool.size(), pool.device());
   if (cfg.limits.any() || cfg.timeout_s > 0) {
     std::vector<std::string> l;
     if (cfg.limits.max_params) l.push_back(fmt::format("params <= {}", *cfg.limits.max_params));
@@ -443,42 +561,14 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
     if (cfg.timeout_s > 0) l.push_back(fmt::format("timeout {}", format_duration(cfg.timeout_s)));
     fmt::print(stderr, "[search] limits: {}\n", fmt::join(l, ", "));
   }
-
-  // The baseline is trial number 0, trained under the same budget and device.
-  bool have_baseline = false;
-  for (const auto& t : db->trials(study_id)) have_baseline |= t.is_baseline;
-  if (!have_baseline) {
-    Genome base_genome = load_arch(cfg.baseline).genome;
-    TrialRecord b;
-    b.study_id = study_id;
-    b.genome_json = canonical_json(base_genome);
-    b.genome_hash = genome_hash(base_genome);
-    b.is_baseline = true;
-    db->add_trial(b);
-  }
-
-  // Enqueued genomes go first, in order, once the baseline allows candidates (below); one
-  // already in the study (the baseline, or a resumed run) is not added again.
-  std::vector<Genome> enqueued;
-  for (const std::string& name : cfg.enqueue) {
-    Genome g = load_arch(name).genome;
-    if (!space->contains(g))
-      fmt::print(stderr, "[search] note: enqueued {} is outside space {}: it is evaluated, but never a parent\n", name,
-                 cfg.space);
-    enqueued.push_back(std::move(g));
-  }
-  auto next_enqueued = [&](const std::vector<TrialRecord>& history) -> std::optional<Genome> {
-    std::set<std::string> have;
-    for (const auto& h : history) have.insert(h.genome_hash);
-    for (const Genome& g : enqueued)
-      if (!have.count(genome_hash(g))) return g;
-    return std::nullopt;
-  };
+  for (size_t i = 0; i < cfg.enqueue.size(); ++i)
+    if (!ss.space->contains(ss.enqueued[i]))
+      fmt::print(stderr, "[search] note: enqueued {} is outside space {}: it is evaluated, but never a parent\n",
+                 cfg.enqueue[i], cfg.space);
 
   SearchSummary summary;
   summary.study_id = study_id;
   std::map<int, int64_t> busy;  // worker -> trial id
-  bool sampler_exhausted = false;
   auto worker_label = [&](int w) { return pool.size() == 1 ? c.worker : c.worker + "/" + pool.worker_name(w); };
 
   // After the timeout no candidate starts (a PENDING baseline still does); running trials
@@ -495,7 +585,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
         *baseline = *db->trial(t.id);
     }
     if (*baseline) return true;
-    if (!summary.timed_out && (pending || (candidates < cfg.trials && !sampler_exhausted))) {
+    if (!summary.timed_out && (pending || (candidates < cfg.trials && !ss.sampler_exhausted))) {
       summary.timed_out = true;
       fmt::print(stderr, "[search] timeout {} reached: no new candidate starts{}\n", format_duration(cfg.timeout_s),
                  busy.empty() ? "" : fmt::format("; {} running finish first", busy.size()));
@@ -510,44 +600,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
     while (true) {
       if (std::optional<TrialRecord> baseline; held_by_timeout(w, &baseline)) return baseline;
       if (auto t = db->claim_pending(study_id, worker_label(w))) return t;
-      if (sampler_exhausted) return std::nullopt;
-      std::vector<TrialRecord> history = search_trials(db->trials(study_id));
-      int64_t candidates = 0;
-      for (const auto& h : history) candidates += !h.is_baseline;
-      if (candidates >= cfg.trials) return std::nullopt;
-      auto base = pool.overlap_baseline() ? probed_baseline_of(history) : baseline_of(history);
-      if (!base) return std::nullopt;
-      db->transaction([&] {
-        history = search_trials(db->trials(study_id));
-        Constraints cons;
-        cons.max_params = base->params;
-        cons.max_runtime_ratio = base->runtime_ratio;
-        if (base->state == TrialState::Complete) cons.min_psnr = base->psnr_rgb;
-        const Limits& lim = cfg.limits;
-        if (lim.max_params) cons.max_params = std::min(*cons.max_params, *lim.max_params);
-        if (lim.max_gmacs) cons.max_macs = int64_t(*lim.max_gmacs * 1e9);
-        if (lim.max_runtime_ratio) cons.max_runtime_ratio = std::min(*cons.max_runtime_ratio, *lim.max_runtime_ratio);
-        SamplerContext ctx{*space, history, cons, cfg.seed, int64_t(history.size())};
-        if (lim.max_params || lim.max_gmacs)
-          ctx.admissible = [&](const Genome& g) {
-            const Accounting a = account(g, cfg.macs_h, cfg.macs_w);
-            return lim.pure_violation(a.params, a.macs).empty();
-          };
-        std::optional<Genome> g = next_enqueued(history);
-        if (!g) g = sampler->propose(ctx);
-        if (!g) {
-          sampler_exhausted = true;
-          return;
-        }
-        TrialRecord n;
-        n.study_id = study_id;
-        n.genome_json = canonical_json(*g);
-        n.genome_hash = genome_hash(*g);
-        db->add_trial(n);
-      });
-      if (sampler_exhausted)
-        fmt::print(stderr, "[search] the sampler found no new genome{} in {} draws: space exhausted\n",
-                   cfg.limits.max_params || cfg.limits.max_gmacs ? " within the limits" : "", cfg.sampler.max_attempts);
+      if (!propose_candidate(ss, cfg, pool.overlap_baseline())) return std::nullopt;
     }
   };
 
@@ -773,6 +826,64 @@ RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOption
   db.update_trial(t);
   out.trial = t;
   return out;
+}
+
+std::string trial_run_dir(const SearchConfig& cfg, const std::string& db_path, const TrialRecord& t) {
+  const fs::path runs = cfg.runs_dir.empty() ? default_runs_dir(db_path) : cfg.runs_dir;
+  return run_dir_of((runs / cfg.study).string(), t);
+}
+
+std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool) {
+  if (cfg.asha)
+    throw Error(fmt::format("{}: asha: srnas ask hands out each candidate once, to train the options' iterations; "
+                            "successive halving needs srnas search",
+                            cfg.origin));
+  if (cfg.final_stage)
+    throw Error(fmt::format("{}: final: the final stage belongs to srnas search; retrain the winners with srnas "
+                            "retrain (or ask/tell them with another study)",
+                            cfg.origin));
+  Session ss = open_session(cfg, opt, pool.device(), /*for_ask=*/true);
+  ResultsDB& db = *ss.db;
+  Ctx c{cfg, db, pool, ss.study_id, cfg.runs_dir.empty() ? default_runs_dir(opt.db_path) : cfg.runs_dir,
+        fmt::format("{} (srnas ask on {})", kExternalWorker, default_worker()), ss.base_opt, ss.final_opt};
+  c.runs_dir = (fs::path(c.runs_dir) / cfg.study).string();
+  fs::create_directories(c.runs_dir);
+  const double t0 = now_s();
+  while (!g_stop) {
+    std::optional<TrialRecord> t = db.claim_pending(ss.study_id, c.worker);
+    if (!t) {
+      if (propose_candidate(ss, cfg, /*overlap_baseline=*/true)) continue;
+      bool probing = false;  // the baseline handed out by another ask, its probe not recorded yet
+      for (const TrialRecord& b : search_trials(db.trials(ss.study_id)))
+        probing |= b.is_baseline && b.state == TrialState::Running && !b.runtime_ratio;
+      if (!probing || now_s() - t0 > 120) return std::nullopt;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    WorkItem item = first_item(c, *t);
+    if (item.kind == WorkItem::Kind::Probe) {
+      pool.submit(0, item);
+      int w = 0;
+      const WorkResult r = pool.wait_any(&w, [&] { db.heartbeat(t->id); });
+      std::optional<WorkItem> next = on_result(c, r);
+      if (!next) {
+        const TrialRecord p = *db.trial(t->id);
+        fmt::print(stderr, "[ask] trial {} {}: {}\n", p.id, to_string(p.state), p.reason);
+        continue;
+      }
+      item = *next;
+    } else if (prune_before_training(c, *t)) {
+      const TrialRecord p = *db.trial(t->id);
+      fmt::print(stderr, "[ask] trial {} {}: {}\n", p.id, to_string(p.state), p.reason);
+      continue;
+    }
+    AskedTrial a;
+    a.trial = *db.trial(t->id);
+    a.options = item.options;
+    a.run_dir = item.run_dir;
+    return a;
+  }
+  return std::nullopt;
 }
 
 }  // namespace srnas

@@ -643,6 +643,95 @@ TEST(Search, ASecondSearchOnALiveStudyIsRefused) {
   expect_complete_study(trials_json(d), 3);
 }
 
+TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
+  // srnas ask hands out the baseline, then candidates, each measured first; the training
+  // happens elsewhere (here `srnas train`, and model.py in stock PyTorch when it is there);
+  // srnas tell validates the weights itself; FAILED and released trials behave; then nothing
+  // is left (exit 3). A search refuses the study while a trial trains outside.
+  fs::path d = make_study("asked", 2, "random", "", 8, /*asha=*/false);
+  const std::string db = (d / "s.db").string();
+  const std::string ask = "ask --config " + (d / "search.yaml").string() + " --db " + db;
+  auto asked = [&] {
+    auto r = run_cli(ask);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return nlohmann::json::parse(r.out.empty() ? "{}" : r.out);
+  };
+  const nlohmann::json j0 = asked();
+  ASSERT_TRUE(j0["baseline"].get<bool>()) << j0.dump();
+  EXPECT_EQ(j0["params"], 1517571);
+  EXPECT_EQ(j0["iterations"], 8);
+  for (const char* f : {"genome.json", "model.py", "init.safetensors", "job.json"})
+    EXPECT_TRUE(fs::exists(fs::path(j0["dir"].get<std::string>()) / f)) << f;
+  expect_cli_error(search_cmd(d, true), "is being trained outside srnas (handed out by srnas ask)");
+
+  // The baseline trained by another process; tell's PSNR is the one srnas train measured.
+  const fs::path ext = d / "ext0";
+  auto r = run_cli("train --arch " + (fs::path(j0["dir"].get<std::string>()) / "genome.json").string() + " --data " +
+                   (d / "data").string() + " --options " + (d / "tiny.yaml").string() + " --out " + ext.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const double trained = nlohmann::json::parse(std::ifstream(ext / "result.json"))["val_psnr_rgb"].get<double>();
+  const std::string tell = "tell --db " + db + " --trial ";
+  r = run_cli(tell + std::to_string(j0["trial"].get<int>()) + " --weights " + (ext / "weights.safetensors").string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("COMPLETE: PSNR-RGB"), std::string::npos) << r.out;
+  auto ts = trials_json(d);
+  EXPECT_NEAR(ts[0]["psnr_rgb"].get<double>(), trained, 1e-9);
+  EXPECT_TRUE(fs::exists(fs::path(j0["dir"].get<std::string>()) / "weights.safetensors"));
+  expect_cli_error(tell + std::to_string(j0["trial"].get<int>()) + " --failed x", "is COMPLETE: srnas tell records");
+
+  // A candidate that failed outside; one released and handed out again.
+  const nlohmann::json j1 = asked();
+  ASSERT_FALSE(j1["baseline"].get<bool>()) << j1.dump();
+  EXPECT_GT(j1["runtime_ratio"].get<double>(), 0);
+  expect_cli_error(tell + std::to_string(j1["trial"].get<int>()) + " --weights " + (ext / "weights.safetensors").string(),
+                   fmt::format("trial {}: ", j1["trial"].get<int>()));  // MSRResNet's weights do not fit it
+  r = run_cli(tell + std::to_string(j1["trial"].get<int>()) + " --failed \"out of memory\"");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j2 = asked();
+  r = run_cli(tell + std::to_string(j2["trial"].get<int>()) + " --release");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j3 = asked();
+  EXPECT_EQ(j3["trial"], j2["trial"]) << "a released trial is handed out again";
+
+  // Trained "outside": model.py's save() in stock PyTorch when /usr/bin/python3 has torch (it
+  // writes the init weights back unchanged), else srnas train.
+  const std::string weights = j3["weights"].get<std::string>();
+  const std::string py = "cd " + j3["dir"].get<std::string>() +
+                         " && /usr/bin/python3 -c 'import model; model.save(model.load(\"init.safetensors\"), \"" +
+                         weights + "\")'";
+  if (srnas::testing::run_command("/usr/bin/python3 -c 'import torch'").status != 0 ||
+      srnas::testing::run_command(py).status != 0) {
+    r = run_cli("train --arch " + (fs::path(j3["dir"].get<std::string>()) / "genome.json").string() + " --data " +
+                (d / "data").string() + " --options " + (d / "tiny.yaml").string() + " --out " + (d / "ext3").string());
+    ASSERT_EQ(r.status, 0) << r.err;
+    fs::copy_file(d / "ext3" / "weights.safetensors", weights);
+  }
+  r = run_cli(tell + std::to_string(j3["trial"].get<int>()) + " --weights " + weights + " --iterations 5");
+  ASSERT_EQ(r.status, 0) << r.err;
+
+  r = run_cli(ask);
+  EXPECT_EQ(r.status, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("nothing left to hand out"), std::string::npos) << r.err;
+  ts = trials_json(d);
+  ASSERT_EQ(ts.size(), 3u) << ts.dump(1);
+  EXPECT_EQ(ts[1]["state"], "FAILED");
+  EXPECT_EQ(ts[1]["reason"], "external: out of memory");
+  EXPECT_EQ(ts[2]["state"], "COMPLETE");
+  EXPECT_EQ(ts[2]["budget"], 5);
+  EXPECT_EQ(run_cli("tracks --db " + db).status, 0);
+  // Nothing runs outside any more: a search may continue the study (nothing left to do).
+  r = run_cli(search_cmd(d, true));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(trials_json(d).size(), 3u);
+
+  // Ask/tell is for configs without successive halving or a final stage; tell takes one outcome.
+  fs::path h = make_study("asked_asha", 2);
+  expect_cli_error("ask --config " + (h / "search.yaml").string() + " --db " + (h / "s.db").string(),
+                   "asha: srnas ask hands out each candidate once");
+  expect_cli_error(tell + "1 --failed x --release", "give exactly one of --weights, --failed, --release");
+  expect_cli_error(tell + "99 --failed x", "trial 99 does not exist");
+}
+
 TEST(Search, ReadersNeverFailOrBlockTheSearch) {
   // Long enough for several reads on a fast machine: 4 trials of 8 iterations were over
   // after 2 reads on trixie's LibTorch 2.6 with OpenBLAS, and so were 8 trials at successive

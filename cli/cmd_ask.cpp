@@ -1,0 +1,128 @@
+// `srnas ask | tell`: the ask-and-tell interface (distributed/ask_tell.h). ask hands out the
+// study's next trial to train outside srnas and writes its folder (genome.json, model.py,
+// init.safetensors, job.json); tell records what came of it.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "analysis/export.h"
+#include "cli/commands.h"
+#include "distributed/ask_tell.h"
+#include "search_space/builder.h"
+#include "search_space/error.h"
+#include "search_space/genome.h"
+#include "search_space/weights.h"
+
+namespace srnas::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_file(const fs::path& p, const std::string& text) {
+  const fs::path tmp = p.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << text;
+    if (!f) throw Error(fmt::format("{}: cannot write", tmp.string()));
+  }
+  fs::rename(tmp, p);
+}
+
+}  // namespace
+
+void add_ask_commands(CLI::App& app) {
+  static std::string config, db, format = "json", weights, failed;
+  static int64_t trial = 0, iterations = 0;
+  static bool release = false;
+
+  auto* ask = app.add_subcommand("ask", "Hand out the study's next trial to train outside srnas (exit 3: none left)");
+  ask->add_option("--config", config, "search config YAML (no asha:, no final:)")->required();
+  ask->add_option("--db", db, "results DB file (default: the config's db, else <study>.db)");
+  ask->add_option("--format", format, "json (one object) or text")->check(CLI::IsMember({"json", "text"}))
+      ->capture_default_str();
+  ask->callback([] {
+    const SearchConfig cfg = load_search_config(config);
+    SearchOptions so;
+    so.db_path = !db.empty() ? db : !cfg.db.empty() ? cfg.db : cfg.study + ".db";
+    so.resume = true;  // the first ask creates the study, the next ones continue it
+    so.quiet = true;
+    install_stop_signals();
+    auto pool = make_local_pool(make_local_runner(cfg, true, /*training_data=*/false), "ask");
+    const std::optional<AskedTrial> a = ask_trial(cfg, so, *pool);
+    if (!a) {
+      fmt::print(stderr, "[ask] study '{}': nothing left to hand out ({} candidates proposed; trials still training "
+                         "outside are told with srnas tell)\n",
+                 cfg.study, cfg.trials);
+      throw ExitStatus{3};
+    }
+    // The trial's folder: what a trainer in another language needs, next to where tell keeps the weights.
+    const TrialRecord& t = a->trial;
+    const Genome g = genome_from_string(t.genome_json);
+    const fs::path dir = a->run_dir;
+    fs::create_directories(dir);
+    write_file(dir / "genome.json", to_json(g).dump(2) + "\n");
+    write_file(dir / "model.py", pytorch_source(g));
+    torch::manual_seed(a->options.seed);  // srnas train's initialisation
+    SRNet net(g);
+    save_weights(*net, (dir / "init.safetensors").string());
+    const fs::path weights_out = dir / "trained.safetensors";
+    nlohmann::json job = {
+        {"trial", t.id},
+        {"number", t.number},
+        {"study", cfg.study},
+        {"db", so.db_path},
+        {"baseline", t.is_baseline},
+        {"dir", dir.string()},
+        {"genome", to_json(g)},
+        {"model_py", (dir / "model.py").string()},
+        {"init_weights", (dir / "init.safetensors").string()},
+        {"weights", weights_out.string()},
+        {"iterations", a->options.iterations},
+        {"options", to_json(a->options)},
+        {"data", {{"train", cfg.data.train}, {"val", cfg.data.val}, {"val_images", cfg.data.val_images}}},
+        {"params", t.params ? nlohmann::json(*t.params) : nlohmann::json(nullptr)},
+        {"macs", t.macs ? nlohmann::json(*t.macs) : nlohmann::json(nullptr)},
+        {"runtime_ratio", t.runtime_ratio ? nlohmann::json(*t.runtime_ratio) : nlohmann::json(nullptr)},
+        {"tell", fmt::format("srnas tell --db {} --trial {} --weights {}", so.db_path, t.id, weights_out.string())}};
+    write_file(dir / "job.json", job.dump(2) + "\n");
+    if (format == "json") {
+      std::cout << job.dump() << "\n";
+      return;
+    }
+    fmt::print("trial {} (#{}{}): {} params, runtime ratio {:.3f}; train {} iterations (seed {}) from {}\n"
+               "then: {}\n",
+               t.id, t.number, t.is_baseline ? ", the baseline" : "", t.params.value_or(0),
+               t.runtime_ratio.value_or(NAN), a->options.iterations, a->options.seed,
+               (dir / "init.safetensors").string(), job["tell"].get<std::string>());
+  });
+
+  auto* tell = app.add_subcommand("tell", "Record a trial handed out by srnas ask: validate its trained weights, or FAILED");
+  tell->add_option("--db", db, "results DB file")->required();
+  tell->add_option("--trial", trial, "trial id (ask's \"trial\")")->required();
+  tell->add_option("--weights", weights, "trained weights (safetensors, srnas names: model.py's save())");
+  tell->add_option("--failed", failed, "record it FAILED with this reason");
+  tell->add_flag("--release", release, "put it back to PENDING, for the next ask");
+  tell->add_option("--iterations", iterations, "iterations it was trained for (default: the budget ask gave)")
+      ->check(int_range(1, 1LL << 40));
+  tell->callback([] {
+    TellInput in;
+    in.weights = weights;
+    in.failed = failed;
+    in.release = release;
+    in.iterations = iterations;
+    const TrialRecord t = tell_trial(db, trial, in);
+    if (t.state == TrialState::Complete)
+      fmt::print("trial {} COMPLETE: PSNR-RGB {:.3f} dB, PSNR-Y {:.3f} dB on the study's validation images; {} params, "
+                 "runtime ratio {:.3f}\n",
+                 t.id, *t.psnr_rgb, *t.psnr_y, t.params.value_or(0), t.runtime_ratio.value_or(NAN));
+    else
+      fmt::print("trial {} {}: {}\n", t.id, to_string(t.state), t.reason);
+  });
+}
+
+}  // namespace srnas::cli

@@ -1,0 +1,107 @@
+// tell_trial (ask_trial lives in search.cpp, with the search loop it shares its steps with).
+#include "distributed/ask_tell.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "search_space/builder.h"
+#include "search_space/error.h"
+#include "search_space/genome.h"
+#include "search_space/weights.h"
+#include "trainer/data_split.h"
+#include "trainer/dataset.h"
+#include "trainer/evaluate.h"
+
+namespace srnas {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+TrialRecord tell_trial(const std::string& db_path, int64_t trial_id, const TellInput& told) {
+  const int given = int(!told.weights.empty()) + int(!told.failed.empty()) + int(told.release);
+  if (given != 1) throw Error("srnas tell: give exactly one of --weights, --failed, --release");
+  if (!fs::exists(db_path)) throw Error(fmt::format("{}: no such results DB", db_path));
+  auto db = ResultsDB::open(db_path, ResultsDB::Mode::ReadWrite);
+  auto t = db->trial(trial_id);
+  if (!t) throw Error(fmt::format("{}: trial {} does not exist", db_path, trial_id));
+  auto handed_out = [&](const TrialRecord& r) {
+    if (r.state != TrialState::Running || r.worker.rfind(kExternalWorker, 0) != 0)
+      throw Error(fmt::format("{}: trial {} is {}{}: srnas tell records trials srnas ask handed out (RUNNING, worker "
+                              "external)",
+                              db_path, trial_id, to_string(r.state),
+                              r.state == TrialState::Running ? " on " + r.worker : ""));
+  };
+  handed_out(*t);
+  std::optional<StudyRecord> study;
+  for (const StudyRecord& s : db->studies())
+    if (s.id == t->study_id) study = s;
+  if (!study) throw Error(fmt::format("{}: trial {} has no study", db_path, trial_id));
+  const SearchConfig cfg = load_search_config_text(study->config_yaml, fmt::format("{}: study '{}' config", db_path,
+                                                                                   study->name));
+  const std::string run_dir = trial_run_dir(cfg, db_path, *t);
+
+  TrialRecord out = *t;
+  if (told.release) {
+    out.state = TrialState::Pending;
+    out.worker.clear();
+    out.started_at = out.heartbeat_at = 0;
+    out.reason = "released by srnas tell: the next srnas ask hands it out again";
+  } else if (!told.failed.empty()) {
+    out.state = TrialState::Failed;
+    out.reason = "external: " + told.failed;
+    out.finished_at = now_s();
+  } else {
+    // Validate the weights as the search validates its own trials (challenge PSNR, crop 4).
+    const Genome g = genome_from_string(t->genome_json);
+    SRNet net(g);
+    try {
+      load_weights(*net, told.weights);
+    } catch (const std::exception& e) {
+      rethrow_with(fmt::format("trial {}", trial_id), e);
+    }
+    const torch::Device device = pick_device(cfg.device);
+    net->to(device);
+    const std::vector<LoadedPair> val = load_pairs(open_val_set(cfg.data), size_t(16) << 30);
+    const QualityResult q = evaluate_quality(model_function(net), val, device);
+    TrainOptions options = load_train_options(cfg.train_options, cfg.train_set);
+    out.budget = told.iterations > 0 ? told.iterations : options.iterations;
+    out.finished_at = now_s();
+    if (!std::isfinite(q.psnr_rgb) || !std::isfinite(q.psnr_y)) {
+      out.state = TrialState::Failed;
+      out.reason = "diverged: the told weights give non-finite PSNR on the validation images";
+    } else {
+      fs::create_directories(run_dir);
+      const fs::path dest = fs::path(run_dir) / "weights.safetensors";
+      std::error_code ec;
+      if (!fs::equivalent(told.weights, dest, ec)) {
+        fs::copy_file(told.weights, dest, fs::copy_options::overwrite_existing, ec);
+        if (ec) throw Error(fmt::format("{}: cannot copy {} there: {}", dest.string(), told.weights, ec.message()));
+      }
+      out.state = TrialState::Complete;
+      out.reason.clear();
+      out.psnr_rgb = q.psnr_rgb;
+      out.psnr_y = q.psnr_y;
+      out.rung_psnr[0] = q.psnr_rgb;
+      out.weights_path = dest.string();
+    }
+  }
+  // Checked again in the transaction: another tell of the same trial may have come first.
+  db->transaction([&] {
+    handed_out(*db->trial(trial_id));
+    db->update_trial(out);
+    if (out.state == TrialState::Complete) db->add_artifact(out.id, "weights", out.weights_path);
+  });
+  return *db->trial(trial_id);
+}
+
+}  // namespace srnas

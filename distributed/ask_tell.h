@@ -1,0 +1,58 @@
+// Ask and tell (Optuna's ask-and-tell interface): srnas proposes, measures and records the
+// candidates of a study, and the training happens outside srnas, in your own script.
+//
+// `srnas ask` hands out the study's next trial (the baseline first), measured as a search
+// measures it (params, MACs, untrained runtime ratio on this machine) and PRUNED before any
+// training when it breaks the baseline's constraints or the limits; the trial is then RUNNING
+// with worker "external ...". `srnas tell` validates the weights trained for it on the
+// study's validation images by the challenge protocol (so every PSNR is srnas's own, not the
+// trainer's) and records it COMPLETE; or records it FAILED, or releases it to PENDING for the
+// next ask. Contract: several processes may ask and tell at once (claims and proposals are
+// DB transactions); a study is driven either by `srnas search` or by ask/tell (a search
+// refuses a study with trials RUNNING outside). Successive halving and a final stage are
+// search features: a config with them is refused.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "distributed/runner.h"
+#include "distributed/search.h"
+#include "distributed/search_config.h"
+#include "trainer/options.h"
+
+namespace srnas {
+
+// The worker of a trial handed out by ask starts with this.
+inline constexpr char kExternalWorker[] = "external";
+
+struct AskedTrial {
+  TrialRecord trial;     // as recorded: RUNNING, params, MACs and runtime ratio measured
+  TrainOptions options;  // what to train it with: options.iterations is its budget
+  std::string run_dir;   // its folder (srnas tell copies the weights there)
+};
+
+// The next trial to train outside srnas, claimed: the lowest-numbered PENDING one (the baseline,
+// released or re-queued trials), else a new candidate (enqueued, then the sampler), measured on
+// pool's runner first and PRUNED when it breaks a constraint (then the next). Candidates come
+// once the baseline's probe is recorded (another ask measuring it is waited for, up to 2 min);
+// the sampler's PSNR constraint applies once the baseline is told. nullopt: nothing left to hand
+// out (every candidate proposed; some may still be training outside).
+std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool);
+
+struct TellInput {
+  std::string weights;        // trained weights (safetensors, srnas names) to validate and record
+  std::string failed;         // or: record FAILED with this reason
+  bool release = false;       // or: back to PENDING, for the next ask
+  int64_t iterations = 0;     // iterations it was trained for (0: the budget ask handed out)
+};
+
+// Records the outcome of trial `trial_id` (of `db_path`), which must be RUNNING as handed out by
+// ask. Weights: loaded strictly into the trial's genome (an error names a missing or
+// mis-shaped tensor), validated on the study's validation images (its config's data) on its
+// device, copied into the trial's folder; non-finite output records FAILED ("diverged").
+// Returns the trial as recorded.
+TrialRecord tell_trial(const std::string& db_path, int64_t trial_id, const TellInput& told);
+
+}  // namespace srnas
