@@ -368,6 +368,20 @@ namespace {
 // (it cannot know whether the outside training goes on); `srnas tell` ends them.
 bool is_external(const TrialRecord& t) { return t.worker.rfind(kExternalWorker, 0) == 0; }
 
+// The baseline, trial number 0 (trained under the same budget and device), unless the study
+// has it.
+void add_baseline(ResultsDB& db, int64_t study_id, const SearchConfig& cfg) {
+  for (const auto& t : db.trials(study_id))
+    if (t.is_baseline) return;
+  Genome base_genome = load_arch(cfg.baseline).genome;
+  TrialRecord b;
+  b.study_id = study_id;
+  b.genome_json = canonical_json(base_genome);
+  b.genome_hash = genome_hash(base_genome);
+  b.is_baseline = true;
+  db.add_trial(b);
+}
+
 // What run_search and ask_trial share: a config's study opened (or created) in its DB, with
 // its baseline recorded, and the proposal of candidates.
 struct Session {
@@ -397,7 +411,22 @@ Session open_session(const SearchConfig& cfg, const SearchOptions& opt, const st
   const std::string measure = measurement_settings(cfg, ss.base_opt, device).dump();
   ss.db = ResultsDB::open(opt.db_path, ResultsDB::Mode::ReadWrite);
   ResultsDB& db = *ss.db;
-  auto existing = db.find_study(cfg.study);
+  // Created with its baseline (trial number 0) in one transaction: several `srnas ask` may
+  // start a study at once.
+  std::optional<StudyRecord> existing;
+  db.transaction([&] {
+    existing = db.find_study(cfg.study);
+    if (existing) return;
+    StudyRecord s;
+    s.name = cfg.study;
+    s.config_yaml = cfg.yaml;
+    s.space = cfg.space;
+    s.seed = cfg.seed;
+    s.device = device;
+    s.measure_json = measure;
+    ss.study_id = db.create_study(s);
+    add_baseline(db, ss.study_id, cfg);
+  });
   if (existing && !opt.resume)
     throw Error(fmt::format("{}: study '{}' already exists; pass --resume to continue it", opt.db_path, cfg.study));
   if (existing) {
@@ -452,28 +481,7 @@ Session open_session(const SearchConfig& cfg, const SearchOptions& opt, const st
         fmt::print(stderr, "[search] re-queued trial {} (was running on {})\n", t.id, t.worker);
       db.requeue_running(ss.study_id);
     }
-  } else {
-    StudyRecord s;
-    s.name = cfg.study;
-    s.config_yaml = cfg.yaml;
-    s.space = cfg.space;
-    s.seed = cfg.seed;
-    s.device = device;
-    s.measure_json = measure;
-    ss.study_id = db.create_study(s);
-  }
-
-  // The baseline is trial number 0, trained under the same budget and device.
-  bool have_baseline = false;
-  for (const auto& t : db.trials(ss.study_id)) have_baseline |= t.is_baseline;
-  if (!have_baseline) {
-    Genome base_genome = load_arch(cfg.baseline).genome;
-    TrialRecord b;
-    b.study_id = ss.study_id;
-    b.genome_json = canonical_json(base_genome);
-    b.genome_hash = genome_hash(base_genome);
-    b.is_baseline = true;
-    db.add_trial(b);
+    db.transaction([&] { add_baseline(db, ss.study_id, cfg); });
   }
   return ss;
 }

@@ -732,6 +732,34 @@ TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
   expect_cli_error(tell + "99 --failed x", "trial 99 does not exist");
 }
 
+TEST(Search, ConcurrentAsksHandOutDistinctTrials) {
+  // Three trainers ask at once on a study that does not exist yet: one study, one baseline,
+  // three different trials (the candidates wait for the baseline's probe).
+  fs::path d = make_study("asked3", 4, "random", "", 8, /*asha=*/false);
+  std::string cmd;
+  for (int i = 0; i < 3; ++i)
+    cmd += fmt::format("{} ask --config {} --db {} > {} 2>&1 & ", SRNAS_BIN, (d / "search.yaml").string(),
+                       (d / "s.db").string(), (d / fmt::format("ask{}.json", i)).string());
+  ASSERT_EQ(srnas::testing::run_command(cmd + "wait").status, 0);
+  std::set<int> ids;
+  int baselines = 0;
+  for (int i = 0; i < 3; ++i) {
+    std::ifstream in(d / fmt::format("ask{}.json", i));
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    const size_t at = text.find("{\"");  // libpng may warn on stderr first
+    ASSERT_NE(at, std::string::npos) << text;
+    const auto j = nlohmann::json::parse(text.substr(at), nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << text;
+    ids.insert(j["trial"].get<int>());
+    baselines += j["baseline"].get<bool>();
+  }
+  EXPECT_EQ(ids.size(), 3u);
+  EXPECT_EQ(baselines, 1);
+  const auto ts = trials_json(d);
+  ASSERT_EQ(ts.size(), 3u) << ts.dump(1);
+  for (const auto& t : ts) EXPECT_EQ(t["state"], "RUNNING") << t.dump();
+}
+
 TEST(Search, ReadersNeverFailOrBlockTheSearch) {
   // Long enough for several reads on a fast machine: 4 trials of 8 iterations were over
   // after 2 reads on trixie's LibTorch 2.6 with OpenBLAS, and so were 8 trials at successive
