@@ -862,8 +862,13 @@ std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions
     if (!t) {
       if (propose_candidate(ss, cfg, /*overlap_baseline=*/true)) continue;
       bool probing = false;  // the baseline handed out by another ask, its probe not recorded yet
-      for (const TrialRecord& b : search_trials(db.trials(ss.study_id)))
+      for (const TrialRecord& b : search_trials(db.trials(ss.study_id))) {
         probing |= b.is_baseline && b.state == TrialState::Running && !b.runtime_ratio;
+        if (b.is_baseline && b.state == TrialState::Failed)
+          throw Error(fmt::format("{}: study '{}': the baseline (trial {}) FAILED ({}): candidates are measured "
+                                  "against it; start a new study",
+                                  opt.db_path, cfg.study, b.id, b.reason));
+      }
       if (!probing || now_s() - t0 > 120) return std::nullopt;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;

@@ -724,6 +724,14 @@ TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(trials_json(d).size(), 3u);
 
+  // A baseline that failed outside leaves nothing to measure candidates against: said, not "nothing left".
+  fs::path f = make_study("asked_failed", 2, "random", "", 8, /*asha=*/false);
+  const std::string ask_f = "ask --config " + (f / "search.yaml").string() + " --db " + (f / "s.db").string();
+  r = run_cli(ask_f);
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(run_cli("tell --db " + (f / "s.db").string() + " --trial 1 --failed \"diverged\"").status, 0);
+  expect_cli_error(ask_f, "the baseline (trial 1) FAILED (external: diverged)");
+
   // Ask/tell is for configs without successive halving or a final stage; tell takes one outcome.
   fs::path h = make_study("asked_asha", 2);
   expect_cli_error("ask --config " + (h / "search.yaml").string() + " --db " + (h / "s.db").string(),
