@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "search_space/builder.h"
 #include "search_space/error.h"
@@ -71,7 +72,17 @@ TrialRecord tell_trial(const std::string& db_path, int64_t trial_id, const TellI
     }
     const torch::Device device = pick_device(cfg.device);
     net->to(device);
-    const std::vector<LoadedPair> val = load_pairs(open_val_set(cfg.data), size_t(16) << 30);
+    // The images the study was measured on (ask's), or the PSNR would not compare.
+    const Dataset val_set = open_val_set(cfg.data);
+    const nlohmann::json stored = nlohmann::json::parse(study->measure_json, nullptr, false);
+    if (stored.is_object() && stored.contains("data")) {
+      const nlohmann::json now = data_identity(open_train_set(cfg.data), val_set);
+      if (stored["data"] != now)
+        throw Error(fmt::format("{}: study '{}' was measured on other images than {} holds now ({} then, {} now): "
+                                "run srnas tell where srnas ask ran, with the same data",
+                                db_path, study->name, cfg.data.describe(), stored["data"].dump(), now.dump()));
+    }
+    const std::vector<LoadedPair> val = load_pairs(val_set, size_t(16) << 30);
     const QualityResult q = evaluate_quality(model_function(net), val, device);
     TrainOptions options = load_train_options(cfg.train_options, cfg.train_set);
     out.budget = told.iterations > 0 ? told.iterations : options.iterations;

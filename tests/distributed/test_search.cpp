@@ -706,6 +706,11 @@ TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
     ASSERT_EQ(r.status, 0) << r.err;
     fs::copy_file(d / "ext3" / "weights.safetensors", weights);
   }
+  // Told against other validation images than the study's: refused, nothing recorded.
+  srnas::write_png((d / "data" / "val" / "w.png").string(), pattern(40, 44, 8));
+  expect_cli_error(tell + std::to_string(j3["trial"].get<int>()) + " --weights " + weights,
+                   "was measured on other images than");
+  fs::remove(d / "data" / "val" / "w.png");
   r = run_cli(tell + std::to_string(j3["trial"].get<int>()) + " --weights " + weights + " --iterations 5");
   ASSERT_EQ(r.status, 0) << r.err;
 
