@@ -36,12 +36,12 @@ void write_file(const fs::path& p, const std::string& text) {
 }  // namespace
 
 void add_ask_commands(CLI::App& app) {
-  static std::string config, db, format = "json", weights, failed;
+  static std::string config, db, format = "json", tell_format = "text", weights, failed;
   static int64_t trial = 0, iterations = 0;
   static bool release = false;
 
   auto* ask = app.add_subcommand("ask", "Hand out the study's next trial to train outside srnas (exit 3: none left)");
-  ask->add_option("--config", config, "search config YAML (no asha:, no final:)")->required();
+  ask->add_option("--config", config, "search config YAML (no final:)")->required();
   ask->add_option("--db", db, "results DB file (default: the config's db, else <study>.db)");
   ask->add_option("--format", format, "json (one object) or text")->check(CLI::IsMember({"json", "text"}))
       ->capture_default_str();
@@ -71,6 +71,10 @@ void add_ask_commands(CLI::App& app) {
     SRNet net(g);
     save_weights(*net, (dir / "init.safetensors").string());
     const fs::path weights_out = dir / "trained.safetensors";
+    // Successive halving: the budgets of the rungs a candidate may reach (tell says when to go on).
+    nlohmann::json rungs = nlohmann::json::array();
+    if (cfg.asha && !t.is_baseline)
+      for (int r = 0; r < cfg.asha->rungs; ++r) rungs.push_back(rung_budget(*cfg.asha, r));
     nlohmann::json job = {
         {"trial", t.id},
         {"number", t.number},
@@ -83,6 +87,7 @@ void add_ask_commands(CLI::App& app) {
         {"init_weights", (dir / "init.safetensors").string()},
         {"weights", weights_out.string()},
         {"iterations", a->options.iterations},
+        {"rungs", rungs},
         {"options", to_json(a->options)},
         {"data", {{"train", cfg.data.train}, {"val", cfg.data.val}, {"val_images", cfg.data.val_images}}},
         {"params", t.params ? nlohmann::json(*t.params) : nlohmann::json(nullptr)},
@@ -107,16 +112,34 @@ void add_ask_commands(CLI::App& app) {
   tell->add_option("--weights", weights, "trained weights (safetensors, srnas names: model.py's save())");
   tell->add_option("--failed", failed, "record it FAILED with this reason");
   tell->add_flag("--release", release, "put it back to PENDING, for the next ask");
-  tell->add_option("--iterations", iterations, "iterations it was trained for (default: the budget ask gave)")
+  tell->add_option("--iterations", iterations, "iterations it was trained for in all (default: its budget)")
       ->check(int_range(1, 1LL << 40));
+  tell->add_option("--format", tell_format, "text, or json (continue_to: the next rung's budget when promoted)")
+      ->check(CLI::IsMember({"json", "text"}))->capture_default_str();
   tell->callback([] {
     TellInput in;
     in.weights = weights;
     in.failed = failed;
     in.release = release;
     in.iterations = iterations;
-    const TrialRecord t = tell_trial(db, trial, in);
-    if (t.state == TrialState::Complete)
+    const TellOutcome told = tell_trial(db, trial, in);
+    const TrialRecord& t = told.trial;
+    if (tell_format == "json") {
+      auto num = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+      std::cout << nlohmann::json{{"trial", t.id},           {"state", to_string(t.state)},
+                                  {"reason", t.reason},      {"psnr_rgb", num(t.psnr_rgb)},
+                                  {"psnr_y", num(t.psnr_y)}, {"rung", t.rung},
+                                  {"continue_to", num(told.continue_to)}}
+                       .dump()
+                << "\n";
+      return;
+    }
+    if (told.continue_to)
+      fmt::print("trial {} promoted to rung {} (PSNR-RGB {:.3f} dB at {} iterations): train on to {} iterations from "
+                 "these weights, then tell again\n",
+                 t.id, t.rung, t.rung_psnr.count(t.rung - 1) ? t.rung_psnr.at(t.rung - 1) : NAN, t.budget,
+                 *told.continue_to);
+    else if (t.state == TrialState::Complete)
       fmt::print("trial {} COMPLETE: PSNR-RGB {:.3f} dB, PSNR-Y {:.3f} dB on the study's validation images; {} params, "
                  "runtime ratio {:.3f}\n",
                  t.id, *t.psnr_rgb, *t.psnr_y, t.params.value_or(0), t.runtime_ratio.value_or(NAN));

@@ -28,7 +28,7 @@ double now_s() {
 
 }  // namespace
 
-TrialRecord tell_trial(const std::string& db_path, int64_t trial_id, const TellInput& told) {
+TellOutcome tell_trial(const std::string& db_path, int64_t trial_id, const TellInput& told) {
   const int given = int(!told.weights.empty()) + int(!told.failed.empty()) + int(told.release);
   if (given != 1) throw Error("srnas tell: give exactly one of --weights, --failed, --release");
   if (!fs::exists(db_path)) throw Error(fmt::format("{}: no such results DB", db_path));
@@ -49,70 +49,76 @@ TrialRecord tell_trial(const std::string& db_path, int64_t trial_id, const TellI
   if (!study) throw Error(fmt::format("{}: trial {} has no study", db_path, trial_id));
   const SearchConfig cfg = load_search_config_text(study->config_yaml, fmt::format("{}: study '{}' config", db_path,
                                                                                    study->name));
-  const std::string run_dir = trial_run_dir(cfg, db_path, *t);
-
-  TrialRecord out = *t;
-  if (told.release) {
-    out.state = TrialState::Pending;
-    out.worker.clear();
-    out.started_at = out.heartbeat_at = 0;
-    out.reason = "released by srnas tell: the next srnas ask hands it out again";
-  } else if (!told.failed.empty()) {
-    out.state = TrialState::Failed;
-    out.reason = "external: " + told.failed;
-    out.finished_at = now_s();
-  } else {
-    // Validate the weights as the search validates its own trials (challenge PSNR, crop 4).
-    const Genome g = genome_from_string(t->genome_json);
-    SRNet net(g);
-    try {
-      load_weights(*net, told.weights);
-    } catch (const std::exception& e) {
-      rethrow_with(fmt::format("trial {}", trial_id), e);
-    }
-    const torch::Device device = pick_device(cfg.device);
-    net->to(device);
-    // The images the study was measured on (ask's), or the PSNR would not compare.
-    const Dataset val_set = open_val_set(cfg.data);
-    const nlohmann::json stored = nlohmann::json::parse(study->measure_json, nullptr, false);
-    if (stored.is_object() && stored.contains("data")) {
-      const nlohmann::json now = data_identity(open_train_set(cfg.data), val_set);
-      if (stored["data"] != now)
-        throw Error(fmt::format("{}: study '{}' was measured on other images than {} holds now ({} then, {} now): "
-                                "run srnas tell where srnas ask ran, with the same data",
-                                db_path, study->name, cfg.data.describe(), stored["data"].dump(), now.dump()));
-    }
-    const std::vector<LoadedPair> val = load_pairs(val_set, size_t(16) << 30);
-    const QualityResult q = evaluate_quality(model_function(net), val, device);
-    TrainOptions options = load_train_options(cfg.train_options, cfg.train_set);
-    out.budget = told.iterations > 0 ? told.iterations : options.iterations;
-    out.finished_at = now_s();
-    if (!std::isfinite(q.psnr_rgb) || !std::isfinite(q.psnr_y)) {
-      out.state = TrialState::Failed;
-      out.reason = "diverged: the told weights give non-finite PSNR on the validation images";
-    } else {
-      fs::create_directories(run_dir);
-      const fs::path dest = fs::path(run_dir) / "weights.safetensors";
-      std::error_code ec;
-      if (!fs::equivalent(told.weights, dest, ec)) {
-        fs::copy_file(told.weights, dest, fs::copy_options::overwrite_existing, ec);
-        if (ec) throw Error(fmt::format("{}: cannot copy {} there: {}", dest.string(), told.weights, ec.message()));
+  TellOutcome out;
+  if (told.release || !told.failed.empty()) {
+    db->transaction([&] {
+      TrialRecord r = *db->trial(trial_id);
+      handed_out(r);
+      if (told.release) {
+        r.state = TrialState::Pending;
+        r.worker.clear();
+        r.started_at = r.heartbeat_at = 0;
+        r.reason = "released by srnas tell: the next srnas ask hands it out again";
+      } else {
+        r.state = TrialState::Failed;
+        r.reason = "external: " + told.failed;
+        r.finished_at = now_s();
       }
-      out.state = TrialState::Complete;
-      out.reason.clear();
-      out.psnr_rgb = q.psnr_rgb;
-      out.psnr_y = q.psnr_y;
-      out.rung_psnr[0] = q.psnr_rgb;
-      out.weights_path = dest.string();
+      db->update_trial(r);
+    });
+    out.trial = *db->trial(trial_id);
+    return out;
+  }
+
+  // Validate the weights as the search validates its own trials (challenge PSNR, crop 4).
+  const Genome g = genome_from_string(t->genome_json);
+  SRNet net(g);
+  try {
+    load_weights(*net, told.weights);
+  } catch (const std::exception& e) {
+    rethrow_with(fmt::format("trial {}", trial_id), e);
+  }
+  const torch::Device device = pick_device(cfg.device);
+  net->to(device);
+  // The images the study was measured on (ask's), or the PSNR would not compare.
+  const Dataset val_set = open_val_set(cfg.data);
+  const nlohmann::json stored = nlohmann::json::parse(study->measure_json, nullptr, false);
+  if (stored.is_object() && stored.contains("data")) {
+    const nlohmann::json now = data_identity(open_train_set(cfg.data), val_set);
+    if (stored["data"] != now)
+      throw Error(fmt::format("{}: study '{}' was measured on other images than {} holds now ({} then, {} now): "
+                              "run srnas tell where srnas ask ran, with the same data",
+                              db_path, study->name, cfg.data.describe(), stored["data"].dump(), now.dump()));
+  }
+  const std::vector<LoadedPair> val = load_pairs(val_set, size_t(16) << 30);
+  const QualityResult q = evaluate_quality(model_function(net), val, device);
+  CandidateOutcome o;
+  o.iterations = told.iterations;
+  if (!std::isfinite(q.psnr_rgb) || !std::isfinite(q.psnr_y)) {
+    o.status = "diverged";
+    o.reason = "the told weights give non-finite PSNR on the validation images";
+  } else {
+    // The trial's folder keeps the weights of its last rung (srnas export reads them there).
+    const std::string run_dir = trial_run_dir(cfg, db_path, *t);
+    fs::create_directories(run_dir);
+    const fs::path dest = fs::path(run_dir) / "weights.safetensors";
+    std::error_code ec;
+    if (!fs::equivalent(told.weights, dest, ec)) {
+      fs::copy_file(told.weights, dest, fs::copy_options::overwrite_existing, ec);
+      if (ec) throw Error(fmt::format("{}: cannot copy {} there: {}", dest.string(), told.weights, ec.message()));
     }
+    o.status = "complete";
+    o.psnr_rgb = q.psnr_rgb;
+    o.psnr_y = q.psnr_y;
+    o.weights_path = dest.string();
   }
   // Checked again in the transaction: another tell of the same trial may have come first.
   db->transaction([&] {
     handed_out(*db->trial(trial_id));
-    db->update_trial(out);
-    if (out.state == TrialState::Complete) db->add_artifact(out.id, "weights", out.weights_path);
+    out.continue_to = record_told(cfg, db_path, *db, trial_id, o, device.str());
   });
-  return *db->trial(trial_id);
+  out.trial = *db->trial(trial_id);
+  return out;
 }
 
 }  // namespace srnas

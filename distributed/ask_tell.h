@@ -7,10 +7,11 @@
 // with worker "external ...". `srnas tell` validates the weights trained for it on the
 // study's validation images by the challenge protocol (so every PSNR is srnas's own, not the
 // trainer's) and records it COMPLETE; or records it FAILED, or releases it to PENDING for the
-// next ask. Contract: several processes may ask and tell at once (claims and proposals are
-// DB transactions); a study is driven either by `srnas search` or by ask/tell (a search
-// refuses a study with trials RUNNING outside). Successive halving and a final stage are
-// search features: a config with them is refused.
+// next ask. With successive halving (asha:), ask hands out rung 0's budget and tell promotes
+// (train on to the next rung's budget, tell again) or prunes, as the search does. Contract:
+// several processes may ask and tell at once (claims, proposals and decisions are DB
+// transactions); a study is driven either by `srnas search` or by ask/tell (a search refuses
+// a study with trials RUNNING outside). A final stage is a search feature: refused.
 #pragma once
 
 #include <cstdint>
@@ -45,14 +46,28 @@ struct TellInput {
   std::string weights;        // trained weights (safetensors, srnas names) to validate and record
   std::string failed;         // or: record FAILED with this reason
   bool release = false;       // or: back to PENDING, for the next ask
-  int64_t iterations = 0;     // iterations it was trained for (0: the budget ask handed out)
+  int64_t iterations = 0;     // iterations it was trained for in all (0: the budget handed out)
+};
+
+struct TellOutcome {
+  TrialRecord trial;                 // as recorded
+  std::optional<int64_t> continue_to;  // successive halving promoted it: train on to this many
+                                       // iterations (from the told weights), then tell again
 };
 
 // Records the outcome of trial `trial_id` (of `db_path`), which must be RUNNING as handed out by
 // ask. Weights: loaded strictly into the trial's genome (an error names a missing or
-// mis-shaped tensor), validated on the study's validation images (its config's data) on its
-// device, copied into the trial's folder; non-finite output records FAILED ("diverged").
-// Returns the trial as recorded.
-TrialRecord tell_trial(const std::string& db_path, int64_t trial_id, const TellInput& told);
+// mis-shaped tensor), validated on the study's validation images (its config's data, which
+// must hold the images the study was measured on) on its device, copied into the trial's
+// folder, and recorded as the search records a training: with successive halving, a candidate
+// at a rung below the last is promoted (RUNNING, continue_to) or PRUNED; else COMPLETE.
+// Non-finite output records FAILED ("diverged").
+TellOutcome tell_trial(const std::string& db_path, int64_t trial_id, const TellInput& told);
+
+// The search's own recording of a finished training (search.cpp), for a trial trained outside:
+// o.iterations 0 means the budget ask handed out. Returns the iterations to continue to when
+// successive halving promotes it, nullopt when the trial is final. `device`: the study's.
+std::optional<int64_t> record_told(const SearchConfig& cfg, const std::string& db_path, ResultsDB& db,
+                                   int64_t trial_id, CandidateOutcome o, const std::string& device);
 
 }  // namespace srnas

@@ -842,10 +842,6 @@ std::string trial_run_dir(const SearchConfig& cfg, const std::string& db_path, c
 }
 
 std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool) {
-  if (cfg.asha)
-    throw Error(fmt::format("{}: asha: srnas ask hands out each candidate once, to train the options' iterations; "
-                            "successive halving needs srnas search",
-                            cfg.origin));
   if (cfg.final_stage)
     throw Error(fmt::format("{}: final: the final stage belongs to srnas search; retrain the winners with srnas "
                             "retrain (or ask/tell them with another study)",
@@ -897,6 +893,44 @@ std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions
     return a;
   }
   return std::nullopt;
+}
+
+namespace {
+
+// The pool of a `srnas tell`: the outcome comes from outside, nothing runs here.
+class ToldPool : public WorkerPool {
+ public:
+  explicit ToldPool(std::string device) : device_(std::move(device)) {}
+  int size() const override { return 1; }
+  void submit(int, const WorkItem&) override { throw Error("internal: srnas tell runs nothing"); }
+  WorkResult wait_any(int*, const std::function<void()>&) override { throw Error("internal: srnas tell runs nothing"); }
+  std::string device() const override { return device_; }
+  std::string worker_name(int) const override { return kExternalWorker; }
+  bool overlap_baseline() const override { return true; }
+
+ private:
+  std::string device_;
+};
+
+}  // namespace
+
+std::optional<int64_t> record_told(const SearchConfig& cfg, const std::string& db_path, ResultsDB& db,
+                                   int64_t trial_id, CandidateOutcome o, const std::string& device) {
+  const TrialRecord t = *db.trial(trial_id);
+  ToldPool pool(device);
+  const TrainOptions base_opt = load_train_options(cfg.train_options, cfg.train_set);
+  Ctx c{cfg, db, pool, t.study_id, cfg.runs_dir.empty() ? default_runs_dir(db_path) : cfg.runs_dir, t.worker,
+        base_opt, std::nullopt};
+  c.runs_dir = (fs::path(c.runs_dir) / cfg.study).string();
+  if (o.iterations <= 0) o.iterations = train_item(c, t).options.iterations;  // the budget ask handed out
+  WorkResult r;
+  r.trial_id = trial_id;
+  r.kind = WorkItem::Kind::Train;
+  r.outcome = o;
+  // As the search records its own trainings: successive halving promotes or prunes here.
+  const std::optional<WorkItem> next = on_result(c, r);
+  if (!next) return std::nullopt;
+  return next->options.iterations;
 }
 
 }  // namespace srnas

@@ -737,12 +737,67 @@ TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
   ASSERT_EQ(run_cli("tell --db " + (f / "s.db").string() + " --trial 1 --failed \"diverged\"").status, 0);
   expect_cli_error(ask_f, "the baseline (trial 1) FAILED (external: diverged)");
 
-  // Ask/tell is for configs without successive halving or a final stage; tell takes one outcome.
-  fs::path h = make_study("asked_asha", 2);
+  // Ask/tell is for configs without a final stage; tell takes one outcome.
+  fs::path h = make_study("asked_final", 2, "random", "final: {options: " + (d / "tiny.yaml").string() + "}\n", 8, false);
   expect_cli_error("ask --config " + (h / "search.yaml").string() + " --db " + (h / "s.db").string(),
-                   "asha: srnas ask hands out each candidate once");
+                   "final: the final stage belongs to srnas search");
   expect_cli_error(tell + "1 --failed x --release", "give exactly one of --weights, --failed, --release");
   expect_cli_error(tell + "99 --failed x", "trial 99 does not exist");
+}
+
+TEST(Search, AskAndTellWithSuccessiveHalving) {
+  // asha: {min_budget: 4, eta: 2, rungs: 2}: ask hands out rung 0's 4 iterations (the baseline
+  // the last rung's 8); tell promotes the best so far (train on to 8, tell again) and prunes one
+  // below the top half, as the search decides.
+  fs::path d = make_study("asked_sh", 3);
+  const std::string db = (d / "s.db").string();
+  const std::string ask = "ask --config " + (d / "search.yaml").string() + " --db " + db;
+  const std::string tell = "tell --db " + db + " --format json --trial ";
+  auto json_of = [](const srnas::testing::CliRun& r) {
+    EXPECT_EQ(r.status, 0) << r.err;
+    return nlohmann::json::parse(r.out.empty() ? "{}" : r.out);
+  };
+  auto train = [&](const nlohmann::json& job, const std::string& out, int iterations, bool resume) {
+    auto r = run_cli("train --arch " + (fs::path(job["dir"].get<std::string>()) / "genome.json").string() + " --data " +
+                     (d / "data").string() + " --options " + (d / "tiny.yaml").string() + " --out " +
+                     (d / out).string() + " --set iterations=" + std::to_string(iterations) +
+                     (resume ? " --resume" : ""));
+    EXPECT_EQ(r.status, 0) << r.err;
+    return (d / out / "weights.safetensors").string();
+  };
+  const nlohmann::json b = json_of(run_cli(ask));
+  ASSERT_TRUE(b["baseline"].get<bool>());
+  EXPECT_EQ(b["iterations"], 8);
+  EXPECT_TRUE(b["rungs"].empty());
+  nlohmann::json t = json_of(run_cli(tell + std::to_string(b["trial"].get<int>()) + " --weights " +
+                                     train(b, "eb", 8, false)));
+  EXPECT_EQ(t["state"], "COMPLETE");
+
+  const nlohmann::json c1 = json_of(run_cli(ask));
+  EXPECT_EQ(c1["iterations"], 4);
+  EXPECT_EQ(c1["rungs"], nlohmann::json::parse("[4, 8]"));
+  t = json_of(run_cli(tell + std::to_string(c1["trial"].get<int>()) + " --weights " + train(c1, "e1", 4, false)));
+  EXPECT_EQ(t["state"], "RUNNING") << t.dump();
+  EXPECT_EQ(t["continue_to"], 8) << "the first at rung 0 is the best so far";
+  EXPECT_EQ(t["rung"], 1);
+  t = json_of(run_cli(tell + std::to_string(c1["trial"].get<int>()) + " --weights " + train(c1, "e1", 8, true) +
+                      " --iterations 8"));
+  EXPECT_EQ(t["state"], "COMPLETE") << t.dump();
+  EXPECT_TRUE(t["continue_to"].is_null());
+
+  // The untrained initialisation is far below c1's rung-0 PSNR: pruned.
+  const nlohmann::json c2 = json_of(run_cli(ask));
+  t = json_of(run_cli(tell + std::to_string(c2["trial"].get<int>()) + " --weights " +
+                      c2["init_weights"].get<std::string>()));
+  EXPECT_EQ(t["state"], "PRUNED") << t.dump();
+  EXPECT_EQ(t["reason"].get<std::string>().rfind("successive halving: rung 0 PSNR", 0), 0u) << t.dump();
+
+  const auto ts = trials_json(d);
+  ASSERT_EQ(ts.size(), 3u) << ts.dump(1);
+  EXPECT_EQ(ts[1]["budget"], 8);
+  EXPECT_EQ(ts[1]["rung"], 1);
+  EXPECT_EQ(ts[2]["budget"], 4);
+  EXPECT_EQ(run_cli("fidelity --db " + db).status, 0);
 }
 
 TEST(Search, ConcurrentAsksHandOutDistinctTrials) {
