@@ -94,7 +94,8 @@ TEST(Importance, EtaSquaredIsTheShareOfVarianceAGeneExplains) {
   ts[1].rung_psnr[0] = 30;
   ts[3].psnr_rgb = 34;
   ts[3].rung_psnr[0] = 34;
-  const GeneImportance& all = gene(gene_importance(*s, ts, ImportanceObjective::Psnr, "random"), "x");
+  const ImportanceReport explained = gene_importance(*s, ts, ImportanceObjective::Psnr, "random");
+  const GeneImportance& all = gene(explained, "x");
   EXPECT_NEAR(*all.eta2, 1.0, 1e-12);
   EXPECT_NEAR(*all.eps2, 1.0, 1e-12);
   EXPECT_NE(importance_table(gene_importance(*s, ts, ImportanceObjective::Psnr, "random")).find("x "),
