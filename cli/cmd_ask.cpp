@@ -38,22 +38,26 @@ void write_file(const fs::path& p, const std::string& text) {
 void add_ask_commands(CLI::App& app) {
   static std::string config, db, format = "json", tell_format = "text", weights, failed;
   static int64_t trial = 0, iterations = 0;
-  static bool release = false;
+  static bool release = false, alive = false;
+  static std::string stale;
 
   auto* ask = app.add_subcommand("ask", "Hand out the study's next trial to train outside srnas (exit 3: none left)");
   ask->add_option("--config", config, "search config YAML (no final:)")->required();
   ask->add_option("--db", db, "results DB file (default: the config's db, else <study>.db)");
   ask->add_option("--format", format, "json (one object) or text")->check(CLI::IsMember({"json", "text"}))
       ->capture_default_str();
+  ask->add_option("--requeue-stale", stale,
+                  "first hand out again trials without a tell or heartbeat (tell --alive) for this long (6h, 2d)");
   ask->callback([] {
     const SearchConfig cfg = load_search_config(config);
+    const double stale_s = stale.empty() ? 0 : parse_duration_s(stale, "--requeue-stale");
     SearchOptions so;
     so.db_path = !db.empty() ? db : !cfg.db.empty() ? cfg.db : cfg.study + ".db";
     so.resume = true;  // the first ask creates the study, the next ones continue it
     so.quiet = true;
     install_stop_signals();
     auto pool = make_local_pool(make_local_runner(cfg, true, /*training_data=*/false), "ask");
-    const std::optional<AskedTrial> a = ask_trial(cfg, so, *pool);
+    const std::optional<AskedTrial> a = ask_trial(cfg, so, *pool, stale_s);
     if (!a) {
       fmt::print(stderr, "[ask] study '{}': nothing left to hand out ({} candidates proposed; trials still training "
                          "outside are told with srnas tell)\n",
@@ -112,6 +116,7 @@ void add_ask_commands(CLI::App& app) {
   tell->add_option("--weights", weights, "trained weights (safetensors, srnas names: model.py's save())");
   tell->add_option("--failed", failed, "record it FAILED with this reason");
   tell->add_flag("--release", release, "put it back to PENDING, for the next ask");
+  tell->add_flag("--alive", alive, "only a heartbeat: still training (see ask --requeue-stale)");
   tell->add_option("--iterations", iterations, "iterations it was trained for in all (default: its budget)")
       ->check(int_range(1, 1LL << 40));
   tell->add_option("--format", tell_format, "text, or json (continue_to: the next rung's budget when promoted)")
@@ -121,6 +126,7 @@ void add_ask_commands(CLI::App& app) {
     in.weights = weights;
     in.failed = failed;
     in.release = release;
+    in.alive = alive;
     in.iterations = iterations;
     const TellOutcome told = tell_trial(db, trial, in);
     const TrialRecord& t = told.trial;
@@ -134,7 +140,9 @@ void add_ask_commands(CLI::App& app) {
                 << "\n";
       return;
     }
-    if (told.continue_to)
+    if (alive)
+      fmt::print("trial {}: heartbeat recorded\n", t.id);
+    else if (told.continue_to)
       fmt::print("trial {} promoted to rung {} (PSNR-RGB {:.3f} dB at {} iterations): train on to {} iterations from "
                  "these weights, then tell again\n",
                  t.id, t.rung, t.rung_psnr.count(t.rung - 1) ? t.rung_psnr.at(t.rung - 1) : NAN, t.budget,

@@ -29,8 +29,8 @@ double now_s() {
 }  // namespace
 
 TellOutcome tell_trial(const std::string& db_path, int64_t trial_id, const TellInput& told) {
-  const int given = int(!told.weights.empty()) + int(!told.failed.empty()) + int(told.release);
-  if (given != 1) throw Error("srnas tell: give exactly one of --weights, --failed, --release");
+  const int given = int(!told.weights.empty()) + int(!told.failed.empty()) + int(told.release) + int(told.alive);
+  if (given != 1) throw Error("srnas tell: give exactly one of --weights, --failed, --release, --alive");
   if (!fs::exists(db_path)) throw Error(fmt::format("{}: no such results DB", db_path));
   auto db = ResultsDB::open(db_path, ResultsDB::Mode::ReadWrite);
   auto t = db->trial(trial_id);
@@ -50,6 +50,14 @@ TellOutcome tell_trial(const std::string& db_path, int64_t trial_id, const TellI
   const SearchConfig cfg = load_search_config_text(study->config_yaml, fmt::format("{}: study '{}' config", db_path,
                                                                                    study->name));
   TellOutcome out;
+  if (told.alive) {
+    db->transaction([&] {
+      handed_out(*db->trial(trial_id));
+      db->heartbeat(trial_id);
+    });
+    out.trial = *db->trial(trial_id);
+    return out;
+  }
   if (told.release || !told.failed.empty()) {
     db->transaction([&] {
       TrialRecord r = *db->trial(trial_id);

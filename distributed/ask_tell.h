@@ -40,12 +40,17 @@ struct AskedTrial {
 // once the baseline's probe is recorded (another ask measuring it is waited for, up to 2 min);
 // the sampler's PSNR constraint applies once the baseline is told. nullopt: nothing left to hand
 // out (every candidate proposed; some may still be training outside).
-std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool);
+// requeue_stale_s > 0: first, trials handed out whose last sign of life (the ask, or a
+// `tell --alive` heartbeat) is older than that go back to PENDING (a trainer that died), and are
+// handed out again from scratch at the budget of the rung they had reached.
+std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool,
+                                    double requeue_stale_s = 0);
 
 struct TellInput {
   std::string weights;        // trained weights (safetensors, srnas names) to validate and record
   std::string failed;         // or: record FAILED with this reason
   bool release = false;       // or: back to PENDING, for the next ask
+  bool alive = false;         // or: only a heartbeat (the trainer still works on it)
   int64_t iterations = 0;     // iterations it was trained for in all (0: the budget handed out)
 };
 

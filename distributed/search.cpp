@@ -841,7 +841,8 @@ std::string trial_run_dir(const SearchConfig& cfg, const std::string& db_path, c
   return run_dir_of((runs / cfg.study).string(), t);
 }
 
-std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool) {
+std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool,
+                                    double requeue_stale_s) {
   if (cfg.final_stage)
     throw Error(fmt::format("{}: final: the final stage belongs to srnas search; retrain the winners with srnas "
                             "retrain (or ask/tell them with another study)",
@@ -853,6 +854,15 @@ std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions
   c.runs_dir = (fs::path(c.runs_dir) / cfg.study).string();
   fs::create_directories(c.runs_dir);
   const double t0 = now_s();
+  if (requeue_stale_s > 0) {
+    db.transaction([&] {
+      for (const TrialRecord& t : search_trials(db.trials(ss.study_id, TrialState::Running)))
+        if (is_external(t) && t0 - t.heartbeat_at > requeue_stale_s)
+          fmt::print(stderr, "[ask] re-queued trial {} (no tell nor heartbeat for {}, last on {})\n", t.id,
+                     format_duration(t0 - t.heartbeat_at), t.worker);
+      db.requeue_running(ss.study_id, requeue_stale_s);
+    });
+  }
   while (!g_stop) {
     std::optional<TrialRecord> t = db.claim_pending(ss.study_id, c.worker);
     if (!t) {

@@ -706,6 +706,26 @@ TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
     ASSERT_EQ(r.status, 0) << r.err;
     fs::copy_file(d / "ext3" / "weights.safetensors", weights);
   }
+  // A trainer that stays silent: after --requeue-stale its trial is handed out again; a
+  // heartbeat (tell --alive) keeps it.
+  ASSERT_EQ(run_cli(tell + std::to_string(j3["trial"].get<int>()) + " --alive").status, 0);
+  r = run_cli(ask + " --requeue-stale 1h");
+  EXPECT_EQ(r.status, 3) << "alive just now: kept; nothing else to hand out\n" << r.err;
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    const std::string q = fmt::format("UPDATE trials SET heartbeat_at = heartbeat_at - 7200 WHERE id = {}",
+                                      j3["trial"].get<int>());
+    ASSERT_EQ(sqlite3_exec(h, q.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
+  r = run_cli(ask + " --requeue-stale 1h");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find(fmt::format("[ask] re-queued trial {} (no tell nor heartbeat for 2h00m", j3["trial"].get<int>())),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["trial"], j3["trial"]);
+
   // Told against other validation images than the study's: refused, nothing recorded.
   srnas::write_png((d / "data" / "val" / "w.png").string(), pattern(40, 44, 8));
   expect_cli_error(tell + std::to_string(j3["trial"].get<int>()) + " --weights " + weights,
@@ -741,7 +761,7 @@ TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
   fs::path h = make_study("asked_final", 2, "random", "final: {options: " + (d / "tiny.yaml").string() + "}\n", 8, false);
   expect_cli_error("ask --config " + (h / "search.yaml").string() + " --db " + (h / "s.db").string(),
                    "final: the final stage belongs to srnas search");
-  expect_cli_error(tell + "1 --failed x --release", "give exactly one of --weights, --failed, --release");
+  expect_cli_error(tell + "1 --failed x --release", "give exactly one of --weights, --failed, --release, --alive");
   expect_cli_error(tell + "99 --failed x", "trial 99 does not exist");
 }
 
