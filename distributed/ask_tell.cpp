@@ -36,7 +36,7 @@ TellOutcome tell_trial(const std::string& db_path, int64_t trial_id, const TellI
   auto t = db->trial(trial_id);
   if (!t) throw Error(fmt::format("{}: trial {} does not exist", db_path, trial_id));
   auto handed_out = [&](const TrialRecord& r) {
-    if (r.state != TrialState::Running || r.worker.rfind(kExternalWorker, 0) != 0)
+    if (r.state != TrialState::Running || !is_external(r))
       throw Error(fmt::format("{}: trial {} is {}{}: srnas tell records trials srnas ask handed out (RUNNING, worker "
                               "external)",
                               db_path, trial_id, to_string(r.state),

@@ -27,6 +27,9 @@ namespace srnas {
 
 // The worker of a trial handed out by ask starts with this.
 inline constexpr char kExternalWorker[] = "external";
+// A trial handed out by ask to be trained outside srnas: never taken over by a search (it cannot
+// know whether the training outside goes on); `srnas tell` ends it.
+inline bool is_external(const TrialRecord& t) { return t.worker.rfind(kExternalWorker, 0) == 0; }
 
 struct AskedTrial {
   TrialRecord trial;     // as recorded: RUNNING, params, MACs and runtime ratio measured

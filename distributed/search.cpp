@@ -364,10 +364,6 @@ std::string default_runs_dir(const std::string& db_path) { return db_path + ".ru
 
 namespace {
 
-// Trials handed out by `srnas ask` to be trained outside srnas: never taken over by a search
-// (it cannot know whether the outside training goes on); `srnas tell` ends them.
-bool is_external(const TrialRecord& t) { return t.worker.rfind(kExternalWorker, 0) == 0; }
-
 // The baseline, trial number 0 (trained under the same budget and device), unless the study
 // has it.
 void add_baseline(ResultsDB& db, int64_t study_id, const SearchConfig& cfg) {
