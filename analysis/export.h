@@ -47,6 +47,9 @@ std::string torchscript_source(const Genome& g);
 // (writes a state_dict as safetensors srnas reads) and the canonical genome (GENOME_JSON). Its output equals SRNet's to float rounding.
 std::string pytorch_source(const Genome& g);
 
+// Writes text to path atomically (a temp file next to it, then rename); errors name the file.
+void write_text_atomic(const std::string& path, const std::string& text);
+
 // The attribute name of an srnas weight in the TorchScript module ('.' -> '_').
 std::string torchscript_name(const std::string& srnas_name);
 

@@ -2,7 +2,6 @@
 // study's next trial to train outside srnas and writes its folder (genome.json, model.py,
 // init.safetensors, job.json); tell records what came of it.
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include <fmt/core.h>
@@ -21,19 +20,6 @@ namespace srnas::cli {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-void write_file(const fs::path& p, const std::string& text) {
-  const fs::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f) throw Error(fmt::format("{}: cannot write", tmp.string()));
-  }
-  fs::rename(tmp, p);
-}
-
-}  // namespace
 
 void add_ask_commands(CLI::App& app) {
   static std::string config, db, format = "json", tell_format = "text", weights, failed;
@@ -69,8 +55,8 @@ void add_ask_commands(CLI::App& app) {
     const Genome g = genome_from_string(t.genome_json);
     const fs::path dir = a->run_dir;
     fs::create_directories(dir);
-    write_file(dir / "genome.json", to_json(g).dump(2) + "\n");
-    write_file(dir / "model.py", pytorch_source(g));
+    write_text_atomic((dir / "genome.json").string(), to_json(g).dump(2) + "\n");
+    write_text_atomic((dir / "model.py").string(), pytorch_source(g));
     torch::manual_seed(a->options.seed);  // srnas train's initialisation
     SRNet net(g);
     save_weights(*net, (dir / "init.safetensors").string());
@@ -98,7 +84,7 @@ void add_ask_commands(CLI::App& app) {
         {"macs", t.macs ? nlohmann::json(*t.macs) : nlohmann::json(nullptr)},
         {"runtime_ratio", t.runtime_ratio ? nlohmann::json(*t.runtime_ratio) : nlohmann::json(nullptr)},
         {"tell", fmt::format("srnas tell --db {} --trial {} --weights {}", so.db_path, t.id, weights_out.string())}};
-    write_file(dir / "job.json", job.dump(2) + "\n");
+    write_text_atomic((dir / "job.json").string(), job.dump(2) + "\n");
     if (format == "json") {
       std::cout << job.dump() << "\n";
       return;

@@ -613,7 +613,7 @@ void add_search_commands(CLI::App& app) {
     SearchConfig cfg = load_search_config_text(st.config_yaml, d->path() + " (study " + st.name + ")");
     install_stop_signals();
     auto runner = make_local_runner(cfg, !verbose);
-    std::string runs = (std::filesystem::path(cfg.runs_dir.empty() ? default_runs_dir(db) : cfg.runs_dir) / st.name).string();
+    const std::string runs = study_runs_dir(cfg, db);
     const size_t total = parents.size() * seeds.size();
     size_t k = 0, busy = 0;
     bool failed = false;

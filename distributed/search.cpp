@@ -550,9 +550,8 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   auto& db = ss.db;
   const int64_t study_id = ss.study_id;
 
-  Ctx c{cfg, *db, pool, study_id, cfg.runs_dir.empty() ? default_runs_dir(opt.db_path) : cfg.runs_dir,
-        opt.worker.empty() ? default_worker() : opt.worker, ss.base_opt, ss.final_opt};
-  c.runs_dir = (fs::path(c.runs_dir) / cfg.study).string();
+  Ctx c{cfg, *db, pool, study_id, study_runs_dir(cfg, opt.db_path), opt.worker.empty() ? default_worker() : opt.worker,
+        ss.base_opt, ss.final_opt};
   fs::create_directories(c.runs_dir);
   fmt::print(stderr, "[search] study '{}' in {}: {} candidates from space {} by {}, {} worker(s), device {}\n",
              cfg.study, opt.db_path, cfg.trials, cfg.space, ss.sampler->name(), pool.size(), pool.device());
@@ -832,9 +831,12 @@ RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOption
   return out;
 }
 
+std::string study_runs_dir(const SearchConfig& cfg, const std::string& db_path) {
+  return (fs::path(cfg.runs_dir.empty() ? default_runs_dir(db_path) : cfg.runs_dir) / cfg.study).string();
+}
+
 std::string trial_run_dir(const SearchConfig& cfg, const std::string& db_path, const TrialRecord& t) {
-  const fs::path runs = cfg.runs_dir.empty() ? default_runs_dir(db_path) : cfg.runs_dir;
-  return run_dir_of((runs / cfg.study).string(), t);
+  return run_dir_of(study_runs_dir(cfg, db_path), t);
 }
 
 std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions& opt, WorkerPool& pool,
@@ -845,15 +847,14 @@ std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions
                             cfg.origin));
   Session ss = open_session(cfg, opt, pool.device(), /*for_ask=*/true);
   ResultsDB& db = *ss.db;
-  Ctx c{cfg, db, pool, ss.study_id, cfg.runs_dir.empty() ? default_runs_dir(opt.db_path) : cfg.runs_dir,
+  Ctx c{cfg, db, pool, ss.study_id, study_runs_dir(cfg, opt.db_path),
         fmt::format("{} (srnas ask on {})", kExternalWorker, default_worker()), ss.base_opt, ss.final_opt};
-  c.runs_dir = (fs::path(c.runs_dir) / cfg.study).string();
   fs::create_directories(c.runs_dir);
   const double t0 = now_s();
   if (requeue_stale_s > 0) {
     db.transaction([&] {
       for (const TrialRecord& t : search_trials(db.trials(ss.study_id, TrialState::Running)))
-        if (is_external(t) && t0 - t.heartbeat_at > requeue_stale_s)
+        if (t0 - t.heartbeat_at > requeue_stale_s)
           fmt::print(stderr, "[ask] re-queued trial {} (no tell nor heartbeat for {}, last on {})\n", t.id,
                      format_duration(t0 - t.heartbeat_at), t.worker);
       db.requeue_running(ss.study_id, requeue_stale_s);
@@ -875,27 +876,24 @@ std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;
     }
-    WorkItem item = first_item(c, *t);
-    if (item.kind == WorkItem::Kind::Probe) {
-      pool.submit(0, item);
+    // Measured first (as drive() does): a trial that breaks a constraint is PRUNED, the next one asked.
+    std::optional<WorkItem> item = first_item(c, *t);
+    if (item->kind == WorkItem::Kind::Probe) {
+      pool.submit(0, *item);
       int w = 0;
-      const WorkResult r = pool.wait_any(&w, [&] { db.heartbeat(t->id); });
-      std::optional<WorkItem> next = on_result(c, r);
-      if (!next) {
-        const TrialRecord p = *db.trial(t->id);
-        fmt::print(stderr, "[ask] trial {} {}: {}\n", p.id, to_string(p.state), p.reason);
-        continue;
-      }
-      item = *next;
+      item = on_result(c, pool.wait_any(&w, [&] { db.heartbeat(t->id); }));
     } else if (prune_before_training(c, *t)) {
+      item.reset();
+    }
+    if (!item) {
       const TrialRecord p = *db.trial(t->id);
       fmt::print(stderr, "[ask] trial {} {}: {}\n", p.id, to_string(p.state), p.reason);
       continue;
     }
     AskedTrial a;
     a.trial = *db.trial(t->id);
-    a.options = item.options;
-    a.run_dir = item.run_dir;
+    a.options = item->options;
+    a.run_dir = item->run_dir;
     return a;
   }
   return std::nullopt;
@@ -925,9 +923,7 @@ std::optional<int64_t> record_told(const SearchConfig& cfg, const std::string& d
   const TrialRecord t = *db.trial(trial_id);
   ToldPool pool(device);
   const TrainOptions base_opt = load_train_options(cfg.train_options, cfg.train_set);
-  Ctx c{cfg, db, pool, t.study_id, cfg.runs_dir.empty() ? default_runs_dir(db_path) : cfg.runs_dir, t.worker,
-        base_opt, std::nullopt};
-  c.runs_dir = (fs::path(c.runs_dir) / cfg.study).string();
+  Ctx c{cfg, db, pool, t.study_id, study_runs_dir(cfg, db_path), t.worker, base_opt, std::nullopt};
   if (o.iterations <= 0) o.iterations = train_item(c, t).options.iterations;  // the budget ask handed out
   WorkResult r;
   r.trial_id = trial_id;
