@@ -441,20 +441,6 @@ void save_atomic(const torch::jit::Module& m, const Genome& g, const std::string
 
 }  // namespace
 
-void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(fmt::format("{}: cannot write: {}", tmp, std::strerror(errno)));
-    f << text;
-    f.flush();
-    if (!f) throw Error(fmt::format("{}: write failed: {}", tmp, std::strerror(errno)));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error(fmt::format("{}: cannot rename from {}: {}", path, tmp, ec.message()));
-}
-
 std::string torchscript_name(const std::string& srnas_name) {
   std::string s = srnas_name;
   for (char& c : s)

@@ -19,6 +19,7 @@
 #include <torch/script.h>
 
 #include "search_space/genome.h"
+#include "search_space/text_file.h"  // write_text_atomic, used with the sources above
 #include "search_space/weights.h"
 
 namespace srnas {
@@ -46,9 +47,6 @@ std::string torchscript_source(const Genome& g);
 // weights.safetensors next to the file, with the safetensors package when installed), save()
 // (writes a state_dict as safetensors srnas reads) and the canonical genome (GENOME_JSON). Its output equals SRNet's to float rounding.
 std::string pytorch_source(const Genome& g);
-
-// Writes text to path atomically (a temp file next to it, then rename); errors name the file.
-void write_text_atomic(const std::string& path, const std::string& text);
 
 // The attribute name of an srnas weight in the TorchScript module ('.' -> '_').
 std::string torchscript_name(const std::string& srnas_name);

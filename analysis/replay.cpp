@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -25,14 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// One recorded genome of the lookup table.
-struct Entry {
-  TrialRecord t;           // as recorded
-  std::vector<int> genes;  // empty when the genome is not in the space
-  bool complete = false;   // contributes to the hypervolume
-  Point obj;               // normalised objectives (complete only)
-};
-
 bool finite(const std::optional<double>& v) { return v && std::isfinite(*v); }
 
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
@@ -47,6 +41,94 @@ bool add_to_front(std::vector<Point>& front, const Point& p) {
 }
 
 }  // namespace
+
+LookupTable lookup_table(const std::vector<TrialRecord>& trials, const std::string& space_name,
+                         const std::string& where) {
+  std::unique_ptr<Space> space;
+  try {
+    space = Space::load(space_name);
+  } catch (const std::exception& e) {
+    rethrow_with(fmt::format("{}: replay: space '{}'", where, space_name), e);
+  }
+  LookupTable table;
+  table.space = space_name;
+  std::vector<TrialRecord> sorted = trials;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const TrialRecord& a, const TrialRecord& b) {
+    return a.number != b.number ? a.number < b.number : a.id < b.id;
+  });
+  std::unordered_set<std::string> hashes;
+  for (const auto& t : sorted)
+    if (t.is_baseline) {
+      table.baselines.push_back(t);
+      hashes.insert(t.genome_hash);  // never a candidate: the sampler never proposes it
+    }
+  for (const auto& t : sorted) {
+    if (t.is_baseline || t.parent_id) continue;
+    LookupEntry e;
+    e.trial = t;
+    e.complete = t.state == TrialState::Complete && finite(t.psnr_rgb) && t.params && finite(t.runtime_ratio);
+    const bool infeasible = t.state == TrialState::Pruned && starts_with(t.reason, "constraint");
+    if (!e.complete && !infeasible) continue;
+    if (!hashes.insert(t.genome_hash).second) continue;
+    try {
+      e.genes = space->encode(genome_from_string(t.genome_json));
+    } catch (const std::exception&) {
+      e.genes.clear();
+    }
+    table.entries.push_back(std::move(e));
+  }
+  if (table.entries.empty())
+    throw Error(fmt::format("{}: replay: no COMPLETE or constraint-PRUNED candidate recorded: nothing to replay", where));
+
+  // Normalisation over the recorded COMPLETE set.
+  table.lo.assign(3, std::numeric_limits<double>::infinity());
+  table.hi.assign(3, -std::numeric_limits<double>::infinity());
+  auto raw = [](const TrialRecord& t) { return Point{-*t.psnr_rgb, double(*t.params), *t.runtime_ratio}; };
+  for (const auto& e : table.entries)
+    if (e.complete) {
+      Point p = raw(e.trial);
+      for (size_t k = 0; k < 3; ++k) table.lo[k] = std::min(table.lo[k], p[k]), table.hi[k] = std::max(table.hi[k], p[k]);
+    }
+  for (auto& e : table.entries)
+    if (e.complete) {
+      e.objectives = raw(e.trial);
+      for (size_t k = 0; k < 3; ++k)
+        e.objectives[k] = table.hi[k] > table.lo[k] ? (e.objectives[k] - table.lo[k]) / (table.hi[k] - table.lo[k]) : 0.0;
+    }
+  table.ref.assign(3, 1.01);
+  return table;
+}
+
+std::string lookup_table_json(const LookupTable& table) {
+  const std::unique_ptr<Space> space = Space::load(table.space);
+  auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  nlohmann::json genes = nlohmann::json::array(), baselines = nlohmann::json::array(),
+                 entries = nlohmann::json::array();
+  for (const auto& g : space->genes()) genes.push_back({{"name", g.name}, {"labels", g.labels}});
+  for (const auto& t : table.baselines)
+    baselines.push_back(
+        {{"trial", t.id}, {"psnr_rgb", opt(t.psnr_rgb)}, {"params", opt(t.params)}, {"runtime_ratio", opt(t.runtime_ratio)}});
+  for (const auto& e : table.entries)
+    entries.push_back({{"trial", e.trial.id},
+                       {"number", e.trial.number},
+                       {"genome_hash", e.trial.genome_hash},
+                       {"genes", e.genes},
+                       {"complete", e.complete},
+                       {"psnr_rgb", opt(e.trial.psnr_rgb)},
+                       {"params", opt(e.trial.params)},
+                       {"runtime_ratio", opt(e.trial.runtime_ratio)},
+                       {"objectives", e.objectives}});
+  nlohmann::json j = {{"space", table.space},
+                      {"kind", space->kind()},
+                      {"genes", genes},
+                      {"objectives", {"-psnr_rgb", "params", "runtime_ratio"}},
+                      {"lo", table.lo},
+                      {"hi", table.hi},
+                      {"ref", table.ref},
+                      {"baselines", baselines},
+                      {"entries", entries}};
+  return j.dump(1) + "\n";
+}
 
 ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& space_name, const ReplayOptions& opt,
                    const std::string& where) {
@@ -69,67 +151,24 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
   } catch (const std::exception& e) {
     rethrow_with(where + ": replay", e);
   }
-  std::unique_ptr<Space> space;
-  try {
-    space = Space::load(space_name);
-  } catch (const std::exception& e) {
-    rethrow_with(fmt::format("{}: replay: space '{}'", where, space_name), e);
-  }
-
-  // The lookup table and the run's starting history (the baselines).
-  std::vector<TrialRecord> sorted = trials;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const TrialRecord& a, const TrialRecord& b) {
-    return a.number != b.number ? a.number < b.number : a.id < b.id;
-  });
-  std::vector<TrialRecord> start;
+  const LookupTable table = lookup_table(trials, space_name, where);
+  const std::unique_ptr<Space> space = Space::load(space_name);
+  const std::vector<LookupEntry>& entries = table.entries;
+  const std::vector<TrialRecord>& start = table.baselines;
   Constraints cons;
   std::unordered_map<std::string, size_t> by_hash;
-  for (const auto& t : sorted)
-    if (t.is_baseline) {
-      start.push_back(t);
-      by_hash.emplace(t.genome_hash, SIZE_MAX);  // never a candidate: the sampler never proposes it
-      if (t.state == TrialState::Complete && t.params && finite(t.runtime_ratio) && finite(t.psnr_rgb)) {
-        cons.max_params = t.params;
-        cons.max_runtime_ratio = t.runtime_ratio;
-        cons.min_psnr = t.psnr_rgb;
-      }
+  for (const auto& t : start) {
+    by_hash.emplace(t.genome_hash, SIZE_MAX);  // never a candidate: the sampler never proposes it
+    if (t.state == TrialState::Complete && t.params && finite(t.runtime_ratio) && finite(t.psnr_rgb)) {
+      cons.max_params = t.params;
+      cons.max_runtime_ratio = t.runtime_ratio;
+      cons.min_psnr = t.psnr_rgb;
     }
-  std::vector<Entry> entries;
-  for (const auto& t : sorted) {
-    if (t.is_baseline || t.parent_id) continue;
-    Entry e;
-    e.t = t;
-    e.complete = t.state == TrialState::Complete && finite(t.psnr_rgb) && t.params && finite(t.runtime_ratio);
-    const bool infeasible = t.state == TrialState::Pruned && starts_with(t.reason, "constraint");
-    if (!e.complete && !infeasible) continue;
-    if (!by_hash.emplace(t.genome_hash, entries.size()).second) continue;
-    try {
-      e.genes = space->encode(genome_from_string(t.genome_json));
-    } catch (const std::exception&) {
-      e.genes.clear();
-    }
-    entries.push_back(std::move(e));
   }
+  for (size_t i = 0; i < entries.size(); ++i) by_hash.emplace(entries[i].trial.genome_hash, i);
   const size_t n = entries.size();
-  if (n == 0)
-    throw Error(fmt::format("{}: replay: no COMPLETE or constraint-PRUNED candidate recorded: nothing to replay", where));
   const size_t budget = opt.budget == 0 ? n : std::min(n, size_t(opt.budget));
-
-  // Normalisation over the recorded COMPLETE set.
-  double lo[3], hi[3];
-  for (int k = 0; k < 3; ++k) lo[k] = std::numeric_limits<double>::infinity(), hi[k] = -lo[k];
-  auto raw = [](const TrialRecord& t) { return Point{-*t.psnr_rgb, double(*t.params), *t.runtime_ratio}; };
-  for (const auto& e : entries)
-    if (e.complete) {
-      Point p = raw(e.t);
-      for (int k = 0; k < 3; ++k) lo[k] = std::min(lo[k], p[k]), hi[k] = std::max(hi[k], p[k]);
-    }
-  for (auto& e : entries)
-    if (e.complete) {
-      e.obj = raw(e.t);
-      for (int k = 0; k < 3; ++k) e.obj[size_t(k)] = hi[k] > lo[k] ? (e.obj[size_t(k)] - lo[k]) / (hi[k] - lo[k]) : 0.0;
-    }
-  const Point ref(3, 1.01);
+  const Point ref = table.ref;
 
   ReplayCurve c;
   c.sampler = opt.sampler;
@@ -154,7 +193,9 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
         seen[i].reason.clear();
       }
       SamplerContext ctx{*space, seen, cons, uint64_t(seed), int64_t(history.size())};
+      const auto t0 = std::chrono::steady_clock::now();
       std::optional<Genome> g = sampler->propose(ctx);
+      c.propose_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       size_t pick = SIZE_MAX;
       if (g) {
         auto it = by_hash.find(genome_hash(*g));
@@ -181,11 +222,11 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
         for (size_t i = 0; i < n && pick == SIZE_MAX; ++i)
           if (!used[i]) pick = i;
       used[pick] = true;
-      TrialRecord h = entries[pick].t;
+      TrialRecord h = entries[pick].trial;
       h.number = int64_t(history.size());
       history.push_back(std::move(h));
-      order.push_back(entries[pick].t.id);
-      if (entries[pick].complete && add_to_front(front, entries[pick].obj)) hv = hypervolume(front, ref);
+      order.push_back(entries[pick].trial.id);
+      if (entries[pick].complete && add_to_front(front, entries[pick].objectives)) hv = hypervolume(front, ref);
       curve.push_back(hv);
     }
     c.runs.push_back(std::move(curve));
@@ -245,7 +286,8 @@ std::string replay_json(const std::vector<ReplayCurve>& curves) {
     std::vector<size_t> k;
     for (size_t i = 1; i <= c.mean.size(); ++i) k.push_back(i);
     a.push_back({{"sampler", c.sampler}, {"k", k},           {"mean", c.mean}, {"stdev", c.stdev},
-                 {"min", c.min},         {"max", c.max},     {"runs", c.runs}, {"orders", c.orders}});
+                 {"min", c.min},         {"max", c.max},     {"runs", c.runs}, {"orders", c.orders},
+                 {"propose_s", c.propose_s}});
   }
   return a.dump(2) + "\n";
 }

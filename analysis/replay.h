@@ -34,7 +34,35 @@ struct ReplayCurve {
   std::vector<double> mean, stdev, min, max;
   std::vector<std::vector<double>> runs;     // runs[s][k-1]: seed s's curve
   std::vector<std::vector<int64_t>> orders;  // orders[s]: trial ids seed s evaluated, in order
+  double propose_s = 0;                      // wall seconds inside the sampler's propose(), all runs
 };
+
+// One recorded genome of the lookup table replay() searches in.
+struct LookupEntry {
+  TrialRecord trial;                // as recorded
+  std::vector<int> genes;           // space.encode of its genome; empty when it is outside the space
+  bool complete = false;            // COMPLETE with PSNR-RGB, params and runtime ratio: in the hypervolume
+  std::vector<double> objectives;   // complete: (-PSNR-RGB, params, runtime ratio) scaled by lo/hi
+};
+
+// The lookup table and what a run starts from (see replay() for which trials it holds).
+struct LookupTable {
+  std::string space;                // the study's space (name or file)
+  std::vector<TrialRecord> baselines;
+  std::vector<LookupEntry> entries; // by trial number, one per genome hash
+  std::vector<double> lo, hi;       // per raw objective, over the COMPLETE entries
+  std::vector<double> ref;          // the reference point of the normalised objectives (1.01 each)
+};
+
+// Builds the table replay() uses; `where` prefixes errors (none recorded, space not loadable).
+LookupTable lookup_table(const std::vector<TrialRecord>& trials, const std::string& space, const std::string& where);
+
+// JSON text of the table, for replaying other samplers on it (scripts/bench_optuna.py):
+// {"space", "kind", "genes": [{"name", "labels"}], "objectives": ["-psnr_rgb", "params", "runtime_ratio"],
+//  "lo", "hi", "ref", "baselines": [{"trial", "psnr_rgb", "params", "runtime_ratio"}],
+//  "entries": [{"trial" (id, as in replay_json's orders), "number", "genome_hash", "genes",
+//  "complete", "psnr_rgb", "params", "runtime_ratio", "objectives"}]}; absent metrics are null.
+std::string lookup_table_json(const LookupTable& table);
 
 // The lookup table: the study's COMPLETE candidates with PSNR-RGB, params and runtime ratio,
 // and its PRUNED-by-constraint ones (reason "constraint: ..."; infeasible, with their metrics);
@@ -63,7 +91,7 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
 
 // A text table: k, then mean +- sd per sampler, at k = 1, 2, 5, 10, 20, 50, ... and the final k.
 std::string replay_table(const std::vector<ReplayCurve>& curves);
-// JSON text: [{"sampler", "k": [...], "mean", "stdev", "min", "max", "runs", "orders"}, ...].
+// JSON text: [{"sampler", "k": [...], "mean", "stdev", "min", "max", "runs", "orders", "propose_s"}, ...].
 std::string replay_json(const std::vector<ReplayCurve>& curves);
 
 // Gnuplot plot (replay.png and replay.svg, with replay_<sampler>.dat and replay.gp) of each

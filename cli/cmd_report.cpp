@@ -18,11 +18,12 @@
 #include "sampler/sampler.h"
 #include "search_space/error.h"
 #include "search_space/space.h"
+#include "search_space/text_file.h"
 
 namespace srnas::cli {
 
 void add_report_commands(CLI::App& app) {
-  static std::string db, study, out, sampler = "all", format = "table";
+  static std::string db, study, out, table_out, sampler = "all", format = "table";
   static int budget = 0, seeds = 10, population = 8, tournament = 3, workers = 1;
   static bool constant_liar = false, multivariate = false;
 
@@ -122,9 +123,13 @@ void add_report_commands(CLI::App& app) {
   rb->add_flag("--multivariate", multivariate, "tpe with multivariate (joint kernels over the genes)");
   rb->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   rb->add_option("--out", out, "also plot the curves into this folder (replay.png, replay.svg)");
+  rb->add_option("--table", table_out, "also write the lookup table (JSON) to this file, to replay other samplers on it");
   rb->callback([] {
     auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
+    if (!table_out.empty())
+      write_text_atomic(table_out, lookup_table_json(lookup_table(
+                                       d->trials(st.id), st.space, fmt::format("{} (study {})", d->path(), st.name))));
     std::vector<std::string> names = sampler == "all" ? sampler_types()
                                                       : std::vector<std::string>{sampler};
     std::vector<ReplayCurve> curves;

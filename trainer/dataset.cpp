@@ -25,6 +25,7 @@
 
 #include "search_space/error.h"
 #include "search_space/json_reader.h"
+#include "search_space/text_file.h"
 #include "trainer/matlab_resize.h"
 
 namespace srnas {
@@ -184,30 +185,6 @@ std::string lr_file_name(const std::string& name, int scale, const std::string& 
 // out/LR_bicubic/X<scale>: where srnas writes LR images (cache and `data prepare`).
 fs::path lr_subdir(const fs::path& out, int scale) { return out / "LR_bicubic" / fmt::format("X{}", scale); }
 
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp =
-      fmt::format("{}.tmp.{}.{}", path.string(), static_cast<long>(::getpid()), counter.fetch_add(1));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(fmt::format("{}: cannot write: cannot create {}", path.string(), tmp));
-    out << text;
-    out.close();
-    if (!out) {
-      std::error_code ignore;
-      fs::remove(tmp, ignore);
-      throw Error(fmt::format("{}: cannot write: write to {} failed", path.string(), tmp));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignore;
-    fs::remove(tmp, ignore);
-    throw Error(fmt::format("{}: cannot write: rename from {} failed: {}", path.string(), tmp, ec.message()));
-  }
-}
-
 void make_dirs(const fs::path& p) {
   std::error_code ec;
   fs::create_directories(p, ec);
@@ -273,7 +250,7 @@ void write_manifest(const fs::path& path, const std::string& source, int scale, 
   const json j = {{"format", kManifestFormat}, {"version", kManifestVersion}, {"scale", scale},
                   {"resize", kResizeName},     {"source", source},            {"hr_copies", hr_copies},
                   {"images", images}};
-  write_text_atomic(path, j.dump(1) + "\n");
+  write_text_atomic(path.string(), j.dump(1) + "\n");
 }
 
 // Brings out_dir up to date with the HR images `sources` (all in one folder): LR under

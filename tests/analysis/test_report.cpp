@@ -15,6 +15,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "analysis/plots.h"
 #include "analysis/replay.h"
@@ -26,6 +27,7 @@
 #include "search_space/genome.h"
 #include "search_space/rng.h"
 #include "search_space/space.h"
+#include "../support/cli_runner.h"
 #include "../support/scratch.h"
 
 namespace srnas {
@@ -525,6 +527,80 @@ TEST_F(ReportTest, ReplayWithWorkersHidesTheRunningTrialsResults) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("workers >= 1"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(ReportTest, LookupTableIsWhatTheReplaySearches) {
+  const LookupTable table = lookup_table(db->trials(full.id), full.space, "here");
+  ASSERT_EQ(table.entries.size(), 25u);  // 22 COMPLETE + 3 constraint-PRUNED, as replayed
+  ASSERT_EQ(table.baselines.size(), 1u);
+  const auto space = Space::load(full.space);
+  std::vector<Point> pts;
+  double lo[3] = {1e300, 1e300, 1e300}, hi[3] = {-1e300, -1e300, -1e300};
+  for (size_t i = 0; i < table.entries.size(); ++i) {
+    const LookupEntry& e = table.entries[i];
+    if (i) EXPECT_LT(table.entries[i - 1].trial.number, e.trial.number) << "by trial number";
+    ASSERT_FALSE(e.genes.empty()) << e.trial.id;
+    EXPECT_EQ(genome_hash(space->decode(e.genes)), e.trial.genome_hash) << "genes decode to the recorded genome";
+    EXPECT_EQ(e.complete, e.trial.state == TrialState::Complete);
+    if (!e.complete) {
+      EXPECT_TRUE(e.objectives.empty());
+      continue;
+    }
+    ASSERT_EQ(e.objectives.size(), 3u);
+    const double raw[3] = {-*e.trial.psnr_rgb, double(*e.trial.params), *e.trial.runtime_ratio};
+    for (size_t k = 0; k < 3; ++k) {
+      lo[k] = std::min(lo[k], raw[k]), hi[k] = std::max(hi[k], raw[k]);
+      EXPECT_NEAR(e.objectives[k], (raw[k] - table.lo[k]) / (table.hi[k] - table.lo[k]), 1e-15);
+    }
+    pts.push_back(e.objectives);
+  }
+  for (size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(table.lo[k], lo[k]);
+    EXPECT_EQ(table.hi[k], hi[k]);
+  }
+  EXPECT_EQ(table.ref, Point(3, 1.01));
+  // Replaying every entry ends on the hypervolume of the table's objectives.
+  ReplayOptions o;
+  o.sampler = "tpe";
+  o.seeds = 2;
+  const ReplayCurve c = replay(*db, full, o);
+  EXPECT_NEAR(c.mean.back(), hypervolume(pts, table.ref), 1e-12);
+  EXPECT_GT(c.propose_s, 0.0);
+  EXPECT_NE(replay_json({c}).find("\"propose_s\""), std::string::npos);
+
+  // The JSON (srnas replay --table) holds the same, by trial id as in the replay's orders.
+  const auto j = nlohmann::json::parse(lookup_table_json(table));
+  EXPECT_EQ(j["space"], full.space);
+  EXPECT_EQ(j["kind"], space->kind());
+  ASSERT_EQ(j["genes"].size(), space->genes().size());
+  EXPECT_EQ(j["genes"][0]["name"], space->genes()[0].name);
+  EXPECT_EQ(j["genes"][0]["labels"].get<std::vector<std::string>>(), space->genes()[0].labels);
+  EXPECT_EQ(j["objectives"], nlohmann::json({"-psnr_rgb", "params", "runtime_ratio"}));
+  EXPECT_EQ(j["baselines"][0]["params"], *table.baselines[0].params);
+  ASSERT_EQ(j["entries"].size(), 25u);
+  std::set<int64_t> ids;
+  for (size_t i = 0; i < 25; ++i) {
+    const auto& je = j["entries"][i];
+    const LookupEntry& e = table.entries[i];
+    ids.insert(je["trial"].get<int64_t>());
+    EXPECT_EQ(je["trial"], e.trial.id);
+    EXPECT_EQ(je["genes"].get<std::vector<int>>(), e.genes);
+    EXPECT_EQ(je["complete"], e.complete);
+    EXPECT_EQ(je["objectives"].get<std::vector<double>>(), e.objectives);
+    if (e.complete) EXPECT_EQ(je["psnr_rgb"].get<double>(), *e.trial.psnr_rgb);
+  }
+  for (const auto& order : c.orders)
+    for (int64_t id : order) EXPECT_TRUE(ids.count(id)) << id;
+
+  // The CLI writes it next to its usual output; a file it cannot write is a one-line error.
+  const std::string out = (dir.path() / "table.json").string();
+  auto r = srnas::testing::run_cli(fmt::format("replay --db {} --sampler random --seeds 1 --budget 3 --table {}", db_path, out));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("random"), std::string::npos) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(slurp(out)), j);
+  srnas::testing::expect_cli_error(
+      fmt::format("replay --db {} --table {}", db_path, (dir.path() / "no" / "such" / "t.json").string()),
+      "t.json: cannot write");
 }
 
 // Three mutually non-dominated genomes that are cyclic permutations of each other in the
