@@ -617,13 +617,19 @@ TEST(Search, ASecondSearchOnALiveStudyIsRefused) {
   // exactly once.
   fs::path d = make_study("twice", 3, "random", "", 40, /*asha=*/false);
   const pid_t pid = spawn(search_cmd(d, false));
-  bool frozen = false;
-  for (int i = 0; i < 1200 && !frozen; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    if (!fs::exists(d / "s.db")) continue;
-    kill(pid, SIGSTOP);
+  auto running = [&] {
     auto r = run_cli("trials --db " + (d / "s.db").string() + " --state RUNNING --format json");
-    frozen = r.status == 0 && !r.out.empty() && !nlohmann::json::parse(r.out).empty();
+    return r.status == 0 && !r.out.empty() && !nlohmann::json::parse(r.out).empty();
+  };
+  // Looked for while the search runs (stopping it for every look would slow it down several
+  // times over on a loaded machine), then confirmed once it is stopped.
+  bool frozen = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (!frozen && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (!fs::exists(d / "s.db") || !running()) continue;
+    kill(pid, SIGSTOP);
+    frozen = running();
     if (!frozen) kill(pid, SIGCONT);
   }
   ASSERT_TRUE(frozen) << "no trial of the first search was seen RUNNING";
