@@ -7,7 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 PKGS=(cmake g++ make pkg-config libtorch-dev libopencv-imgcodecs-dev libsqlite3-dev libfmt-dev
       libcli11-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libopenmpi-dev openmpi-bin gnuplot-nox
-      libgoogle-perftools-dev libopenblas0-openmp python3-torch)
+      libgoogle-perftools-dev libopenblas0-openmp python3-torch python3-optuna)
 
 missing=()
 for p in "${PKGS[@]}"; do

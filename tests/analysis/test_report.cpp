@@ -538,7 +538,9 @@ TEST_F(ReportTest, LookupTableIsWhatTheReplaySearches) {
   double lo[3] = {1e300, 1e300, 1e300}, hi[3] = {-1e300, -1e300, -1e300};
   for (size_t i = 0; i < table.entries.size(); ++i) {
     const LookupEntry& e = table.entries[i];
-    if (i) EXPECT_LT(table.entries[i - 1].trial.number, e.trial.number) << "by trial number";
+    if (i) {
+      EXPECT_LT(table.entries[i - 1].trial.number, e.trial.number) << "by trial number";
+    }
     ASSERT_FALSE(e.genes.empty()) << e.trial.id;
     EXPECT_EQ(genome_hash(space->decode(e.genes)), e.trial.genome_hash) << "genes decode to the recorded genome";
     EXPECT_EQ(e.complete, e.trial.state == TrialState::Complete);
@@ -587,7 +589,9 @@ TEST_F(ReportTest, LookupTableIsWhatTheReplaySearches) {
     EXPECT_EQ(je["genes"].get<std::vector<int>>(), e.genes);
     EXPECT_EQ(je["complete"], e.complete);
     EXPECT_EQ(je["objectives"].get<std::vector<double>>(), e.objectives);
-    if (e.complete) EXPECT_EQ(je["psnr_rgb"].get<double>(), *e.trial.psnr_rgb);
+    if (e.complete) {
+      EXPECT_EQ(je["psnr_rgb"].get<double>(), *e.trial.psnr_rgb);
+    }
   }
   for (const auto& order : c.orders)
     for (int64_t id : order) EXPECT_TRUE(ids.count(id)) << id;
@@ -601,6 +605,37 @@ TEST_F(ReportTest, LookupTableIsWhatTheReplaySearches) {
   srnas::testing::expect_cli_error(
       fmt::format("replay --db {} --table {}", db_path, (dir.path() / "no" / "such" / "t.json").string()),
       "t.json: cannot write");
+}
+
+TEST_F(ReportTest, OptunaReplaysTheSameTable) {
+  // scripts/bench_optuna.py on this study: it recomputes srnas's hypervolume curves from the
+  // table and the orders (and stops when they differ by more than 1e-9), checks its activity
+  // rules against every entry's canonical genes, and replays Optuna's samplers, the
+  // constraint-PRUNED entries included.
+  if (srnas::testing::run_command("/usr/bin/python3 -c 'import optuna'").status != 0)
+    GTEST_SKIP() << "/usr/bin/python3 has no optuna (scripts/setup.sh installs python3-optuna)";
+  const std::string table = (dir.path() / "table.json").string(), curves = (dir.path() / "curves.json").string();
+  auto r = srnas::testing::run_cli(fmt::format("replay --db {} --seeds 1 --budget 1 --table {}", db_path, table));
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = srnas::testing::run_command(fmt::format(
+      "/usr/bin/python3 {}/scripts/bench_optuna.py {} --srnas {} --db {} --budget 12 --seeds 2 --population 4 --json {}",
+      SRNAS_SOURCE_DIR, table, SRNAS_BIN, db_path, curves));
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  for (const char* row : {"srnas tpe", "optuna random", "optuna tpe (mapped)", "optuna nsga2 (proposed)",
+                          "srnas - optuna nsga2 (mapped)"})
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+  const auto j = nlohmann::json::parse(slurp(curves));
+  ASSERT_EQ(j.size(), 8u) << j.dump();  // 3 srnas, optuna random, 2 x (tpe, nsga2)
+  const double all = replay(*db, full, ReplayOptions{}).mean.back();  // every entry evaluated
+  for (const auto& [label, c] : j.items()) {
+    ASSERT_EQ(c["runs"].size(), 2u) << label;
+    for (const auto& run : c["runs"]) {
+      ASSERT_EQ(run.size(), 12u) << label;
+      for (size_t k = 1; k < run.size(); ++k) EXPECT_GE(run[k].get<double>(), run[k - 1].get<double>()) << label;
+      EXPECT_LE(run.back().get<double>(), all + 1e-12) << label;
+    }
+  }
+  std::cout << r.out;
 }
 
 // Three mutually non-dominated genomes that are cyclic permutations of each other in the
