@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -14,18 +16,18 @@ namespace srnas {
 
 namespace fs = std::filesystem;
 
-void write_text_atomic(const std::string& path, const std::string& text) {
+void write_file_atomic(const std::string& path, std::string_view bytes, std::string_view what) {
   static std::atomic<unsigned> counter{0};
   const std::string tmp = fmt::format("{}.tmp.{}.{}", path, static_cast<long>(::getpid()), counter.fetch_add(1));
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(fmt::format("{}: cannot write: cannot create {}", path, tmp));
-    out << text;
+    if (!out) throw Error(fmt::format("{}: {}: cannot create {}: {}", path, what, tmp, std::strerror(errno)));
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.close();
     if (!out) {
       std::error_code ignore;
       fs::remove(tmp, ignore);
-      throw Error(fmt::format("{}: cannot write: write to {} failed", path, tmp));
+      throw Error(fmt::format("{}: {}: write to {} failed", path, what, tmp));
     }
   }
   std::error_code ec;
@@ -33,7 +35,7 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   if (ec) {
     std::error_code ignore;
     fs::remove(tmp, ignore);
-    throw Error(fmt::format("{}: cannot write: rename from {} failed: {}", path, tmp, ec.message()));
+    throw Error(fmt::format("{}: {}: rename from {} failed: {}", path, what, tmp, ec.message()));
   }
 }
 

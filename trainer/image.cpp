@@ -19,6 +19,7 @@
 #endif
 
 #include "search_space/error.h"
+#include "search_space/text_file.h"
 
 namespace srnas {
 namespace fs = std::filesystem;
@@ -230,31 +231,8 @@ void write_png(const std::string& path, const Image& img) {
     throw Error(fmt::format("{}: cannot write PNG: {}", path, e.what()));
   }
 
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp = fmt::format("{}.tmp.{}.{}", path, static_cast<long>(::getpid()),
-                                      counter.fetch_add(1));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      throw Error(fmt::format("{}: cannot write PNG: cannot create {}: {}", path, tmp,
-                              std::strerror(errno)));
-    }
-    out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
-    out.close();
-    if (!out) {
-      std::error_code ignore;
-      fs::remove(tmp, ignore);
-      throw Error(fmt::format("{}: cannot write PNG: write to {} failed", path, tmp));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignore;
-    fs::remove(tmp, ignore);
-    throw Error(fmt::format("{}: cannot write PNG: rename from {} failed: {}", path, tmp,
-                            ec.message()));
-  }
+  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(buf.data()), buf.size()),
+                    "cannot write PNG");
 #endif
 }
 

@@ -225,9 +225,19 @@ TEST_F(ImageIo, WriteErrorsNameTheFile) {
     write_png(p, pattern(2, 2));
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(p + ": cannot write PNG: cannot create"), std::string::npos) << e.what();
   }
   EXPECT_THROW(write_png(path("empty_img.png"), Image()), Error);
+  // Written through a temporary file renamed over the target: an existing file is replaced
+  // whole and nothing else is left in the folder.
+  const std::string q = path("twice.png");
+  write_png(q, pattern(4, 4));
+  write_png(q, pattern(6, 5));
+  EXPECT_EQ(read_image(q).w, 5);
+  int files = 0;
+  for (const auto& f : std::filesystem::directory_iterator(std::filesystem::path(q).parent_path()))
+    files += f.path().string().find("twice.png") != std::string::npos;
+  EXPECT_EQ(files, 1);
 }
 
 }  // namespace
