@@ -29,6 +29,7 @@ What Optuna learns from, two ways (--learn):
 Both learn nothing from the baseline (srnas's history starts with it; it is not in the space).
 """
 import argparse
+import collections
 import json
 import subprocess
 import sys
@@ -141,12 +142,33 @@ def make_sampler(name, seed, population):
     raise ValueError(name)
 
 
-def optuna_run(table, name, seed, budget, population, learn):
-    """One run: the evaluated entry indices in order, and the seconds spent in Optuna."""
+def optuna_run(table, name, seed, budget, population, learn, workers):
+    """One run: the evaluated entry indices in order, and the seconds spent in Optuna.
+
+    With W workers each result is told only after the next W-1 proposals were asked (a steady
+    pipeline of equal-length trials: they are RUNNING in the study while it proposes), as
+    srnas replay --workers W does."""
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
                                 sampler=make_sampler(name, seed, population))
     used = [False] * len(table.entries)
-    order, spent = [], 0.0
+    order, pending, spent = [], collections.deque(), 0.0
+
+    def finish(trial, i):
+        complete = table.entries[i]["complete"]
+        if learn == "proposed":
+            if complete:
+                study.tell(trial, table.metrics(i))
+            else:
+                study.tell(trial, state=TrialState.PRUNED)
+            return
+        attrs = study._storage.get_trial_system_attrs(trial._trial_id)  # NSGA-II's generation
+        params = table.params_of(i)
+        study.tell(trial, state=TrialState.FAIL)
+        study.add_trial(create_trial(
+            state=TrialState.COMPLETE if complete else TrialState.PRUNED,
+            values=table.metrics(i) if complete else None, params=params,
+            distributions={g: table.dists[g] for g in params}, system_attrs=attrs))
+
     for _ in range(budget):
         t0 = time.perf_counter()
         trial = study.ask()
@@ -155,22 +177,11 @@ def optuna_run(table, name, seed, budget, population, learn):
         i = table.nearest_unused(values, used)
         used[i] = True
         order.append(i)
-        complete = table.entries[i]["complete"]
-        t0 = time.perf_counter()
-        if learn == "proposed":
-            if complete:
-                study.tell(trial, table.metrics(i))
-            else:
-                study.tell(trial, state=TrialState.PRUNED)
-        else:
-            attrs = study._storage.get_trial_system_attrs(trial._trial_id)  # NSGA-II's generation
-            params = table.params_of(i)
-            study.tell(trial, state=TrialState.FAIL)
-            study.add_trial(create_trial(
-                state=TrialState.COMPLETE if complete else TrialState.PRUNED,
-                values=table.metrics(i) if complete else None, params=params,
-                distributions={g: table.dists[g] for g in params}, system_attrs=attrs))
-        spent += time.perf_counter() - t0
+        pending.append((trial, i))
+        if len(pending) >= workers:
+            t0 = time.perf_counter()
+            finish(*pending.popleft())
+            spent += time.perf_counter() - t0
     return order, spent
 
 
@@ -187,6 +198,7 @@ def main():
     ap.add_argument("--budget", type=int, default=80)
     ap.add_argument("--seeds", type=int, default=50)
     ap.add_argument("--population", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=1, help="parallel workers (srnas replay --workers)")
     ap.add_argument("--samplers", default="random,tpe,nsga2")
     ap.add_argument("--learn", default="mapped,proposed")
     ap.add_argument("--json", help="write every curve here")
@@ -202,7 +214,8 @@ def main():
     for name in samplers:
         t0 = time.perf_counter()
         out = subprocess.run([a.srnas, "replay", "--db", a.db, "--sampler", name, "--budget", str(budget),
-                              "--seeds", str(a.seeds), "--population", str(a.population), "--format", "json"],
+                              "--seeds", str(a.seeds), "--population", str(a.population), "--workers", str(a.workers),
+                              "--format", "json"],
                              check=True, capture_output=True, text=True).stdout
         wall = time.perf_counter() - t0
         rep = json.loads(out)[0]
@@ -224,7 +237,7 @@ def main():
                 continue  # random learns nothing: one run is enough
             curves, spent = [], 0.0
             for s in range(a.seeds):
-                order, sec = optuna_run(table, name, s, budget, a.population, learn)
+                order, sec = optuna_run(table, name, s, budget, a.population, learn, a.workers)
                 curves.append(table.curve(order))
                 spent += sec
             label = f"optuna {name}" + ("" if name == "random" else f" ({learn})")
@@ -232,7 +245,7 @@ def main():
             print(f"[optuna] {label}: {a.seeds} seeds, {spent:.2f} s in Optuna", flush=True)
 
     print(f"\nnormalised hypervolume (PSNR-RGB, params, runtime ratio) after k evaluations, mean +- sd over "
-          f"{a.seeds} seeds; Optuna {optuna.__version__}, population/startup {a.population}")
+          f"{a.seeds} seeds; Optuna {optuna.__version__}, population/startup {a.population}, {a.workers} worker(s)")
     w = max(len(x) for x in results)
     print(f"{'sampler':<{w}}" + "".join(f"{'k=' + str(k):>17}" for k in ks) + f"{'ms/proposal':>13}")
     for label, (curves, sec) in results.items():

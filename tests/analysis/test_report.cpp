@@ -611,14 +611,14 @@ TEST_F(ReportTest, OptunaReplaysTheSameTable) {
   // scripts/bench_optuna.py on this study: it recomputes srnas's hypervolume curves from the
   // table and the orders (and stops when they differ by more than 1e-9), checks its activity
   // rules against every entry's canonical genes, and replays Optuna's samplers, the
-  // constraint-PRUNED entries included.
+  // constraint-PRUNED entries included, with 3 workers (results told 2 proposals late).
   if (srnas::testing::run_command("/usr/bin/python3 -c 'import optuna'").status != 0)
     GTEST_SKIP() << "/usr/bin/python3 has no optuna (scripts/setup.sh installs python3-optuna)";
   const std::string table = (dir.path() / "table.json").string(), curves = (dir.path() / "curves.json").string();
   auto r = srnas::testing::run_cli(fmt::format("replay --db {} --seeds 1 --budget 1 --table {}", db_path, table));
   ASSERT_EQ(r.status, 0) << r.err;
   r = srnas::testing::run_command(fmt::format(
-      "/usr/bin/python3 {}/scripts/bench_optuna.py {} --srnas {} --db {} --budget 12 --seeds 2 --population 4 --json {}",
+      "/usr/bin/python3 {}/scripts/bench_optuna.py {} --srnas {} --db {} --budget 12 --seeds 2 --population 4 --workers 3 --json {}",
       SRNAS_SOURCE_DIR, table, SRNAS_BIN, db_path, curves));
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   for (const char* row : {"srnas tpe", "optuna random", "optuna tpe (mapped)", "optuna nsga2 (proposed)",
