@@ -277,7 +277,13 @@ std::string replay_table(const std::vector<ReplayCurve>& curves) {
                                 : fmt::format("  {:>17}", "-");
     out += "\n";
   }
-  return out;
+  out += fmt::format("{:>6}", "ms");  // time inside the sampler per proposal
+  for (const auto& c : curves) {
+    const size_t proposals = c.runs.size() * c.mean.size();
+    out += fmt::format("  {:>17}", proposals ? fmt::format("{:.3f} / proposal", 1e3 * c.propose_s / double(proposals))
+                                             : std::string("-"));
+  }
+  return out + "\n";
 }
 
 std::string replay_json(const std::vector<ReplayCurve>& curves) {

@@ -89,7 +89,8 @@ ReplayCurve replay(const ResultsDB& db, const StudyRecord& study, const ReplayOp
 ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& space, const ReplayOptions& opt,
                    const std::string& where);
 
-// A text table: k, then mean +- sd per sampler, at k = 1, 2, 5, 10, 20, 50, ... and the final k.
+// A text table: k, then mean +- sd per sampler, at k = 1, 2, 5, 10, 20, 50, ... and the final k;
+// last, the milliseconds spent in the sampler per proposal.
 std::string replay_table(const std::vector<ReplayCurve>& curves);
 // JSON text: [{"sampler", "k": [...], "mean", "stdev", "min", "max", "runs", "orders", "propose_s"}, ...].
 std::string replay_json(const std::vector<ReplayCurve>& curves);

@@ -482,6 +482,8 @@ TEST_F(ReportTest, ReplayIsDeterministicMonotoneAndEndsEqual) {
   for (const char* k : {"\n     1 ", "\n     2 ", "\n     5 ", "\n    10 ", "\n    20 ", "\n    25 "})
     EXPECT_NE(table.find(k), std::string::npos) << k << "\n" << table;
   EXPECT_EQ(table.find("\n    50 "), std::string::npos);
+  EXPECT_NE(table.find("\n    ms "), std::string::npos) << table;
+  EXPECT_NE(table.find(" / proposal"), std::string::npos) << table;
   EXPECT_NE(replay_json(curves).find("\"orders\""), std::string::npos);
   std::cout << table;
 
