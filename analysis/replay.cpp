@@ -44,14 +44,14 @@ bool add_to_front(std::vector<Point>& front, const Point& p) {
 
 LookupTable lookup_table(const std::vector<TrialRecord>& trials, const std::string& space_name,
                          const std::string& where) {
-  std::unique_ptr<Space> space;
+  LookupTable table;
+  table.space = space_name;
   try {
-    space = Space::load(space_name);
+    table.space_def = Space::load(space_name);
   } catch (const std::exception& e) {
     rethrow_with(fmt::format("{}: replay: space '{}'", where, space_name), e);
   }
-  LookupTable table;
-  table.space = space_name;
+  const Space* space = table.space_def.get();
   std::vector<TrialRecord> sorted = trials;
   std::stable_sort(sorted.begin(), sorted.end(), [](const TrialRecord& a, const TrialRecord& b) {
     return a.number != b.number ? a.number < b.number : a.id < b.id;
@@ -100,7 +100,7 @@ LookupTable lookup_table(const std::vector<TrialRecord>& trials, const std::stri
 }
 
 std::string lookup_table_json(const LookupTable& table) {
-  const std::unique_ptr<Space> space = Space::load(table.space);
+  const Space* space = table.space_def.get();
   auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
   nlohmann::json genes = nlohmann::json::array(), baselines = nlohmann::json::array(),
                  entries = nlohmann::json::array();
@@ -152,7 +152,7 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
     rethrow_with(where + ": replay", e);
   }
   const LookupTable table = lookup_table(trials, space_name, where);
-  const std::unique_ptr<Space> space = Space::load(space_name);
+  const Space* space = table.space_def.get();
   const std::vector<LookupEntry>& entries = table.entries;
   const std::vector<TrialRecord>& start = table.baselines;
   Constraints cons;

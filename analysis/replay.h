@@ -6,12 +6,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "results_db/results_db.h"
 
 namespace srnas {
+
+class Space;
 
 struct ReplayOptions {
   std::string sampler = "random";  // random | evolution | nsga2 | tpe
@@ -48,6 +51,7 @@ struct LookupEntry {
 // The lookup table and what a run starts from (see replay() for which trials it holds).
 struct LookupTable {
   std::string space;                // the study's space (name or file)
+  std::shared_ptr<const Space> space_def;  // that space, loaded
   std::vector<TrialRecord> baselines;
   std::vector<LookupEntry> entries; // by trial number, one per genome hash
   std::vector<double> lo, hi;       // per raw objective, over the COMPLETE entries

@@ -87,11 +87,15 @@ class Table:
             v[name] = trial.suggest_categorical(name, list(range(n))) if self.active(name, v) else 0
         return [v[name] for name, _ in self.genes]
 
-    def canonical(self, values):
-        v = {}
+    def active_mask(self, values):
+        v, mask = {}, []
         for (name, _), x in zip(self.genes, values):
-            v[name] = x if self.active(name, v) else 0
-        return [v[name] for name, _ in self.genes]
+            v[name] = x
+            mask.append(self.active(name, v))
+        return mask
+
+    def canonical(self, values):
+        return [x if a else 0 for x, a in zip(values, self.active_mask(values))]
 
     def nearest_unused(self, values, used):
         best, best_d = None, None
@@ -107,12 +111,8 @@ class Table:
 
     def params_of(self, i):
         """The entry's active genes, as Optuna's trial params."""
-        v, out = {}, {}
-        for (name, _), x in zip(self.genes, self.genes_of[i]):
-            v[name] = x
-            if self.active(name, v):
-                out[name] = x
-        return out
+        g = self.genes_of[i]
+        return {name: x for (name, _), x, a in zip(self.genes, g, self.active_mask(g)) if a}
 
     def metrics(self, i):
         e = self.entries[i]

@@ -12,13 +12,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 BUDGET="${1:-40}" SEEDS="${2:-20}" POP="${3:-8}" WORKERS="${4:-1}"
-S=build/srnas
-[ -x "$S" ] || { echo "bench_replay: build first (scripts/test.sh or scripts/demo.sh)" >&2; exit 1; }
-[ -d data/samples/train ] || scripts/fetch_samples.sh
-DB=out/replay_table.db
-mkdir -p out
-echo "== table: configs/search/replay_table.yaml -> $DB (resumes when interrupted)"
-"$S" search --config configs/search/replay_table.yaml --db "$DB" --resume
+S=build/srnas DB=out/replay_table.db
+scripts/replay_table.sh
 echo "== replay: budget $BUDGET, $SEEDS seeds, population (evolution, nsga2; tpe's startup) $POP, $WORKERS worker(s)"
 R=("$S" replay --db "$DB" --budget "$BUDGET" --seeds "$SEEDS" --population "$POP" --workers "$WORKERS")
 "${R[@]}" --sampler all --out "out/replay_w$WORKERS"
