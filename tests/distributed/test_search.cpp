@@ -923,10 +923,19 @@ TEST(Search, BadInputLeavesTheDbIntact) {
 
 namespace {
 
+// An mpirun command line; a job that outlives kJobSeconds is killed (exit status 124), so a
+// stalled job fails its test with the job's log instead of running into ctest's timeout.
+constexpr int kJobSeconds = 300;
 std::string mpirun(int np, const std::string& args, const std::string& flags = "") {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-  return fmt::format("mpirun --oversubscribe {} -np {} {} {}", flags, np, SRNAS_BIN, args);
+  return fmt::format("timeout -k 10 {} mpirun --oversubscribe {} -np {} {} {}", kJobSeconds, flags, np, SRNAS_BIN,
+                     args);
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 // pids of srnas processes whose environment says OMPI_COMM_WORLD_RANK=rank and whose
@@ -971,9 +980,10 @@ TEST(MpiSearch, KillingANonZeroRankThenResumeLosesNothing) {
     const int trials = mode == "fixed" ? 8 : 4;
     fs::path d = make_study("mpikill_" + mode, trials, "random", "cores: " + mode + "\n", 200, mode == "fixed");
     const std::string flags = mode == "adaptive" ? "--bind-to none" : "";
+    const fs::path log = d / "log.txt";
     pid_t mp = fork();
     if (mp == 0) {
-      std::string cmd = "exec " + mpirun(2, search_cmd(d, false) + " --group-size 1", flags) + " >/dev/null 2>&1";
+      std::string cmd = "exec " + mpirun(2, search_cmd(d, false) + " --group-size 1", flags) + " >" + log.string() + " 2>&1";
       execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
       _exit(127);
     }
@@ -981,7 +991,8 @@ TEST(MpiSearch, KillingANonZeroRankThenResumeLosesNothing) {
     bool killed = false;
     int st = 0;
     bool exited = false;
-    while (!killed && !exited) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kJobSeconds);
+    while (!killed && !exited && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       exited = waitpid(mp, &st, WNOHANG) == mp;
       // Read the DB directly (as a reader: never blocks the search).
@@ -1005,9 +1016,10 @@ TEST(MpiSearch, KillingANonZeroRankThenResumeLosesNothing) {
         killed = true;
       }
     }
-    if (!exited) waitpid(mp, &st, 0);
-    ASSERT_TRUE(killed) << "rank 1 never ran a trial";
+    if (!exited) waitpid(mp, &st, 0);  // mpirun's timeout ends a job that never put rank 1 to work
+    ASSERT_TRUE(killed) << "rank 1 never ran a trial: " << read_text(log);
     EXPECT_NE(WEXITSTATUS(st), 0) << "the job ends when a rank dies";
+    EXPECT_NE(WEXITSTATUS(st), 124) << "the job outlived rank 1 by minutes: " << read_text(log);
     auto r = run_cli(search_cmd(d, true));
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.err.find("re-queued trial"), std::string::npos) << r.err;
