@@ -257,6 +257,7 @@ void add_search_commands(CLI::App& app) {
       if (group_size != 1)
         throw Error(fmt::format("--group-size {} needs {} MPI ranks per group: run under mpirun -np N (N a multiple of {})",
                                 group_size, group_size, group_size));
+      warn_if_oversubscribed("search", cfg.device);
       auto pool = make_local_pool(make_local_runner(cfg, so.quiet), "local");
       sum = run_search(cfg, so, *pool);
     }

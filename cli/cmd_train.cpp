@@ -30,6 +30,7 @@ void add_train_commands(CLI::App& app) {
   cmd->callback([] {
     TrainOptions opt = load_train_options(options, sets);
     if (opt.threads > 0) init_torch_threads(opt.threads);
+    warn_if_oversubscribed("train", opt.device);
     ArchSpec spec = load_arch(arch);
     const size_t cap = size_t(opt.max_memory_mb) << 20;
     TrainData td;

@@ -20,6 +20,11 @@ void add_search_commands(CLI::App& app);
 void add_report_commands(CLI::App& app);
 void add_ask_commands(CLI::App& app);
 
+// Long commands (search, train) call this first with their device ("auto", "cpu", "cuda"):
+// on CPU, unless the thread count was chosen (--threads, $SRNAS_THREADS), it samples the node's load for 0.25 s and prints one warning
+// line when other processes leave too few cores for LibTorch's threads (search_space/cpu_load.h).
+void warn_if_oversubscribed(const char* tag, const std::string& device);
+
 // Thrown by a command that ends with another exit status than 0 and no error (`srnas ask`:
 // 3 = nothing left to hand out).
 struct ExitStatus {

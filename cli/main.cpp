@@ -11,12 +11,25 @@
 #include <fmt/ranges.h>
 
 #include "cli/commands.h"
+#include "search_space/cpu_load.h"
 #include "search_space/error.h"
 #include "search_space/runtime.h"
 
 #ifndef SRNAS_VERSION
 #define SRNAS_VERSION "0.0.0"
 #endif
+
+namespace srnas::cli {
+
+void warn_if_oversubscribed(const char* tag, const std::string& device) {
+  if (torch_threads_chosen() || device == "cuda" || (device == "auto" && cuda_available())) return;
+  const std::optional<double> busy = sample_cpu_load(250);
+  if (!busy) return;
+  const std::string w = oversubscription_warning(*busy, usable_cores(), torch_threads());
+  if (!w.empty()) fmt::print(stderr, "[{}] warning: {}\n", tag, w);
+}
+
+}  // namespace srnas::cli
 
 int main(int argc, char** argv) {
   CLI::App app{"srnas: neural architecture search for efficient x4 super-resolution", "srnas"};

@@ -12,13 +12,20 @@
 
 namespace srnas {
 
+namespace {
+bool g_threads_chosen = false;
+}
+
 void init_torch_threads(int n) {
   if (n <= 0) {
     if (const char* env = std::getenv("SRNAS_THREADS")) n = std::atoi(env);
   }
+  if (n > 0) g_threads_chosen = true;
   if (n <= 0) n = usable_cores();
   torch::set_num_threads(n);
 }
+
+bool torch_threads_chosen() { return g_threads_chosen; }
 
 int usable_cores() {
   cpu_set_t set;

@@ -11,6 +11,8 @@
 namespace srnas {
 
 void init_torch_threads(int n);   // 0: usable_cores() (or $SRNAS_THREADS if set)
+// Whether a thread count was asked for (n > 0 or $SRNAS_THREADS), not the all-cores default.
+bool torch_threads_chosen();
 // The CPUs this process may run on (sched_getaffinity: taskset, cgroup cpusets, mpirun's
 // binding; an mpirun rank bound to one core gets 1), at least 1.
 int usable_cores();

@@ -3,6 +3,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -222,6 +229,45 @@ TEST(CliTrainer, PrepareThenTrainThenEvalWithTheWeights) {
   expect_cli_error("upscale --model " + out.string() + " --in " + in.string() + " --out " + tiled.string() +
                        " --tile -1",
                    "--tile: expected an integer in [0, 1048576], got -1");
+}
+
+// A child keeps one core busy: `srnas train` on every core (no --threads, no $SRNAS_THREADS)
+// warns that it oversubscribes the node; with a chosen count it says nothing.
+TEST(CliTrainer, TrainWarnsWhenOtherProcessesLeaveTooFewCores) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) < 2) GTEST_SKIP() << "one core: one thread";
+  fs::path root = dir("busy_root");
+  fs::create_directories(root / "train");
+  fs::create_directories(root / "val");
+  write_png((root / "train" / "t.png").string(), pattern(64, 64, 1));
+  write_png((root / "val" / "v.png").string(), pattern(48, 48, 2));
+  std::string opts = options_file("iterations: 1\nbatch_size: 1\npatch_size: 8\nlog_every: 1\ndevice: cpu\n");
+  pid_t spinner = fork();
+  if (spinner == 0) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    volatile unsigned long x = 0;
+    while (std::chrono::steady_clock::now() < end) x = x + 1;
+    _exit(0);
+  }
+  const char* was = std::getenv("SRNAS_THREADS");
+  const std::string saved = was ? was : "";
+  unsetenv("SRNAS_THREADS");
+  fs::path genome = dir("busy_genome") / "g.json";
+  std::ofstream(genome) << R"({"head":{"act":{"type":"none"}},"lr":{"width":4,"blocks":[]},)"
+                           R"("upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":4},)"
+                           R"("tail":{"hr_conv":false},"global_skip":"bicubic","init":{"type":"kaiming","scale":0.1}})";
+  const std::string train = "train --arch " + genome.string() + " --data " + root.string() + " --options " + opts;
+  auto busy = run_cli(train + " --out " + dir("busy_out").string());
+  auto chosen = run_cli("--threads 1 " + train + " --out " + dir("busy_out1").string());
+  if (was) setenv("SRNAS_THREADS", saved.c_str(), 1);
+  kill(spinner, SIGKILL);
+  waitpid(spinner, nullptr, 0);
+  ASSERT_EQ(busy.status, 0) << busy.err;
+  EXPECT_NE(busy.err.find("[train] warning: other processes keep"), std::string::npos) << busy.err;
+  EXPECT_NE(busy.err.find("--threads"), std::string::npos) << busy.err;
+  ASSERT_EQ(chosen.status, 0) << chosen.err;
+  EXPECT_EQ(chosen.err.find("warning"), std::string::npos) << chosen.err;
 }
 
 TEST(CliTrainer, BadInputIsAOneLineError) {
