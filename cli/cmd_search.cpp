@@ -258,7 +258,7 @@ void add_search_commands(CLI::App& app) {
         throw Error(fmt::format("--group-size {} needs {} MPI ranks per group: run under mpirun -np N (N a multiple of {})",
                                 group_size, group_size, group_size));
       warn_if_oversubscribed("search", cfg.device);
-      auto pool = make_local_pool(make_local_runner(cfg, so.quiet), "local");
+      auto pool = make_local_pool(make_local_runner(cfg, so.quiet), "local", load_watch("search", cfg.device));
       sum = run_search(cfg, so, *pool);
     }
     fmt::print("study '{}' in {}: {} complete, {} pruned, {} failed, {} pending, {} running ({:.0f} s){}\n", cfg.study,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <exception>
+#include <functional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -24,6 +25,9 @@ void add_ask_commands(CLI::App& app);
 // on CPU, unless the thread count was chosen (--threads, $SRNAS_THREADS), it samples the node's load for 0.25 s and prints one warning
 // line when other processes leave too few cores for LibTorch's threads (search_space/cpu_load.h).
 void warn_if_oversubscribed(const char* tag, const std::string& device);
+// The same check while a one-process search trains: a heartbeat callback that reads the load
+// every 30 s and warns once (LoadWatch); empty where warn_if_oversubscribed would not look.
+std::function<void()> load_watch(const char* tag, const std::string& device);
 
 // Thrown by a command that ends with another exit status than 0 and no error (`srnas ask`:
 // 3 = nothing left to hand out).

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <algorithm>
 #include <exception>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,8 +23,23 @@
 
 namespace srnas::cli {
 
+namespace {
+bool watches_cores(const std::string& device) {
+  return !torch_threads_chosen() && device != "cuda" && !(device == "auto" && cuda_available());
+}
+}  // namespace
+
+std::function<void()> load_watch(const char* tag, const std::string& device) {
+  if (!watches_cores(device)) return {};
+  auto watch = std::make_shared<LoadWatch>(usable_cores(), 30.0);
+  return [watch, tag = std::string(tag)] {
+    const std::string w = watch->poll(torch_threads());
+    if (!w.empty()) fmt::print(stderr, "[{}] warning: {}\n", tag, w);
+  };
+}
+
 void warn_if_oversubscribed(const char* tag, const std::string& device) {
-  if (torch_threads_chosen() || device == "cuda" || (device == "auto" && cuda_available())) return;
+  if (!watches_cores(device)) return;
   const std::optional<double> busy = sample_cpu_load(250);
   if (!busy) return;
   const std::string w = oversubscription_warning(*busy, usable_cores(), torch_threads());

@@ -132,7 +132,8 @@ class LocalRunner : public CandidateRunner {
 // Runs each submitted item when the loop waits for it: one worker, this process.
 class LocalPool : public WorkerPool {
  public:
-  LocalPool(std::unique_ptr<CandidateRunner> runner, std::string name) : runner_(std::move(runner)), name_(std::move(name)) {}
+  LocalPool(std::unique_ptr<CandidateRunner> runner, std::string name, std::function<void()> on_tick)
+      : runner_(std::move(runner)), name_(std::move(name)), on_tick_(std::move(on_tick)) {}
   int size() const override { return 1; }
   void submit(int, const WorkItem& item) override { pending_.push_back(item); }
   WorkResult wait_any(int* worker, const std::function<void()>& tick) override {
@@ -140,7 +141,11 @@ class LocalPool : public WorkerPool {
     WorkItem item = pending_.front();
     pending_.erase(pending_.begin());
     *worker = 0;
-    return execute(*runner_, item, nullptr, tick, [] { return stop_requested(); });
+    auto beat = [&] {
+      if (tick) tick();
+      if (on_tick_) on_tick_();
+    };
+    return execute(*runner_, item, nullptr, beat, [] { return stop_requested(); });
   }
   std::string device() const override { return runner_->device(); }
   std::string worker_name(int) const override { return name_; }
@@ -148,6 +153,7 @@ class LocalPool : public WorkerPool {
  private:
   std::unique_ptr<CandidateRunner> runner_;
   std::string name_;
+  std::function<void()> on_tick_;
   std::vector<WorkItem> pending_;
 };
 
@@ -157,8 +163,9 @@ std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool
   return std::make_unique<LocalRunner>(cfg, quiet, training_data);
 }
 
-std::unique_ptr<WorkerPool> make_local_pool(std::unique_ptr<CandidateRunner> runner, const std::string& name) {
-  return std::make_unique<LocalPool>(std::move(runner), name);
+std::unique_ptr<WorkerPool> make_local_pool(std::unique_ptr<CandidateRunner> runner, const std::string& name,
+                                            std::function<void()> on_tick) {
+  return std::make_unique<LocalPool>(std::move(runner), name, std::move(on_tick));
 }
 
 namespace {

@@ -127,6 +127,9 @@ class WorkerPool {
   virtual bool overlap_baseline() const { return false; }
 };
 
-std::unique_ptr<WorkerPool> make_local_pool(std::unique_ptr<CandidateRunner> runner, const std::string& name);
+// One worker in this process. on_tick (optional) runs with the search's heartbeat, every few
+// seconds while an item runs (`srnas search` watches the node's load with it).
+std::unique_ptr<WorkerPool> make_local_pool(std::unique_ptr<CandidateRunner> runner, const std::string& name,
+                                            std::function<void()> on_tick = {});
 
 }  // namespace srnas

@@ -108,6 +108,29 @@ std::optional<double> sample_cpu_load(int window_ms) {
   return busy_elsewhere(*a, *b, cpus);
 }
 
+LoadWatch::LoadWatch(int cores, double interval_s) : cores_(cores), interval_(interval_s), cpus_(allowed_cpus()) {}
+
+std::string LoadWatch::poll(int threads) {
+  if (warned_) return "";
+  const auto now = std::chrono::steady_clock::now();
+  if (last_ && now - last_at_ < interval_) return "";
+  std::optional<CpuSnapshot> s = snapshot();
+  if (!s) {
+    warned_ = true;  // no /proc: nothing to watch
+    return "";
+  }
+  std::string w;
+  if (last_) {
+    if (cpus_.empty())
+      for (const auto& [c, t] : s->cpus) cpus_.push_back(c);
+    w = oversubscription_warning(busy_elsewhere(*last_, *s, cpus_), cores_, threads);
+  }
+  last_ = std::move(s);
+  last_at_ = now;
+  warned_ = !w.empty();
+  return w;
+}
+
 std::string oversubscription_warning(double busy, int cores, int threads) {
   if (threads <= 1 || busy + threads <= cores + 0.5) return "";  // one thread has no team to wait for
   const int fit = std::max(1, int(std::lround(double(cores) - busy)));

@@ -7,12 +7,14 @@
 // each 4x slower than one alone, and at times 600x (scripts/bench_oversubscribe.sh,
 // docs/performance.md). `srnas search`
 // and `srnas train` sample the load before they start (when the thread count is not chosen
-// with --threads or $SRNAS_THREADS) and print oversubscription_warning's line.
+// with --threads or $SRNAS_THREADS) and print oversubscription_warning's line; a one-process
+// search also watches it while it trains (LoadWatch), for neighbours that start later.
 //
 // Contract: the parsers throw srnas::Error naming /proc/stat or /proc/self/stat on text they
 // cannot read; sample_cpu_load() returns nullopt where /proc is missing (not Linux).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -48,5 +50,23 @@ std::string oversubscription_warning(double busy, int cores, int threads);
 
 // The CPUs of this process's affinity mask (all of /proc/stat's where unknown).
 std::vector<int> allowed_cpus();
+
+// The load between polls at least `interval_s` apart; poll() is cheap in between (no /proc
+// read). Not thread-safe: one caller (the search's heartbeat).
+class LoadWatch {
+ public:
+  LoadWatch(int cores, double interval_s);
+  // oversubscription_warning for the load since the last reading, the first time it is not
+  // ""; "" every other time (one warning per watch).
+  std::string poll(int threads);
+
+ private:
+  int cores_;
+  std::chrono::duration<double> interval_;
+  std::optional<CpuSnapshot> last_;
+  std::chrono::steady_clock::time_point last_at_{};
+  std::vector<int> cpus_;
+  bool warned_ = false;
+};
 
 }  // namespace srnas

@@ -85,3 +85,27 @@ TEST(CpuLoad, ALiveReadingSeesAChildThatSpins) {
   ASSERT_TRUE(busy.has_value());
   EXPECT_GE(*busy, 0.6) << "a spinning child keeps one core busy";
 }
+
+TEST(CpuLoad, AWatchWarnsOnceWhenANeighbourStartsLater) {
+  if (!sample_cpu_load(10)) GTEST_SKIP() << "no /proc";
+  const int cores = int(allowed_cpus().size());
+  if (cores < 2) GTEST_SKIP() << "one core: one thread fits";
+  LoadWatch watch(cores, 0.3);
+  EXPECT_EQ(watch.poll(cores), "") << "the first poll only takes a reading";
+  pid_t child = fork();
+  if (child == 0) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    volatile unsigned long x = 0;
+    while (std::chrono::steady_clock::now() < end) x = x + 1;
+    _exit(0);
+  }
+  EXPECT_EQ(watch.poll(cores), "") << "within the interval: no reading";
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  const std::string w = watch.poll(cores);
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  const std::string again = watch.poll(cores);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_NE(w.find("other processes keep"), std::string::npos) << "'" << w << "'";
+  EXPECT_EQ(again, "") << "one warning per watch";
+}
