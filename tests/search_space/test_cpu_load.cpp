@@ -2,15 +2,12 @@
 // live reading while a child process keeps a core busy.
 #include "search_space/cpu_load.h"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "../support/busy_core.h"
 #include "search_space/error.h"
 
 using namespace srnas;
@@ -71,17 +68,10 @@ TEST(CpuLoad, WarningOnlyWhenThreadsDoNotFit) {
 
 TEST(CpuLoad, ALiveReadingSeesAChildThatSpins) {
   if (!sample_cpu_load(10)) GTEST_SKIP() << "no /proc";
-  pid_t child = fork();
-  if (child == 0) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    volatile unsigned long x = 0;
-    while (std::chrono::steady_clock::now() < end) x = x + 1;
-    _exit(0);
-  }
+  srnas::testing::BusyCore child(5);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const std::optional<double> busy = sample_cpu_load(400);
-  kill(child, SIGKILL);
-  waitpid(child, nullptr, 0);
+  child.stop();
   ASSERT_TRUE(busy.has_value());
   EXPECT_GE(*busy, 0.6) << "a spinning child keeps one core busy";
 }
@@ -92,20 +82,13 @@ TEST(CpuLoad, AWatchWarnsOnceWhenANeighbourStartsLater) {
   if (cores < 2) GTEST_SKIP() << "one core: one thread fits";
   LoadWatch watch(cores, 0.3);
   EXPECT_EQ(watch.poll(cores), "") << "the first poll only takes a reading";
-  pid_t child = fork();
-  if (child == 0) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    volatile unsigned long x = 0;
-    while (std::chrono::steady_clock::now() < end) x = x + 1;
-    _exit(0);
-  }
+  srnas::testing::BusyCore child(5);
   EXPECT_EQ(watch.poll(cores), "") << "within the interval: no reading";
   std::this_thread::sleep_for(std::chrono::milliseconds(450));
   const std::string w = watch.poll(cores);
   std::this_thread::sleep_for(std::chrono::milliseconds(350));
   const std::string again = watch.poll(cores);
-  kill(child, SIGKILL);
-  waitpid(child, nullptr, 0);
+  child.stop();
   EXPECT_NE(w.find("other processes keep"), std::string::npos) << "'" << w << "'";
   EXPECT_EQ(again, "") << "one warning per watch";
 }

@@ -4,15 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include <sched.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "../support/busy_core.h"
 #include "../support/cli_runner.h"
 #include "../support/scratch.h"
 #include "trainer/image.h"
@@ -243,13 +240,7 @@ TEST(CliTrainer, TrainWarnsWhenOtherProcessesLeaveTooFewCores) {
   write_png((root / "train" / "t.png").string(), pattern(64, 64, 1));
   write_png((root / "val" / "v.png").string(), pattern(48, 48, 2));
   std::string opts = options_file("iterations: 1\nbatch_size: 1\npatch_size: 8\nlog_every: 1\ndevice: cpu\n");
-  pid_t spinner = fork();
-  if (spinner == 0) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    volatile unsigned long x = 0;
-    while (std::chrono::steady_clock::now() < end) x = x + 1;
-    _exit(0);
-  }
+  srnas::testing::BusyCore spinner(60);
   const char* was = std::getenv("SRNAS_THREADS");
   const std::string saved = was ? was : "";
   unsetenv("SRNAS_THREADS");
@@ -261,8 +252,7 @@ TEST(CliTrainer, TrainWarnsWhenOtherProcessesLeaveTooFewCores) {
   auto busy = run_cli(train + " --out " + dir("busy_out").string());
   auto chosen = run_cli("--threads 1 " + train + " --out " + dir("busy_out1").string());
   if (was) setenv("SRNAS_THREADS", saved.c_str(), 1);
-  kill(spinner, SIGKILL);
-  waitpid(spinner, nullptr, 0);
+  spinner.stop();
   ASSERT_EQ(busy.status, 0) << busy.err;
   EXPECT_NE(busy.err.find("[train] warning: other processes keep"), std::string::npos) << busy.err;
   EXPECT_NE(busy.err.find("--threads"), std::string::npos) << busy.err;
