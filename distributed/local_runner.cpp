@@ -22,12 +22,18 @@ class LocalRunner : public CandidateRunner {
  public:
   LocalRunner(const SearchConfig& cfg, bool quiet, bool training_data)
       : cfg_(cfg), quiet_(quiet), device_(pick_device(cfg.device)) {
-    const size_t cap = size_t(16) << 30;
-    data_.train = std::make_shared<std::vector<LoadedPair>>(training_data ? load_pairs(open_train_set(cfg.data), cap)
+    data_.train = std::make_shared<std::vector<LoadedPair>>(training_data ? load_pairs(open_train_set(cfg.data), kDecodedBytes)
                                                                            : std::vector<LoadedPair>{});
-    data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_val_set(cfg.data), cap));
+    // Without training (srnas ask) only the runtime probe's images are decoded now; the rest
+    // of the validation set when the bicubic floor needs it (once per study), not every call.
+    val_set_ = open_val_set(cfg.data);
+    const size_t n = cfg.runtime.max_images > 0 ? std::min<size_t>(val_set_.pairs.size(), size_t(cfg.runtime.max_images))
+                                                : val_set_.pairs.size();
+    Dataset first = val_set_;
+    if (!training_data) first.pairs.resize(n);
+    val_complete_ = first.pairs.size() == val_set_.pairs.size();
+    data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(first, kDecodedBytes));
     const auto& val = *data_.val;
-    size_t n = cfg.runtime.max_images > 0 ? std::min<size_t>(val.size(), size_t(cfg.runtime.max_images)) : val.size();
     for (size_t i = 0; i < n; ++i) {
       torch::Tensor t = image_to_tensor(val[i].lr);
       if (cfg.runtime.crop_lr > 0) {
@@ -110,6 +116,10 @@ class LocalRunner : public CandidateRunner {
 
   BicubicFloor bicubic_floor() override {
     BicubicFloor f;
+    if (!val_complete_) {
+      data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(val_set_, kDecodedBytes));
+      val_complete_ = true;
+    }
     if (data_.val->empty()) return f;
     const QualityResult q = evaluate_quality(bicubic_function(), *data_.val, device_);
     f.psnr_rgb = q.psnr_rgb;
@@ -123,7 +133,10 @@ class LocalRunner : public CandidateRunner {
   SearchConfig cfg_;
   bool quiet_;
   torch::Device device_;
+  static constexpr size_t kDecodedBytes = size_t(16) << 30;  // decoded-image cap of load_pairs
   TrainData data_;
+  Dataset val_set_;
+  bool val_complete_ = true;  // data_.val holds all of val_set_
   std::vector<torch::Tensor> probe_;     // fp32 LR probe images on the device
   std::vector<torch::Tensor> probe_in_;  // the same in the runtime precision and layout
   double ref_once_s_ = NAN;              // reference: once

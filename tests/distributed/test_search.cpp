@@ -103,14 +103,14 @@ void expect_complete_study(const nlohmann::json& ts, int trials) {
 
 // The study's bicubic floor (recorded with the baseline's probe, shown by `srnas tracks`)
 // is what `srnas eval --arch bicubic` gives on the same validation images.
-void expect_bicubic_floor(const fs::path& d) {
+void expect_bicubic_floor(const fs::path& d, int images = 1) {
   auto tk = run_cli("tracks --db " + (d / "s.db").string() + " --format json");
   ASSERT_EQ(tk.status, 0) << tk.err;
   const auto floor = nlohmann::json::parse(tk.out).at("bicubic");
   auto ev = run_cli("eval --arch bicubic --data " + (d / "data").string() + " --format json");
   ASSERT_EQ(ev.status, 0) << ev.err;
   const auto e = nlohmann::json::parse(ev.out);
-  ASSERT_EQ(e.at("images"), 1) << "the val split: " << ev.out;
+  ASSERT_EQ(e.at("images"), images) << "the val split: " << ev.out;
   ASSERT_TRUE(floor.at("psnr_rgb").is_number()) << tk.out;
   EXPECT_NEAR(floor.at("psnr_rgb").get<double>(), e.at("psnr_rgb").get<double>(), 1e-9);
   EXPECT_NEAR(floor.at("psnr_y").get<double>(), e.at("psnr_y").get<double>(), 1e-9);
@@ -659,6 +659,9 @@ TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
   // srnas tell validates the weights itself; FAILED and released trials behave; then nothing
   // is left (exit 3). A search refuses the study while a trial trains outside.
   fs::path d = make_study("asked", 2, "random", kNoRuntimePrune, 8, /*asha=*/false);
+  // Two validation images, the runtime probe takes one: ask decodes the second only for the
+  // bicubic floor, which must still cover both (checked at the end).
+  srnas::write_png((d / "data" / "val" / "u.png").string(), pattern(40, 56, 11));
   const std::string db = (d / "s.db").string();
   const std::string ask = "ask --config " + (d / "search.yaml").string() + " --db " + db;
   auto asked = [&] {
@@ -758,6 +761,7 @@ TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
   r = run_cli(search_cmd(d, true));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(trials_json(d).size(), 3u);
+  expect_bicubic_floor(d, 2);
 
   // A baseline that failed outside leaves nothing to measure candidates against: said, not "nothing left".
   fs::path f = make_study("asked_failed", 2, "random", "", 8, /*asha=*/false);
