@@ -43,9 +43,14 @@ uint64_t parse_self_ticks(std::string_view text) {
   std::istringstream f{std::string(text.substr(close + 1))};
   std::string field;
   uint64_t utime = 0, stime = 0;
+  auto number = [](const std::string& v, const char* name) {
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+      throw Error(fmt::format("/proc/self/stat: {} is '{}', expected a tick count", name, v));
+    return std::stoull(v);
+  };
   for (int i = 3; i <= 15 && f >> field; ++i) {  // field 3 is the state; 14 utime, 15 stime
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
+    if (i == 14) utime = number(field, "utime");
+    if (i == 15) stime = number(field, "stime");
   }
   if (!f) throw Error("/proc/self/stat: fewer than 15 fields");
   return utime + stime;

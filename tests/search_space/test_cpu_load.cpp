@@ -37,6 +37,7 @@ TEST(CpuLoad, BadProcTextIsAnErrorNamingTheFile) {
   EXPECT_THROW(parse_proc_stat("cpu0 1 2\n"), Error);
   EXPECT_THROW(parse_self_ticks("1234 srnas S 1"), Error);
   EXPECT_THROW(parse_self_ticks("1234 (srnas) S 1 2 3"), Error);
+  EXPECT_THROW(parse_self_ticks("1 (a) R 1 1 1 0 -1 0 0 0 0 0 x 5 0"), Error);  // utime not a number
 }
 
 TEST(CpuLoad, SelfTicksCountFromTheLastParenthesis) {
