@@ -31,7 +31,6 @@ class LocalRunner : public CandidateRunner {
                                                 : val_set_.pairs.size();
     Dataset first = val_set_;
     if (!training_data) first.pairs.resize(n);
-    val_complete_ = first.pairs.size() == val_set_.pairs.size();
     data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(first, kDecodedBytes));
     const auto& val = *data_.val;
     for (size_t i = 0; i < n; ++i) {
@@ -116,10 +115,8 @@ class LocalRunner : public CandidateRunner {
 
   BicubicFloor bicubic_floor() override {
     BicubicFloor f;
-    if (!val_complete_) {
+    if (data_.val->size() < val_set_.pairs.size())  // srnas ask: the probe's images only so far
       data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(val_set_, kDecodedBytes));
-      val_complete_ = true;
-    }
     if (data_.val->empty()) return f;
     const QualityResult q = evaluate_quality(bicubic_function(), *data_.val, device_);
     f.psnr_rgb = q.psnr_rgb;
@@ -135,8 +132,7 @@ class LocalRunner : public CandidateRunner {
   torch::Device device_;
   static constexpr size_t kDecodedBytes = size_t(16) << 30;  // decoded-image cap of load_pairs
   TrainData data_;
-  Dataset val_set_;
-  bool val_complete_ = true;  // data_.val holds all of val_set_
+  Dataset val_set_;  // data_.val decodes all of it, or (srnas ask) its first runtime.max_images
   std::vector<torch::Tensor> probe_;     // fp32 LR probe images on the device
   std::vector<torch::Tensor> probe_in_;  // the same in the runtime precision and layout
   double ref_once_s_ = NAN;              // reference: once

@@ -56,7 +56,10 @@ uint64_t parse_self_ticks(std::string_view text) {
   return utime + stime;
 }
 
-double busy_elsewhere(const CpuSnapshot& a, const CpuSnapshot& b, const std::vector<int>& cpus) {
+double busy_elsewhere(const CpuSnapshot& a, const CpuSnapshot& b, const std::vector<int>& only) {
+  std::vector<int> cpus = only;
+  if (cpus.empty())
+    for (const auto& [c, t] : a.cpus) cpus.push_back(c);
   double busy = 0, per_cpu = 0;
   int n = 0;
   for (int c : cpus) {
@@ -107,10 +110,7 @@ std::optional<double> sample_cpu_load(int window_ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(window_ms));
   auto b = snapshot();
   if (!b) return std::nullopt;
-  std::vector<int> cpus = allowed_cpus();
-  if (cpus.empty())
-    for (const auto& [c, t] : a->cpus) cpus.push_back(c);
-  return busy_elsewhere(*a, *b, cpus);
+  return busy_elsewhere(*a, *b, allowed_cpus());
 }
 
 LoadWatch::LoadWatch(int cores, double interval_s) : cores_(cores), interval_(interval_s), cpus_(allowed_cpus()) {}
@@ -126,8 +126,6 @@ std::string LoadWatch::poll(int threads) {
   }
   std::string w;
   if (last_) {
-    if (cpus_.empty())
-      for (const auto& [c, t] : s->cpus) cpus_.push_back(c);
     w = oversubscription_warning(busy_elsewhere(*last_, *s, cpus_), cores_, threads);
   }
   last_ = std::move(s);

@@ -37,9 +37,10 @@ struct CpuSnapshot {
 std::map<int, CpuTicks> parse_proc_stat(std::string_view text);
 uint64_t parse_self_ticks(std::string_view text);  // /proc/self/stat: utime + stime
 
-// Cores (of `cpus`, e.g. the affinity mask) kept busy by other processes between a and b:
-// the busy fraction of each CPU summed, minus this process's share. >= 0.
-double busy_elsewhere(const CpuSnapshot& a, const CpuSnapshot& b, const std::vector<int>& cpus);
+// Cores (of `only`, e.g. the affinity mask; empty: every CPU of a) kept busy by other
+// processes between a and b: the busy fraction of each CPU summed, minus this process's
+// share. >= 0.
+double busy_elsewhere(const CpuSnapshot& a, const CpuSnapshot& b, const std::vector<int>& only);
 
 // Reads /proc twice, `window_ms` apart, over the CPUs this process may run on.
 std::optional<double> sample_cpu_load(int window_ms);
@@ -48,7 +49,7 @@ std::optional<double> sample_cpu_load(int window_ms);
 // threads would fit and how to choose them.
 std::string oversubscription_warning(double busy, int cores, int threads);
 
-// The CPUs of this process's affinity mask (all of /proc/stat's where unknown).
+// The CPUs of this process's affinity mask; empty where unknown (busy_elsewhere: every CPU).
 std::vector<int> allowed_cpus();
 
 // The load between polls at least `interval_s` apart; poll() is cheap in between (no /proc

@@ -55,12 +55,16 @@ fs::path make_study(const std::string& name, int trials, const std::string& samp
   return d;
 }
 
+// A whole file (a job's log, a config); "" when it cannot be read.
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
 // Writes `to` as `from` with the first `old` replaced by `now` (a config or options variant);
 // throws when `from` has no `old`.
 void edit_copy(const fs::path& from, const fs::path& to, const std::string& old, const std::string& now) {
-  std::ifstream in(from);
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  in.close();
+  std::string text = read_text(from);
   const size_t at = text.find(old);
   if (at == std::string::npos) throw std::runtime_error(from.string() + " has no '" + old + "'");
   text.replace(at, old.size(), now);
@@ -937,11 +941,6 @@ std::string mpirun(int np, const std::string& args, const std::string& flags = "
                      args);
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
 // pids of srnas processes whose environment says OMPI_COMM_WORLD_RANK=rank and whose
 // command line mentions `needle`.
 std::vector<pid_t> rank_pids(int rank, const std::string& needle) {
@@ -965,8 +964,7 @@ TEST(MpiSearch, TwoGroupsRunEveryTrialExactlyOnce) {
   fs::path d = make_study("mpi", 6);
   std::string out = (d / "log.txt").string();
   int st = std::system((mpirun(2, search_cmd(d, false) + " --group-size 1") + " >" + out + " 2>&1").c_str());
-  std::ifstream log(out);
-  std::string text((std::istreambuf_iterator<char>(log)), {});
+  const std::string text = read_text(out);
   ASSERT_EQ(st, 0) << text;
   EXPECT_NE(text.find("2 worker(s)"), std::string::npos) << text;
   EXPECT_NE(text.find("-> group 1 (world rank 1)"), std::string::npos) << "rank 1 got work: " << text;
@@ -1085,8 +1083,7 @@ TEST(MpiSearch, AdaptiveCoresLendAnIdleRanksCoresToTheRankThatTrains) {
     std::string out = (d / "log.txt").string();
     const std::string flags = c.bound ? "--bind-to core" : "--bind-to none";
     int st = std::system((mpirun(2, search_cmd(d, false) + " --group-size 1", flags) + " >" + out + " 2>&1").c_str());
-    std::ifstream log(out);
-    std::string text((std::istreambuf_iterator<char>(log)), {});
+    const std::string text = read_text(out);
     ASSERT_EQ(st, 0) << text;
     expect_complete_study(trials_json(d), 1);
     std::vector<int> base_threads = logged_threads(d, study, 0), cand = logged_threads(d, study, 1);
@@ -1324,8 +1321,7 @@ TEST(MpiSearch, FinalStageRetrainsTheTracksBestOnceOnEveryGroup) {
                                                   << ", top: 1, seeds: [1, 2]}\n";
   const std::string out = (d / "log.txt").string();
   const int st = std::system((mpirun(2, search_cmd(d, false) + " --group-size 1") + " >" + out + " 2>&1").c_str());
-  std::ifstream log(out);
-  const std::string text((std::istreambuf_iterator<char>(log)), {});
+  const std::string text = read_text(out);
   ASSERT_EQ(st, 0) << text;
   const auto ts = trials_json(d);
   std::vector<nlohmann::json> search, finals;

@@ -55,6 +55,7 @@ TEST(CpuLoad, BusyElsewhereIsTheBusyFractionsLessThisProcess) {
   EXPECT_NEAR(busy_elsewhere(a, b, {0}), 1.0 - 0.5, 1e-12);  // only the CPUs we may use
   EXPECT_NEAR(busy_elsewhere(a, b, {2}), 0.0, 1e-12);        // never below 0
   EXPECT_EQ(busy_elsewhere(a, b, {7}), 0.0);                 // unknown CPUs are skipped
+  EXPECT_NEAR(busy_elsewhere(a, b, {}), 1.5 - 0.5, 1e-12);    // no mask: every CPU
 }
 
 TEST(CpuLoad, WarningOnlyWhenThreadsDoNotFit) {
