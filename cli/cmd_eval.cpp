@@ -76,7 +76,8 @@ void add_upscale_command(CLI::App& app) {
       }
       torch::manual_seed(0);
       SRNet net(spec.genome);
-      load_weights_auto(*net, weights_file, spec.key_rules);
+      const std::string naming = load_weights_auto(*net, weights_file, spec.published);
+      if (naming != "srnas") fmt::print(stderr, "[upscale] {}: loaded under {}'s names\n", weights_file, naming);
       net->to(dev);
       f = model_function(net);
       ctx = context >= 0 ? context : tile_context(spec.genome, 32);
@@ -185,7 +186,10 @@ void add_eval_commands(CLI::App& app) {
       }
       torch::manual_seed(0);
       net.emplace(spec.genome);
-      if (!weights_file.empty()) load_weights_auto(**net, weights_file, spec.key_rules);
+      if (!weights_file.empty()) {
+        const std::string naming = load_weights_auto(**net, weights_file, spec.published);
+        if (naming != "srnas") fmt::print(stderr, "[eval] {}: loaded under {}'s names\n", weights_file, naming);
+      }
       (*net)->to(dev);
       f = model_function(*net);
       params = count_params(spec.genome);

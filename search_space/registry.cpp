@@ -48,6 +48,37 @@ ConfigText resolve_config(const std::string& kind, const std::string& name_or_fi
   return {it->second, "builtin:" + it->first, name_or_file};
 }
 
+namespace {
+
+// {"source": str, "rules": [[regex, replacement], ...]} at `path` (for error messages).
+PublishedKeys parse_published_keys(const nlohmann::json& j, const std::string& path) {
+  using json = nlohmann::json;
+  if (!j.is_object()) throw Error(fmt::format("{}: expected an object {{source, rules}}", path));
+  JsonReader k(j, path);
+  PublishedKeys out;
+  const json& src = k.need("source");
+  if (!src.is_string() || src.get<std::string>().empty())
+    throw Error(fmt::format("{}.source: expected a non-empty string", path));
+  out.source = src.get<std::string>();
+  const json& rules = k.need("rules");
+  if (!rules.is_array()) throw Error(fmt::format("{}.rules: expected an array of [regex, replacement]", path));
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const json& rl = rules[i];
+    if (!rl.is_array() || rl.size() != 2 || !rl[0].is_string() || !rl[1].is_string())
+      throw Error(fmt::format("{}.rules[{}]: expected [regex, replacement] strings", path, i));
+    try {
+      std::regex check(rl[0].get<std::string>());
+    } catch (const std::regex_error& e) {
+      throw Error(fmt::format("{}.rules[{}]: bad regex: {}", path, i, e.what()));
+    }
+    out.rules.push_back({rl[0].get<std::string>(), rl[1].get<std::string>()});
+  }
+  k.finish();
+  return out;
+}
+
+}  // namespace
+
 ArchSpec parse_arch(const std::string& text, const std::string& origin, const std::string& name) {
   ArchSpec spec;
   spec.origin = origin;
@@ -70,24 +101,11 @@ ArchSpec parse_arch(const std::string& text, const std::string& origin, const st
         spec.description = d->get<std::string>();
       }
       if (const json* pk = r.get("published_keys")) {
-        JsonReader k(*pk, "published_keys");
-        const json& src = k.need("source");
-        if (!src.is_string()) throw Error("published_keys.source: expected a string");
-        spec.keys_source = src.get<std::string>();
-        const json& rules = k.need("rules");
-        if (!rules.is_array()) throw Error("published_keys.rules: expected an array of [regex, replacement]");
-        for (size_t i = 0; i < rules.size(); ++i) {
-          const json& rl = rules[i];
-          if (!rl.is_array() || rl.size() != 2 || !rl[0].is_string() || !rl[1].is_string())
-            throw Error(fmt::format("published_keys.rules[{}]: expected [regex, replacement] strings", i));
-          try {
-            std::regex check(rl[0].get<std::string>());
-          } catch (const std::regex_error& e) {
-            throw Error(fmt::format("published_keys.rules[{}]: bad regex: {}", i, e.what()));
-          }
-          spec.key_rules.push_back({rl[0].get<std::string>(), rl[1].get<std::string>()});
-        }
-        k.finish();
+        if (pk->is_array() && pk->empty()) throw Error("published_keys: expected a naming or a non-empty array of them");
+        const bool many = pk->is_array();
+        for (size_t n = 0; n < (many ? pk->size() : 1); ++n)
+          spec.published.push_back(parse_published_keys(many ? (*pk)[n] : *pk,
+                                                        many ? fmt::format("published_keys[{}]", n) : "published_keys"));
       }
       spec.genome = genome_from_json(r.need("genome"));
       r.finish();

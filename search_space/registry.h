@@ -4,7 +4,9 @@
 //
 // Contract: resolve order is (1) an existing file path, (2) a built-in name; an unknown
 // name throws srnas::Error listing the known names. Arch files are either a bare genome
-// or {"name","description","genome","published_keys":{"source","rules":[[regex,repl],..]}}.
+// or {"name","description","genome","published_keys": N} where N is one naming
+// {"source","rules":[[regex,repl],..]} or an array of them (the codebases whose checkpoints
+// name the same parameters differently: BasicSR's MSRResNet and mmsr's, AIM 2019's baseline).
 #pragma once
 
 #include <string>
@@ -20,13 +22,19 @@ struct KeyRule {
   std::string replacement;  // std::regex_replace format ($1 ...)
 };
 
+// One published naming of an architecture's parameters: where it comes from and the rules that
+// map srnas's names to it.
+struct PublishedKeys {
+  std::string source;  // e.g. "BasicSR basicsr/archs/srresnet_arch.py MSRResNet"
+  std::vector<KeyRule> rules;
+};
+
 struct ArchSpec {
   std::string name;
   std::string description;
-  std::string origin;       // file path or "builtin:archs/NAME.json"
+  std::string origin;  // file path or "builtin:archs/NAME.json"
   Genome genome;
-  std::string keys_source;  // e.g. "BasicSR MSRResNet"; empty: srnas's own names
-  std::vector<KeyRule> key_rules;
+  std::vector<PublishedKeys> published;  // in file order; empty: srnas's own names only
 };
 
 // A config's text and where it came from. kind is "archs" or "spaces".

@@ -181,16 +181,39 @@ void load_weights(torch::nn::Module& m, const std::string& path, const std::vect
   for (auto& [name, t] : own) t.copy_(file.at(name));
 }
 
-void load_weights_auto(torch::nn::Module& m, const std::string& path, const std::vector<KeyRule>& rules) {
-  if (!rules.empty()) {
-    TensorMap file = read_safetensors(path);
-    auto params = m.named_parameters(true);
-    if (params.size() > 0 && !file.count(params.begin()->key()) && file.count(published_key(params.begin()->key(), rules))) {
-      load_weights(m, path, rules);
-      return;
+std::string load_weights_auto(torch::nn::Module& m, const std::string& path,
+                              const std::vector<PublishedKeys>& namings) {
+  if (namings.empty()) {
+    load_weights(m, path);
+    return "srnas";
+  }
+  const TensorMap file = read_safetensors(path);
+  // Candidate namings: srnas's own first, then the published ones in the arch file's order.
+  std::vector<const PublishedKeys*> candidates = {nullptr};
+  for (const PublishedKeys& p : namings) candidates.push_back(&p);
+  const PublishedKeys* closest = nullptr;
+  size_t closest_missing = SIZE_MAX;
+  std::string first_missing;
+  for (const PublishedKeys* c : candidates) {
+    size_t missing = 0;
+    std::string first;
+    for (const auto& [name, t] : module_state(m, c ? c->rules : std::vector<KeyRule>{})) {
+      if (file.count(name)) continue;
+      if (missing++ == 0) first = fmt::format("'{}' (shape {})", name, shape_str(t.sizes().vec()));
+    }
+    if (missing == 0) {
+      load_weights(m, path, c ? c->rules : std::vector<KeyRule>{});
+      return c ? c->source : "srnas";
+    }
+    if (missing < closest_missing) {
+      closest = c;
+      closest_missing = missing;
+      first_missing = first;
     }
   }
-  load_weights(m, path);
+  throw Error(fmt::format("{}: no naming of this arch matches its keys; closest: {}, missing key {}{}", path,
+                          closest ? closest->source : "srnas's own names", first_missing,
+                          closest_missing > 1 ? fmt::format(" and {} more", closest_missing - 1) : ""));
 }
 
 }  // namespace srnas

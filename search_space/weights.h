@@ -31,7 +31,12 @@ TensorMap module_state(const torch::nn::Module& m, const std::vector<KeyRule>& r
 void save_weights(const torch::nn::Module& m, const std::string& path, const std::vector<KeyRule>& rules = {},
                   const std::map<std::string, std::string>& metadata = {});
 void load_weights(torch::nn::Module& m, const std::string& path, const std::vector<KeyRule>& rules = {});
-// Loads srnas's own names, or the published names when the file uses them (rules given).
-void load_weights_auto(torch::nn::Module& m, const std::string& path, const std::vector<KeyRule>& rules);
+// Loads a file written under srnas's own names or under any of the published namings,
+// whichever the file's keys cover in full, then strictly as load_weights does; returns the
+// naming used: "srnas" or its source. When none covers the file, the error names the closest
+// naming and its first missing key: "w.safetensors: no naming of this arch matches its keys;
+// closest: BasicSR ... MSRResNet, missing key 'body.15.conv2.bias' (shape [64]) and 3 more".
+std::string load_weights_auto(torch::nn::Module& m, const std::string& path,
+                              const std::vector<PublishedKeys>& namings);
 
 }  // namespace srnas

@@ -11,6 +11,7 @@
 #include "search_space/error.h"
 #include "search_space/registry.h"
 #include "search_space/weights.h"
+#include "../support/cli_runner.h"
 #include "../support/errors.h"
 #include "../support/scratch.h"
 
@@ -84,7 +85,7 @@ TEST(Weights, FileLayoutFollowsTheSafetensorsSpec) {
 
 TEST(Weights, PublishedKeyNames) {
   SRNet msr(load_arch("msrresnet").genome);
-  auto keys = module_state(*msr, load_arch("msrresnet").key_rules);
+  auto keys = module_state(*msr, load_arch("msrresnet").published.at(0).rules);
   std::set<std::string> expect;
   for (std::string n : {"conv_first", "upconv1", "upconv2", "conv_hr", "conv_last"}) {
     expect.insert(n + ".weight");
@@ -98,7 +99,7 @@ TEST(Weights, PublishedKeyNames) {
   EXPECT_EQ(got, expect);
 
   SRNet imdn(load_arch("imdn_aim19").genome);
-  auto ik = module_state(*imdn, load_arch("imdn_aim19").key_rules);
+  auto ik = module_state(*imdn, load_arch("imdn_aim19").published.at(0).rules);
   for (std::string k : {"model.0.weight", "model.1.sub.0.conv1.0.weight", "model.1.sub.7.conv3.0.bias",
                         "model.1.sub.3.conv4.weight", "model.1.sub.5.conv1x1.bias", "model.1.sub.8.weight",
                         "model.2.weight", "model.2.bias"})
@@ -111,13 +112,192 @@ TEST(Weights, LoadsUnderPublishedNames) {
   auto spec = load_arch("imdn_aim19");
   torch::manual_seed(4);
   SRNet a(spec.genome);
-  write_safetensors(tmp("kair.safetensors"), module_state(*a, spec.key_rules));
+  write_safetensors(tmp("kair.safetensors"), module_state(*a, spec.published.at(0).rules));
   SRNet b(spec.genome);
-  load_weights(*b, tmp("kair.safetensors"), spec.key_rules);
+  load_weights(*b, tmp("kair.safetensors"), spec.published.at(0).rules);
   EXPECT_TRUE(same_weights(*a, *b));
   // Loading published names without the rules: a clear missing-key error.
   EXPECT_NE(error_of([&] { load_weights(*b, tmp("kair.safetensors")); }).find("missing key 'head.bias'"),
             std::string::npos);
+}
+
+// MSRResNet's checkpoints come from three codebases that name its layers differently; a
+// file under any of them, or under srnas's names, loads and says which naming it used.
+TEST(Weights, EveryPublishedNamingOfMSRResNetLoads) {
+  const ArchSpec spec = load_arch("msrresnet");
+  ASSERT_EQ(spec.published.size(), 3u);
+  torch::manual_seed(7);
+  SRNet a(spec.genome);
+  const std::vector<std::pair<std::string, std::vector<std::string>>> expect = {
+      {"BasicSR", {"conv_first.weight", "body.15.conv2.bias", "upconv2.weight", "conv_hr.bias", "conv_last.weight"}},
+      {"mmsr", {"conv_first.weight", "recon_trunk.15.conv2.bias", "upconv2.weight", "HRconv.bias", "conv_last.weight"}},
+      {"MMEditing", {"conv_first.weight", "trunk_net.15.conv2.bias", "upsample2.upsample_conv.weight", "conv_hr.bias",
+                     "conv_last.weight"}}};
+  for (size_t i = 0; i < spec.published.size(); ++i) {
+    SCOPED_TRACE(spec.published[i].source);
+    EXPECT_EQ(spec.published[i].source.rfind(expect[i].first, 0), 0u);
+    const TensorMap keys = module_state(*a, spec.published[i].rules);
+    EXPECT_EQ(keys.size(), 74u);  // 16 blocks x 2 convs + 5 convs, weight and bias each
+    for (const std::string& k : expect[i].second) EXPECT_TRUE(keys.count(k)) << k;
+    const std::string file = tmp("naming" + std::to_string(i) + ".safetensors");
+    write_safetensors(file, keys);
+    SRNet b(spec.genome);
+    EXPECT_EQ(load_weights_auto(*b, file, spec.published), spec.published[i].source);
+    EXPECT_TRUE(same_weights(*a, *b));
+  }
+  save_weights(*a, tmp("own.safetensors"));
+  SRNet c(spec.genome);
+  EXPECT_EQ(load_weights_auto(*c, tmp("own.safetensors"), spec.published), "srnas");
+  EXPECT_TRUE(same_weights(*a, *c));
+}
+
+// A checkpoint that no naming covers names the closest one and what it lacks; the model is
+// left untouched. Keys beyond the model's are refused as load_weights refuses them.
+TEST(Weights, AFileNoNamingCoversNamesTheClosestAndItsMissingKeys) {
+  const ArchSpec spec = load_arch("msrresnet");
+  torch::manual_seed(8);
+  SRNet a(spec.genome);
+  TensorMap mmsr = module_state(*a, spec.published.at(1).rules);
+  mmsr.erase("recon_trunk.15.conv2.bias");
+  write_safetensors(tmp("one_short.safetensors"), mmsr);
+  torch::manual_seed(9);
+  SRNet b(spec.genome);
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& [k, v] : module_state(*b)) before[k] = v.clone();
+  const std::string e1 = error_of([&] { load_weights_auto(*b, tmp("one_short.safetensors"), spec.published); });
+  EXPECT_NE(e1.find("one_short.safetensors: no naming of this arch matches its keys; closest: mmsr "), std::string::npos) << e1;
+  EXPECT_NE(e1.find("missing key 'recon_trunk.15.conv2.bias' (shape [64])"), std::string::npos) << e1;
+  EXPECT_EQ(e1.find("more"), std::string::npos) << e1;
+  for (const std::string k : {"recon_trunk.0.conv1.weight", "recon_trunk.0.conv1.bias", "HRconv.weight"}) mmsr.erase(k);
+  write_safetensors(tmp("four_short.safetensors"), mmsr);
+  const std::string e4 = error_of([&] { load_weights_auto(*b, tmp("four_short.safetensors"), spec.published); });
+  EXPECT_NE(e4.find("closest: mmsr"), std::string::npos) << e4;
+  EXPECT_NE(e4.find("missing key 'HRconv.weight' (shape [64, 64, 3, 3]) and 3 more"), std::string::npos) << e4;
+  // Another arch's checkpoint (IMDN's blocks share some names): the closest naming lacks half the keys.
+  SRNet imdn(load_arch("imdn_aim19").genome);
+  save_weights(*imdn, tmp("imdn.safetensors"));
+  const std::string e5 = error_of([&] { load_weights_auto(*b, tmp("imdn.safetensors"), spec.published); });
+  EXPECT_NE(e5.find("closest: srnas's own names, missing key 'hr_conv.bias' (shape [64]) and 37 more"), std::string::npos) << e5;
+  // Every key present, plus one the model does not have.
+  TensorMap extra = module_state(*a, spec.published.at(0).rules);
+  extra["body.16.conv1.weight"] = torch::zeros({64, 64, 3, 3});
+  write_safetensors(tmp("extra.safetensors"), extra);
+  const std::string e6 = error_of([&] { load_weights_auto(*b, tmp("extra.safetensors"), spec.published); });
+  EXPECT_NE(e6.find("unexpected key 'body.16.conv1.weight'"), std::string::npos) << e6;
+  for (const auto& [k, v] : module_state(*b)) EXPECT_TRUE(torch::equal(v, before.at(k))) << k;
+}
+
+// Published checkpoints are pickled .pth files: scripts/pth_to_safetensors.py converts them
+// in stock PyTorch-Python and srnas then computes what that PyTorch computes. The network on
+// the Python side is scripts/bench_train.py's MSRResNet, written from BasicSR, not srnas's
+// export; its state dict is saved three ways: BasicSR's {'params', 'params_ema'} (zip),
+// mmsr's names in the legacy pre-1.6 format (AIM 2019's MSRResNetx4.pth is that old), and a
+// DataParallel 'module.' prefix under 'state_dict'.
+TEST(Weights, PthCheckpointsConvertAndComputeWhatPyTorchComputes) {
+  const char* env_py = std::getenv("SRNAS_PYTHON");
+  const std::string py = env_py && *env_py ? env_py : "/usr/bin/python3";
+  if (srnas::testing::run_command(py + " -c 'import torch'").status != 0)
+    GTEST_SKIP() << py << " has no torch (apt-get install python3-torch; scripts/setup.sh does)";
+  const fs::path d = fs::path(tmp("pth"));
+  fs::create_directories(d);
+  const std::string make = R"PY(
+import collections, sys, torch
+d = sys.argv[1]
+sys.path.insert(0, sys.argv[2] + "/scripts")
+from bench_train import MSRResNet
+torch.manual_seed(3)
+net = MSRResNet()
+with torch.no_grad():
+    for p in net.parameters():
+        p.copy_(torch.randn_like(p) * 0.03)
+net.eval()
+x = torch.rand(1, 3, 12, 16)
+with torch.no_grad():
+    y = net(x)
+open(d + "/x.f32", "wb").write(x.numpy().tobytes())
+open(d + "/y.f32", "wb").write(y.numpy().tobytes())
+sd = net.state_dict()
+torch.save({"params": {k: torch.zeros_like(v) for k, v in sd.items()}, "params_ema": sd, "iter": 5}, d + "/basicsr.pth")
+mmsr = collections.OrderedDict((k.replace("body.", "recon_trunk.").replace("conv_hr.", "HRconv."), v) for k, v in sd.items())
+torch.save(mmsr, d + "/mmsr.pth", _use_new_zipfile_serialization=False)
+torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}}, d + "/dp.pth")
+torch.save({"epoch": 3}, d + "/no_weights.pth")
+)PY";
+  {
+    std::ofstream f(d / "make.py");
+    f << make;
+  }
+  const auto made = srnas::testing::run_command(py + " " + (d / "make.py").string() + " " + d.string() + " " SRNAS_SOURCE_DIR);
+  ASSERT_EQ(made.status, 0) << made.out << made.err;
+  auto read_f32 = [](const fs::path& p, std::vector<int64_t> shape) {
+    std::ifstream f(p, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+    torch::Tensor t = torch::empty(shape);
+    EXPECT_EQ(bytes.size(), size_t(t.numel()) * 4) << p;
+    std::memcpy(t.data_ptr<float>(), bytes.data(), std::min(bytes.size(), size_t(t.numel()) * 4));
+    return t;
+  };
+  const torch::Tensor x = read_f32(d / "x.f32", {1, 3, 12, 16}), y = read_f32(d / "y.f32", {1, 3, 48, 64});
+  const ArchSpec spec = load_arch("msrresnet");
+  auto convert = [&](const std::string& name, const std::string& out, const std::string& extra = "") {
+    return srnas::testing::run_command(py + " " SRNAS_SOURCE_DIR "/scripts/pth_to_safetensors.py " + (d / name).string() +
+                                       " " + (d / out).string() + extra);
+  };
+  auto output_of = [&](const std::string& file, std::string* naming) {
+    SRNet net(spec.genome);
+    *naming = load_weights_auto(*net, file, spec.published);
+    net->eval();
+    torch::NoGradGuard no_grad;
+    return net->forward(x);
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"basicsr.pth", "BasicSR"}, {"mmsr.pth", "mmsr"}, {"dp.pth", "BasicSR"}};
+  for (const auto& [pth, naming_prefix] : cases) {
+    SCOPED_TRACE(pth);
+    const auto r = convert(pth, pth + ".safetensors");
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("74 tensors, 1,517,571 values"), std::string::npos) << r.out;
+    std::string naming;
+    const torch::Tensor got = output_of((d / (pth + ".safetensors")).string(), &naming);
+    EXPECT_EQ(naming.rfind(naming_prefix, 0), 0u) << naming;
+    const double diff = (got - y).abs().max().item<double>();
+    std::cout << "[ python ] " << pth << " -> " << naming << ": max abs diff " << diff << "\n";
+    EXPECT_LT(diff, 1e-4);
+  }
+  EXPECT_NE(convert("basicsr.pth", "ema.safetensors").out.find("[params_ema]"), std::string::npos);
+  // The check can fail: BasicSR's 'params' entry (zeros here) is another network.
+  const auto zeros = convert("basicsr.pth", "params.safetensors", " --key params");
+  ASSERT_EQ(zeros.status, 0) << zeros.err;
+  std::string naming;
+  EXPECT_GT((output_of((d / "params.safetensors").string(), &naming) - y).abs().max().item<double>(), 1e-2);
+  const auto bad = convert("no_weights.pth", "none.safetensors");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("no_weights.pth: no state dict at the top level"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("(it has: epoch)"), std::string::npos) << bad.err;
+}
+
+// Arch files: published_keys is one naming or an array of them; mistakes name their place.
+TEST(Weights, PublishedKeysInArchFiles) {
+  const std::string genome = "\"genome\": " + to_json(load_arch("msrresnet").genome).dump();
+  auto parse = [&](const std::string& pk) { return parse_arch("{" + pk + genome + "}", "a.json", "a"); };
+  const ArchSpec one = parse(R"("published_keys": {"source": "X", "rules": [["^head\\.", "first."]]},)");
+  ASSERT_EQ(one.published.size(), 1u);
+  EXPECT_EQ(one.published[0].source, "X");
+  EXPECT_EQ(published_key("head.weight", one.published[0].rules), "first.weight");
+  const ArchSpec two = parse(R"("published_keys": [{"source": "X", "rules": []}, {"source": "Y", "rules": []}],)");
+  ASSERT_EQ(two.published.size(), 2u);
+  EXPECT_EQ(two.published[1].source, "Y");
+  EXPECT_TRUE(parse("").published.empty());
+  auto err = [&](const std::string& pk) { return error_of([&] { parse(pk); }); };
+  EXPECT_NE(err(R"("published_keys": [],)").find("a.json: published_keys: expected a naming or a non-empty array"),
+            std::string::npos);
+  EXPECT_NE(err(R"("published_keys": [{"source": "X", "rules": []}, 3],)").find("published_keys[1]: expected an object"),
+            std::string::npos);
+  EXPECT_NE(err(R"("published_keys": [{"source": "X", "rules": [["(", "y"]]}],)").find("published_keys[0].rules[0]: bad regex"),
+            std::string::npos);
+  EXPECT_NE(err(R"("published_keys": {"source": "", "rules": []},)").find("published_keys.source: expected a non-empty string"),
+            std::string::npos);
+  EXPECT_NE(err(R"("published_keys": {"source": "X", "rules": [], "rule": 1},)").find("rule"), std::string::npos);
 }
 
 TEST(Weights, BadFilesAreClearErrorsAndLeaveTheModelUntouched) {
