@@ -1,7 +1,12 @@
 // `srnas train`: train one architecture on a data set from an options file.
+#include <filesystem>
+
 #include <fmt/core.h>
 
 #include "cli/commands.h"
+#include "search_space/builder.h"
+#include "search_space/weights.h"
+#include "trainer/checkpoint.h"
 #include "trainer/data_split.h"
 #include "search_space/error.h"
 #include "search_space/registry.h"
@@ -11,7 +16,7 @@
 namespace srnas::cli {
 
 void add_train_commands(CLI::App& app) {
-  static std::string arch, options, out;
+  static std::string arch, options, out, init;
   static std::vector<std::string> data, val, sets;
   static int val_images = 0;
   static bool resume = false;
@@ -27,11 +32,29 @@ void add_train_commands(CLI::App& app) {
   cmd->add_option("--out", out, "output folder (checkpoint, log, weights, result.json)")->required();
   cmd->add_option("--set", sets, "override an option: key.path=value (repeatable)");
   cmd->add_flag("--resume", resume, "continue from OUT/checkpoint");
+  cmd->add_option("--init", init, "start from these weights (safetensors; srnas's or the arch's published names, "
+                                  "e.g. a converted .pth) instead of the seed's initialisation: fine-tuning");
   cmd->callback([] {
     TrainOptions opt = load_train_options(options, sets);
     if (opt.threads > 0) init_torch_threads(opt.threads);
     warn_if_oversubscribed("train", opt.device);
     ArchSpec spec = load_arch(arch);
+    TrainHooks hooks;
+    if (!init.empty()) {
+      namespace fs = std::filesystem;
+      if (resume && fs::exists(fs::path(out) / kCheckpointDir / "state.json")) {
+        fmt::print(stderr, "[train] --init {}: ignored, resuming from {}/{}\n", init, out, kCheckpointDir);
+      } else {
+        // Checked and renamed to srnas's names before the data loads; the copy in OUT records
+        // what the run started from.
+        SRNet net(spec.genome);
+        const std::string naming = load_weights_auto(*net, init, spec.published);
+        fs::create_directories(out);
+        hooks.init_weights = (fs::path(out) / "init.safetensors").string();
+        save_weights(*net, hooks.init_weights, {}, {{"source", init}, {"naming", naming}});
+        fmt::print(stderr, "[train] starting from {} ({} names)\n", init, naming);
+      }
+    }
     const size_t cap = size_t(opt.max_memory_mb) << 20;
     TrainData td;
     if (data.size() > 1 && val.empty())
@@ -48,7 +71,7 @@ void add_train_commands(CLI::App& app) {
                opt.patch_lr);
     td.train = std::make_shared<std::vector<LoadedPair>>(load_pairs(train_ds, cap));
     td.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(val_ds, cap));
-    TrainResult r = train(spec.genome, td, opt, out, resume);
+    TrainResult r = train(spec.genome, td, opt, out, resume, hooks);
     fmt::print("{} after {} iterations: val PSNR-RGB {:.3f} dB, PSNR-Y {:.3f} dB; {:.1f} s (loader wait {:.2f} s){}\n",
                r.status, r.iterations, r.val_psnr_rgb, r.val_psnr_y, r.train_seconds, r.loader_wait_s,
                r.reason.empty() ? "" : " - " + r.reason);

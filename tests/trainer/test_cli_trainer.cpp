@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -50,6 +51,21 @@ std::string options_file(const std::string& text) {
   fs::path p = dir("opt") / "o.yaml";
   std::ofstream(p) << text;
   return p.string();
+}
+
+// Copies a safetensors file of F32 tensors with every value multiplied by factor.
+void scale_safetensors(const std::string& from, const std::string& to, float factor) {
+  std::ifstream f(from, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), {});
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  for (size_t off = 8 + n; off + 4 <= bytes.size(); off += 4) {
+    float v;
+    std::memcpy(&v, bytes.data() + off, 4);
+    v *= factor;
+    std::memcpy(bytes.data() + off, &v, 4);
+  }
+  std::ofstream(to, std::ios::binary) << bytes;
 }
 
 }  // namespace
@@ -230,6 +246,113 @@ TEST(CliTrainer, PrepareThenTrainThenEvalWithTheWeights) {
 
 // A child keeps one core busy: `srnas train` on every core (no --threads, no $SRNAS_THREADS)
 // warns that it oversubscribes the node; with a chosen count it says nothing.
+// Fine-tuning: --init starts from given weights (checked, renamed to srnas's names and kept in
+// OUT/init.safetensors) instead of the seed's; a run with a near-zero learning rate then
+// validates as `srnas eval` measures those weights, where the same run from the seed does not.
+// The init is a trained run's weights scaled by 10, far from anything the seed gives.
+TEST(CliTrainer, TrainInitStartsFromTheGivenWeights) {
+  fs::path root = dir("init_root");
+  fs::create_directories(root / "train");
+  fs::create_directories(root / "val");
+  for (int i = 0; i < 3; ++i) write_png((root / "train" / ("t" + std::to_string(i) + ".png")).string(), pattern(64, 64, i));
+  write_png((root / "val" / "v.png").string(), pattern(48, 48, 9));
+  const fs::path genomes = dir("init_genome"), runs = dir("init_runs");
+  auto genome = [&](const std::string& name, int width) {
+    fs::path g = genomes / name;
+    std::ofstream(g) << fmt::format(R"({{"head":{{"act":{{"type":"none"}}}},"lr":{{"width":{},"blocks":[{{"type":"res_relu"}}]}},
+      "upsampler":{{"type":"pixelshuffle4","act":{{"type":"none"}}}},"x4":{{"width":4}},"tail":{{"hr_conv":false}},
+      "global_skip":"bicubic","init":{{"type":"kaiming","scale":0.1}}}})", width);
+    return g.string();
+  };
+  const std::string g8 = genome("g8.json", 8), g12 = genome("g12.json", 12);
+  const std::string opts = options_file("iterations: 10\nbatch_size: 2\npatch_size: 8\nlog_every: 5\ndevice: cpu\n");
+  auto train = [&](const std::string& g, const std::string& out, const std::string& extra) {
+    return run_cli("train --arch " + g + " --data " + root.string() + " --options " + opts + " --out " + (runs / out).string() +
+                   " " + extra);
+  };
+  auto psnr = [&](const std::string& out) {
+    return nlohmann::json::parse(std::ifstream(runs / out / "result.json"))["val_psnr_rgb"].get<double>();
+  };
+  auto a = train(g8, "init_a", "");
+  ASSERT_EQ(a.status, 0) << a.err;
+  const std::string weights = (runs / "init_a" / "weights.safetensors").string();
+  const std::string init = (genomes / "scaled.safetensors").string();
+  scale_safetensors(weights, init, 10.0f);
+  auto e = run_cli("eval --arch " + g8 + " --weights " + init + " --data " + root.string() + " --format json --no-runtime");
+  ASSERT_EQ(e.status, 0) << e.err;
+  const double init_psnr = nlohmann::json::parse(e.out)["psnr_rgb"].get<double>();
+  auto b = train(g8, "init_b", "--init " + init + " --set iterations=1 --set lr=1e-12");
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_NE(b.err.find("[train] starting from " + init + " (srnas names)"), std::string::npos) << b.err;
+  EXPECT_TRUE(fs::exists(runs / "init_b" / "init.safetensors"));
+  auto c = train(g8, "init_c", "--set iterations=1 --set lr=1e-12");
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_NEAR(psnr("init_b"), init_psnr, 1e-3);
+  EXPECT_GT(std::abs(psnr("init_c") - init_psnr), 0.5) << "the check could not tell the init from the seed";
+  // Another genome's weights: a one-line error naming the file and the tensor, nothing written.
+  auto bad = train(g12, "init_d", "--init " + weights);
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find(weights + ": key 'head.bias' has shape [8], the model expects [12]"),
+            std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(runs / "init_d" / "init.safetensors"));
+  EXPECT_EQ(bad.err.find("[train] g12:"), std::string::npos) << "checked before the data loads\n" << bad.err;
+  // Resuming from a checkpoint keeps the run's own weights.
+  auto r = train(g8, "init_a", "--resume --init " + weights + " --set iterations=12");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("--init " + weights + ": ignored, resuming from"), std::string::npos) << r.err;
+}
+
+// A checkpoint under a published naming (here mmsr's, as AIM 2019's MSRResNetx4.pth uses,
+// made by renaming the keys of srnas's own file) evaluates as srnas's own file does, and
+// `eval` says which naming it read; --init takes it too.
+TEST(CliTrainer, EvalAndTrainReadPublishedCheckpointNames) {
+  fs::path root = dir("pub_root");
+  fs::create_directories(root / "train");
+  fs::create_directories(root / "val");
+  write_png((root / "train" / "t.png").string(), pattern(40, 40, 1));
+  write_png((root / "val" / "v.png").string(), pattern(32, 32, 2));
+  const fs::path runs = dir("pub_runs");
+  const std::string opts = options_file("iterations: 1\nbatch_size: 1\npatch_size: 8\nlog_every: 1\ndevice: cpu\n");
+  auto t = run_cli("train --arch msrresnet --data " + root.string() + " --options " + opts + " --out " + (runs / "own").string());
+  ASSERT_EQ(t.status, 0) << t.err;
+  const std::string own = (runs / "own" / "weights.safetensors").string(), mmsr = (runs / "mmsr.safetensors").string();
+  {
+    std::ifstream f(own, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(f)), {});
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data(), 8);
+    nlohmann::json h = nlohmann::json::parse(bytes.substr(8, n)), renamed = nlohmann::json::object();
+    for (auto& [k, v] : h.items()) {
+      std::string name = k;
+      for (auto [from, to] : {std::pair<std::string, std::string>{"head.", "conv_first."}, {"lr.blocks.", "recon_trunk."},
+                              {"up.0.", "upconv1."}, {"up.1.", "upconv2."}, {"hr_conv.", "HRconv."},
+                              {"last_conv.", "conv_last."}})
+        if (name.rfind(from, 0) == 0) name = to + name.substr(from.size());
+      renamed[name] = v;
+    }
+    std::string header = renamed.dump();
+    while ((8 + header.size()) % 8) header += ' ';
+    const uint64_t m = header.size();
+    std::ofstream o(mmsr, std::ios::binary);
+    o.write(reinterpret_cast<const char*>(&m), 8);
+    o << header << bytes.substr(8 + n);
+  }
+  auto eval = [&](const std::string& w) {
+    return run_cli("eval --arch msrresnet --weights " + w + " --data " + root.string() + " --format json --no-runtime");
+  };
+  auto a = eval(own), b = eval(mmsr);
+  ASSERT_EQ(a.status, 0) << a.err;
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_EQ(a.err.find("loaded under"), std::string::npos) << a.err;
+  EXPECT_NE(b.err.find("[eval] " + mmsr + ": loaded under mmsr codes/models/archs/SRResNet_arch.py MSRResNet"),
+            std::string::npos) << b.err;
+  EXPECT_EQ(nlohmann::json::parse(a.out)["psnr_rgb"], nlohmann::json::parse(b.out)["psnr_rgb"]);
+  auto f = run_cli("train --arch msrresnet --data " + root.string() + " --options " + opts + " --out " +
+                   (runs / "tuned").string() + " --init " + mmsr);
+  ASSERT_EQ(f.status, 0) << f.err;
+  EXPECT_NE(f.err.find("(mmsr codes/models/archs/SRResNet_arch.py MSRResNet"), std::string::npos) << f.err;
+}
+
 TEST(CliTrainer, TrainWarnsWhenOtherProcessesLeaveTooFewCores) {
   cpu_set_t set;
   CPU_ZERO(&set);
