@@ -192,7 +192,8 @@ TEST(Weights, AFileNoNamingCoversNamesTheClosestAndItsMissingKeys) {
 // the Python side is scripts/bench_train.py's MSRResNet, written from BasicSR, not srnas's
 // export; its state dict is saved three ways: BasicSR's {'params', 'params_ema'} (zip),
 // mmsr's names in the legacy pre-1.6 format (AIM 2019's MSRResNetx4.pth is that old), and a
-// DataParallel 'module.' prefix under 'state_dict'.
+// DataParallel 'module.' prefix under 'state_dict'. IMDN-AIM19 likewise, against KAIR's
+// network_imdn.py graph written out in the script.
 TEST(Weights, PthCheckpointsConvertAndComputeWhatPyTorchComputes) {
   const char* env_py = std::getenv("SRNAS_PYTHON");
   const std::string py = env_py && *env_py ? env_py : "/usr/bin/python3";
@@ -222,6 +223,46 @@ mmsr = collections.OrderedDict((k.replace("body.", "recon_trunk.").replace("conv
 torch.save(mmsr, d + "/mmsr.pth", _use_new_zipfile_serialization=False)
 torch.save({"state_dict": {"module." + k: v for k, v in sd.items()}}, d + "/dp.pth")
 torch.save({"epoch": 3}, d + "/no_weights.pth")
+
+# KAIR models/network_imdn.py IMDN (nc=64, nb=8, act 'L' 0.05, pixelshuffle x4), as its
+# basicblock.py builds it: conv1..3 are Sequential(conv, LeakyReLU) ('.0.' in their keys),
+# conv4 and conv1x1 bare convs; d_nc = 16 distilled, r_nc = 48 refined channels.
+import torch.nn as nn
+class IMDBlock(nn.Module):
+    def __init__(self, nc=64):
+        super().__init__()
+        self.d, self.r = nc // 4, nc - nc // 4
+        cl = lambda i, o: nn.Sequential(nn.Conv2d(i, o, 3, 1, 1), nn.LeakyReLU(0.05, True))
+        self.conv1, self.conv2, self.conv3 = cl(nc, nc), cl(self.r, nc), cl(self.r, nc)
+        self.conv4 = nn.Conv2d(self.r, self.d, 3, 1, 1)
+        self.conv1x1 = nn.Conv2d(self.d * 4, nc, 1, 1, 0)
+    def forward(self, x):
+        d1, r1 = torch.split(self.conv1(x), (self.d, self.r), dim=1)
+        d2, r2 = torch.split(self.conv2(r1), (self.d, self.r), dim=1)
+        d3, r3 = torch.split(self.conv3(r2), (self.d, self.r), dim=1)
+        return x + self.conv1x1(torch.cat((d1, d2, d3, self.conv4(r3)), dim=1))
+class Shortcut(nn.Module):
+    def __init__(self, sub):
+        super().__init__()
+        self.sub = sub
+    def forward(self, x):
+        return x + self.sub(x)
+class IMDN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.model = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1),
+                                   Shortcut(nn.Sequential(*[IMDBlock() for _ in range(8)], nn.Conv2d(64, 64, 3, 1, 1))),
+                                   nn.Conv2d(64, 48, 3, 1, 1), nn.PixelShuffle(4))
+    def forward(self, x):
+        return self.model(x)
+imdn = IMDN()
+assert sum(p.numel() for p in imdn.parameters()) == 893936
+with torch.no_grad():
+    for p in imdn.parameters():
+        p.copy_(torch.randn_like(p) * 0.03)
+    yi = imdn(x)
+open(d + "/y_imdn.f32", "wb").write(yi.numpy().tobytes())
+torch.save(imdn.state_dict(), d + "/imdn_x4.pth")
 )PY";
   {
     std::ofstream f(d / "make.py");
@@ -262,6 +303,19 @@ torch.save({"epoch": 3}, d + "/no_weights.pth")
     EXPECT_EQ(naming.rfind(naming_prefix, 0), 0u) << naming;
     const double diff = (got - y).abs().max().item<double>();
     std::cout << "[ python ] " << pth << " -> " << naming << ": max abs diff " << diff << "\n";
+    EXPECT_LT(diff, 1e-4);
+  }
+  // IMDN-AIM19 under KAIR's names, against KAIR's graph.
+  {
+    const auto r = convert("imdn_x4.pth", "imdn.safetensors");
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    const ArchSpec imdn = load_arch("imdn_aim19");
+    SRNet net(imdn.genome);
+    EXPECT_EQ(load_weights_auto(*net, (d / "imdn.safetensors").string(), imdn.published).rfind("KAIR", 0), 0u);
+    net->eval();
+    torch::NoGradGuard no_grad;
+    const double diff = (net->forward(x) - read_f32(d / "y_imdn.f32", {1, 3, 48, 64})).abs().max().item<double>();
+    std::cout << "[ python ] imdn_x4.pth -> KAIR names: max abs diff " << diff << "\n";
     EXPECT_LT(diff, 1e-4);
   }
   EXPECT_NE(convert("basicsr.pth", "ema.safetensors").out.find("[params_ema]"), std::string::npos);
