@@ -39,6 +39,7 @@ bool same_path(const fs::path& a, const fs::path& b) {
 void add_upscale_command(CLI::App& app) {
   static std::string model_dir, arch, weights, in, out, device = "auto";
   static int tile = 256, context = -1;
+  static bool ensemble = false;
   auto* cmd = app.add_subcommand("upscale", "Super-resolve your own images x4 with a network (export folder or arch)");
   auto* m = cmd->add_option("--model", model_dir, "a folder with genome.json + weights.safetensors (from srnas export or srnas train --out)");
   auto* a = cmd->add_option("--arch", arch, "built-in arch, genome JSON file, or 'bicubic' (MATLAB bicubic)");
@@ -54,6 +55,7 @@ void add_upscale_command(CLI::App& app) {
                   "LR pixels of context around each tile (default: the network's receptive radius, "
                   "so tiles equal one pass; 32 for SE blocks)")
       ->check(int_range(0, 1 << 20));
+  cmd->add_flag("--self-ensemble", ensemble, "average the 8 flips/transposes (EDSR's '+', 8x the time)");
   cmd->callback([] {
     // The network.
     if (model_dir.empty() && arch.empty()) throw Error("upscale: pass --model DIR (from srnas export) or --arch NAME");
@@ -89,6 +91,11 @@ void add_upscale_command(CLI::App& app) {
                    tiles);
     } else {
       f = bicubic_function();
+    }
+
+    if (ensemble) {
+      f = self_ensemble(std::move(f));
+      what += ", self-ensemble x8";
     }
 
     // The images: a file to a .png, or a folder to a folder.
@@ -137,7 +144,7 @@ void add_eval_commands(CLI::App& app) {
                      device = "auto", baseline = "msrresnet", precision = "fp32";
   static std::vector<std::string> data;
   static int runs = 3;
-  static bool ssim = false, no_runtime = false;
+  static bool ssim = false, no_runtime = false, ensemble = false;
   auto* cmd = app.add_subcommand("eval", "Measure PSNR, params and runtime (challenge or benchmark protocol)");
   auto* m = cmd->add_option("--model", model_dir, "a folder with genome.json + weights.safetensors (from srnas export or srnas train --out)");
   auto* a = cmd->add_option("--arch", arch, "built-in arch, genome JSON file, or 'bicubic' (MATLAB bicubic floor)");
@@ -159,6 +166,9 @@ void add_eval_commands(CLI::App& app) {
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
   cmd->add_flag("--ssim", ssim, "also compute SSIM-Y");
   cmd->add_flag("--no-runtime", no_runtime, "skip the runtime measurement");
+  cmd->add_flag("--self-ensemble", ensemble,
+                "average the 8 flips/transposes (EDSR's '+' results; not the challenge protocol; the runtime "
+                "then times all 8 passes against a plain baseline)");
   cmd->callback([] {
     if (model_dir.empty() && arch.empty()) throw Error("eval: pass --model DIR (from srnas export) or --arch NAME");
     const torch::Device dev = pick_device(device);
@@ -194,6 +204,7 @@ void add_eval_commands(CLI::App& app) {
       f = model_function(*net);
       params = count_params(spec.genome);
     }
+    if (ensemble) f = self_ensemble(std::move(f));
     struct SetResult {
       std::string data, layout;
       size_t images = 0;
@@ -216,6 +227,7 @@ void add_eval_commands(CLI::App& app) {
       ro.runs = runs;
       ro.precision = precision;
       if (net) f = runtime_function(*net, ro);  // after the quality passes: casts the network
+      if (net && ensemble) f = self_ensemble(std::move(f));
       torch::manual_seed(0);
       SRNet base(load_arch(baseline).genome);
       base->to(dev);
@@ -255,6 +267,7 @@ void add_eval_commands(CLI::App& app) {
                 {"runtime_ratio", num(ratio)},
                 {"device", dev.str()},
                 {"precision", precision},
+                {"self_ensemble", ensemble},
                 {"sets", all}});
       std::cout << j.dump(2) << "\n";
       return;
@@ -262,7 +275,8 @@ void add_eval_commands(CLI::App& app) {
     for (const SetResult& r : results) {
       fmt::print("{:<16} {:>10}  {}\n", "image", "PSNR-RGB", "PSNR-Y");
       for (const auto& s : r.q.images) fmt::print("{:<16} {:>10.4f}  {:.4f}\n", s.name, s.psnr_rgb, s.psnr_y);
-      fmt::print("\n{} on {} ({} images, {} protocol, crop 4)\n", name, r.data, r.images, protocol);
+      fmt::print("\n{}{} on {} ({} images, {} protocol, crop 4)\n", name, ensemble ? " (self-ensemble x8)" : "", r.data,
+                 r.images, protocol);
       fmt::print("  PSNR-{}: {:.4f} dB   (PSNR-{}: {:.4f} dB){}\n{}", challenge ? "RGB" : "Y",
                  challenge ? r.q.psnr_rgb : r.q.psnr_y, challenge ? "Y" : "RGB", challenge ? r.q.psnr_y : r.q.psnr_rgb,
                  ssim ? fmt::format("  SSIM-Y {:.4f}", r.q.ssim_y) : "", results.size() > 1 ? "\n" : "");

@@ -41,6 +41,24 @@ SRFunction bicubic_function() {
   };
 }
 
+SRFunction self_ensemble(SRFunction f) {
+  return [f = std::move(f)](const torch::Tensor& lr) {
+    torch::Tensor sum;
+    for (int k = 0; k < 8; ++k) {  // bit 0: flip W, bit 1: flip H, bit 2: transpose; undone in reverse
+      torch::Tensor x = lr;
+      if (k & 1) x = x.flip({3});
+      if (k & 2) x = x.flip({2});
+      if (k & 4) x = x.transpose(2, 3);
+      torch::Tensor y = f(x.contiguous());
+      if (k & 4) y = y.transpose(2, 3);
+      if (k & 2) y = y.flip({2});
+      if (k & 1) y = y.flip({3});
+      sum = sum.defined() ? sum + y : y.clone();
+    }
+    return sum / 8;
+  };
+}
+
 QualityResult evaluate_quality(const SRFunction& f, const std::vector<LoadedPair>& pairs, const torch::Device& device,
                                int crop_px, bool with_ssim) {
   if (pairs.empty()) throw Error("evaluate: no validation images");

@@ -28,6 +28,10 @@ torch::Tensor image_to_tensor(const Image& img);              // 1 x 3 x h x w f
 Image tensor_to_image(const torch::Tensor& t);                // clamp [0,1], x255, round -> uint8
 SRFunction model_function(SRNet net);                         // eval mode, InferenceMode
 SRFunction bicubic_function();                                // MATLAB bicubic x4 on uint8 (the floor)
+// Geometric self-ensemble (EDSR's "+" results, "x8"): f on the 8 flips/transposes of the LR
+// image, each output mapped back, the 8 averaged before clamping. 8x the work. Not part of
+// the challenge protocol: srnas applies it only when asked (`eval`/`upscale --self-ensemble`).
+SRFunction self_ensemble(SRFunction f);
 
 struct ImageScore {
   std::string name;

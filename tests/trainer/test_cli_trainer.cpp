@@ -200,6 +200,19 @@ TEST(CliTrainer, PrepareThenTrainThenEvalWithTheWeights) {
   ASSERT_EQ(sr.w, val_hr.w);
   EXPECT_NEAR(psnr_rgb(sr, val_hr, 4), ej["per_image"][0]["psnr_rgb"].get<double>(), 1e-9);
   EXPECT_EQ(read_image((whole / "w.png").string()).w, 56);
+  // --self-ensemble: upscale and eval apply the same x8 ensemble (it scores what eval says), and
+  // it is another output than one pass.
+  auto se = run_cli("eval --model " + out.string() + " --data " + root.string() + " --format json --no-runtime --self-ensemble");
+  ASSERT_EQ(se.status, 0) << se.err;
+  const auto sej = nlohmann::json::parse(se.out);
+  EXPECT_EQ(sej["self_ensemble"], true);
+  EXPECT_EQ(ej.value("self_ensemble", true), false);
+  EXPECT_NE(sej["psnr_rgb"], ej["psnr_rgb"]);
+  fs::path ens = dir("up_ens");
+  u = run_cli("upscale --model " + out.string() + " --in " + in.string() + " --out " + ens.string() + " --self-ensemble");
+  ASSERT_EQ(u.status, 0) << u.err;
+  EXPECT_NE(u.out.find(" params), self-ensemble x8 to "), std::string::npos) << u.out;
+  EXPECT_NEAR(psnr_rgb(read_image((ens / "v.png").string()), val_hr, 4), sej["per_image"][0]["psnr_rgb"].get<double>(), 1e-9);
   u = run_cli("upscale --model " + out.string() + " --in " + in.string() + " --out " + tiled.string() + " --tile 5");
   ASSERT_EQ(u.status, 0) << u.err;
   EXPECT_NE(u.out.find("(tile 5, context 5)"), std::string::npos) << u.out;  // LR: head 1, res_relu 2, up 1; x4: last conv 1 -> 1

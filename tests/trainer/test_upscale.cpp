@@ -76,3 +76,41 @@ TEST(Upscale, BadInput) {
   const torch::Tensor x = torch::rand({1, 3, 9, 13});
   EXPECT_TRUE(torch::equal(upscale(f, x, 4, 0), f(x)));
 }
+
+// self_ensemble() averages f over the 8 symmetries of the square (the dihedral group),
+// enumerated here independently as rot90^r and rot90^r after a flip; a non-square image
+// catches a transpose put back the wrong way. A seeded network is not equivariant, so the
+// ensemble differs from one pass; MATLAB bicubic is (on a smooth image), so its ensemble is
+// bicubic itself.
+TEST(Upscale, SelfEnsembleAveragesTheEightSymmetries) {
+  const Genome g = genome_from_string(
+      R"({"head":{"act":{"type":"relu"}},"lr":{"width":8,"blocks":[{"type":"res_relu"}]},)"
+      R"("upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":3},)"
+      R"("tail":{"hr_conv":false,"last_conv":false},"global_skip":"bilinear","init":{"type":"pytorch"}})");
+  const SRFunction f = model_function(seeded(g, 21));
+  torch::manual_seed(4);
+  const torch::Tensor lr = torch::rand({1, 3, 9, 14});
+  torch::Tensor expect = torch::zeros({1, 3, 36, 56});
+  for (bool flip : {false, true})
+    for (int r = 0; r < 4; ++r) {
+      const torch::Tensor x = torch::rot90(flip ? lr.flip({3}) : lr, r, {2, 3}).contiguous();
+      const torch::Tensor y = torch::rot90(f(x), -r, {2, 3});
+      expect += flip ? y.flip({3}) : y;
+    }
+  expect /= 8;
+  const torch::Tensor got = self_ensemble(f)(lr);
+  ASSERT_EQ(got.sizes(), expect.sizes());
+  EXPECT_LT((got - expect).abs().max().item<double>(), 1e-5);
+  EXPECT_GT((got - f(lr)).abs().max().item<double>(), 1e-3) << "the ensemble did nothing";
+
+  // Bicubic on a smooth uint8 image: equal up to one level. (MATLAB's uint8 path rounds and
+  // clamps between its H and W passes, and a transpose swaps them: on noise, whose overshoot
+  // the clamp cuts, the transposed pass differs by up to 15 levels; on a smooth image by the
+  // rounding only.)
+  const torch::Tensor yy = torch::arange(9, torch::kFloat32).view({1, 1, 9, 1});
+  const torch::Tensor xx = torch::arange(14, torch::kFloat32).view({1, 1, 1, 14});
+  const torch::Tensor smooth = (0.5 + 0.3 * torch::sin(xx / 3 + torch::arange(3).view({1, 3, 1, 1})) * torch::cos(yy / 4));
+  const torch::Tensor q = (smooth * 255).round() / 255;
+  const SRFunction bic = bicubic_function();
+  EXPECT_LE((self_ensemble(bic)(q) - bic(q)).abs().max().item<double>(), 1.0 / 255 + 1e-6);
+}
