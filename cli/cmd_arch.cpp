@@ -29,12 +29,23 @@ void show(const std::string& arch, const std::string& lr_size, const std::string
     nlohmann::json j = {{"name", spec.name},       {"origin", spec.origin},     {"params", acc.params},
                         {"macs", acc.macs},        {"flops", 2 * acc.macs},     {"lr_size", {h, w}},
                         {"hash", genome_hash(spec.genome)}, {"genome", to_json(spec.genome)}, {"layers", layers}};
+    j["published_keys"] = nlohmann::json::array();
+    for (const PublishedKeys& p : spec.published) {
+      nlohmann::json rules = nlohmann::json::array();
+      for (const KeyRule& r : p.rules) rules.push_back({r.pattern, r.replacement});
+      j["published_keys"].push_back({{"source", p.source}, {"rules", rules}});
+    }
     std::cout << j.dump(2) << "\n";
     return;
   }
   fmt::print("{} ({})\n", spec.name, spec.origin);
   if (!spec.description.empty()) fmt::print("{}\n", spec.description);
-  fmt::print("genome hash {}\n\n", genome_hash(spec.genome));
+  fmt::print("genome hash {}\n", genome_hash(spec.genome));
+  // The checkpoint namings --weights and --init accept besides srnas's own, with an example name.
+  for (const PublishedKeys& p : spec.published)
+    fmt::print("weights also load under {} (lr.blocks.0.conv1.weight -> {})\n", p.source,
+               published_key("lr.blocks.0.conv1.weight", p.rules));
+  fmt::print("\n");
   fmt::print("{:<24} {:<6} {:>10} {:>3} {:>4} {:>4} {:>4} {:>11} {:>17}\n", "layer", "kind", "in->out", "k", "grp",
              "dil", "res", "params", "MACs");
   for (const auto& l : acc.layers) {

@@ -363,6 +363,15 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
                                      "--data @D/data --no-runtime",
        "the model expects [32"},
       {"eval --device tpu", "eval --arch msrresnet --data @D/data --device tpu", "--device: tpu not in {auto,cpu,cuda}"},
+      {"weights under no naming of the arch", "eval --arch imdn_aim19 --weights @D/baseline_export/weights.safetensors "
+                                              "--data @D/data --no-runtime",
+       "no naming of this arch matches its keys; closest: "},
+      {"train --init missing file", "train --arch msrresnet --data @D/data --options @D/tiny.yaml --out @D/out/t8 "
+                                    "--init @D/nope.safetensors",
+       "nope.safetensors: cannot open"},
+      {"train --init of another arch", "train --arch imdn_aim19 --data @D/data --options @D/tiny.yaml --out @D/out/t9 "
+                                       "--init @D/baseline_export/weights.safetensors",
+       "no naming of this arch matches its keys"},
       // the command line itself
       {"unknown subcommand", "frobnicate --db @DB", "unknown command 'frobnicate': expected one of {arch, space"},
       {"--threads -1", "--threads -1 arch list", "--threads: expected an integer in [0, 4096], got -1"},

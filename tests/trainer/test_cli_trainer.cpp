@@ -364,6 +364,14 @@ TEST(CliTrainer, EvalAndTrainReadPublishedCheckpointNames) {
                    (runs / "tuned").string() + " --init " + mmsr);
   ASSERT_EQ(f.status, 0) << f.err;
   EXPECT_NE(f.err.find("(mmsr codes/models/archs/SRResNet_arch.py MSRResNet"), std::string::npos) << f.err;
+  // `arch show` lists the namings it accepts.
+  auto show = run_cli("arch show msrresnet");
+  EXPECT_NE(show.out.find("weights also load under mmsr codes/models/archs/SRResNet_arch.py MSRResNet (AIM 2019's "
+                          "MSRResNetx4.pth, KAIR MSRResNet1) (lr.blocks.0.conv1.weight -> recon_trunk.0.conv1.weight)"),
+            std::string::npos) << show.out;
+  auto shown = nlohmann::json::parse(run_cli("arch show imdn_aim19 --format json").out)["published_keys"];
+  ASSERT_EQ(shown.size(), 1u);
+  EXPECT_EQ(shown[0]["source"], "KAIR models/network_imdn.py IMDN");
 }
 
 TEST(CliTrainer, TrainWarnsWhenOtherProcessesLeaveTooFewCores) {
