@@ -130,7 +130,8 @@ std::string py_path(const std::string& name) {
 }
 
 // Generates forward() statement by statement. The running activation is y, the input
-// is x (kept for the global skip); temporaries are t, s (tensors) and s1..s3 (lists).
+// is x (kept for the global skip); temporaries are t, s, u (tensors), s1..s3 (lists) and k
+// (RLFB's pool kernel).
 class SourceWriter {
  public:
   SourceWriter(const Genome& g, Dialect d) : dialect_(d) {
@@ -154,12 +155,13 @@ class SourceWriter {
   std::string conv(const std::string& in, const std::string& layer) const {
     if (dialect_ == Dialect::Python) return "self." + py_path(layer) + "(" + in + ")";
     const LayerInfo& l = layers_.at(layer);
-    const int p = l.dilation * (l.kernel - 1) / 2;
+    const int p = l.padding >= 0 ? l.padding : l.dilation * (l.kernel - 1) / 2;
     if (l.groups > 1)
-      return fmt::format("torch.convolution({}, {}, {}, [1, 1], [{}, {}], [{}, {}], False, [0, 0], {})", in,
-                         param(layer + ".weight"), param(layer + ".bias"), p, p, l.dilation, l.dilation, l.groups);
-    return fmt::format("torch.conv2d({}, {}, {}, [1, 1], [{}, {}], [{}, {}], {})", in, param(layer + ".weight"),
-                       param(layer + ".bias"), p, p, l.dilation, l.dilation, l.groups);
+      return fmt::format("torch.convolution({}, {}, {}, [{}, {}], [{}, {}], [{}, {}], False, [0, 0], {})", in,
+                         param(layer + ".weight"), param(layer + ".bias"), l.stride, l.stride, p, p, l.dilation,
+                         l.dilation, l.groups);
+    return fmt::format("torch.conv2d({}, {}, {}, [{}, {}], [{}, {}], [{}, {}], {})", in, param(layer + ".weight"),
+                       param(layer + ".bias"), l.stride, l.stride, p, p, l.dilation, l.dilation, l.groups);
   }
 
   std::string act(const std::string& e, const Act& a) const {
@@ -218,6 +220,24 @@ class SourceWriter {
         line("t = torch.relu(" + conv(conv("y", p + ".dw1"), p + ".pw1") + ")");
         line("y = y + " + conv(conv("t", p + ".dw2"), p + ".pw2"));
         break;
+      case BlockType::RLFB: {
+        const Act lrelu{ActType::LeakyReLU, b.slope};
+        line("t = " + act(conv("y", p + ".c1_r"), lrelu));
+        line("t = " + act(conv("t", p + ".c2_r"), lrelu));
+        line("t = " + act(conv("t", p + ".c3_r"), lrelu));
+        line("t = " + conv("t + y", p + ".c5"));
+        // ESA on t: s = conv1(t), u = its pooled branch, k = the pool's kernel (esa_size).
+        line("s = " + conv("t", p + ".esa.conv1"));
+        line("u = " + conv("s", p + ".esa.conv2"));
+        line("k = min(7, min(u.size(2), u.size(3)))");
+        line("u = " + conv("torch.max_pool2d(u, [k, k], [3, 3])", p + ".esa.conv3"));
+        if (dialect_ == Dialect::Python)
+          line("u = F.interpolate(u, size=(t.size(2), t.size(3)), mode=\"bilinear\", align_corners=False)");
+        else
+          line("u = torch.upsample_bilinear2d(u, [t.size(2), t.size(3)], False)");
+        line("y = t * torch.sigmoid(" + conv("u + " + conv("s", p + ".esa.conv_f"), p + ".esa.conv4") + ")");
+        break;
+      }
     }
   }
 
@@ -278,7 +298,8 @@ std::string python_init(const Genome& g) {
       leaf = "nn.Parameter(torch.ones(1))";
     } else {
       leaf = fmt::format("nn.Conv2d({}, {}, {}", l.in_ch, l.out_ch, l.kernel);
-      const int pad = l.dilation * (l.kernel - 1) / 2;
+      const int pad = l.padding >= 0 ? l.padding : l.dilation * (l.kernel - 1) / 2;
+      if (l.stride != 1) leaf += fmt::format(", stride={}", l.stride);
       if (pad) leaf += fmt::format(", padding={}", pad);
       if (l.dilation != 1) leaf += fmt::format(", dilation={}", l.dilation);
       if (l.groups != 1) leaf += fmt::format(", groups={}", l.groups);

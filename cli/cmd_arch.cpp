@@ -25,7 +25,7 @@ void show(const std::string& arch, const std::string& lr_size, const std::string
     for (const auto& l : acc.layers)
       layers.push_back({{"name", l.name},   {"kind", l.kind},       {"in", l.in_ch},       {"out", l.out_ch},
                         {"kernel", l.kernel}, {"groups", l.groups}, {"dilation", l.dilation}, {"res", l.res},
-                        {"params", l.params}, {"macs", l.macs}});
+                        {"stride", l.stride}, {"esa_level", l.esa_level}, {"params", l.params}, {"macs", l.macs}});
     nlohmann::json j = {{"name", spec.name},       {"origin", spec.origin},     {"params", acc.params},
                         {"macs", acc.macs},        {"flops", 2 * acc.macs},     {"lr_size", {h, w}},
                         {"hash", genome_hash(spec.genome)}, {"genome", to_json(spec.genome)}, {"layers", layers}};
@@ -50,7 +50,11 @@ void show(const std::string& arch, const std::string& lr_size, const std::string
              "dil", "res", "params", "MACs");
   for (const auto& l : acc.layers) {
     std::string io = l.kind == "scale" ? "-" : fmt::format("{}->{}", l.in_ch, l.out_ch);
-    std::string res = l.kind == "scale" ? "-" : l.res == 0 ? "1x1" : fmt::format("x{}", l.res);
+    std::string res = l.kind == "scale"    ? "-"
+                      : l.res == 0         ? "1x1"
+                      : l.esa_level == 1   ? fmt::format("x{}/2", l.res)
+                      : l.esa_level == 2   ? "pool"
+                                           : fmt::format("x{}", l.res);
     fmt::print("{:<24} {:<6} {:>10} {:>3} {:>4} {:>4} {:>4} {:>11} {:>17}\n", l.name, l.kind, io,
                l.kind == "scale" ? 0 : l.kernel, l.groups, l.dilation, res, group_digits(l.params),
                group_digits(l.macs));

@@ -22,6 +22,17 @@ class Counter {
     l.macs = pixels * cout * (cin / groups) * k * k;
     add(l);
   }
+  // A conv inside RLFB's attention at `level` (esa_size) of a stage at resolution res.
+  void esa_conv(const std::string& name, int cin, int cout, int k, int res, int level, int stride = 1, int padding = -1) {
+    conv(name, cin, cout, k, res);
+    LayerInfo& l = acc_.layers.back();
+    l.stride = stride, l.padding = padding, l.esa_level = level;
+    const std::array<int, 4> sz = esa_size(acc_.lr_h * res, acc_.lr_w * res);
+    const int64_t pixels = level == 0 ? int64_t(acc_.lr_h) * res * acc_.lr_w * res
+                                      : int64_t(sz[level == 1 ? 0 : 2]) * sz[level == 1 ? 1 : 3];
+    acc_.macs += pixels * cout * cin * k * k - l.macs;
+    l.macs = pixels * cout * cin * k * k;
+  }
   void scale(const std::string& name) {
     LayerInfo l;
     l.name = name, l.kind = "scale", l.bias = false, l.params = 1;
@@ -87,6 +98,20 @@ void block(Counter& c, const Block& b, const std::string& p, int w, int res) {
       c.conv(p + ".dw2", w, w, b.kernel, res, w);
       c.conv(p + ".pw2", w, w, 1, res);
       break;
+    case BlockType::RLFB: {
+      // RLFN's names (bytedance/RLFN block.py RLFB and ESA), in its registration order.
+      const int m = b.mid > 0 ? b.mid : w, e = b.esa;
+      c.conv(p + ".c1_r", w, m, 3, res);
+      c.conv(p + ".c2_r", m, m, 3, res);
+      c.conv(p + ".c3_r", m, w, 3, res);
+      c.conv(p + ".c5", w, w, 1, res);
+      c.esa_conv(p + ".esa.conv1", w, e, 1, res, 0);
+      c.esa_conv(p + ".esa.conv_f", e, e, 1, res, 0);
+      c.esa_conv(p + ".esa.conv2", e, e, 3, res, 1, 2, 0);
+      c.esa_conv(p + ".esa.conv3", e, e, 3, res, 2);
+      c.esa_conv(p + ".esa.conv4", e, w, 1, res, 0);
+      break;
+    }
   }
 }
 
@@ -116,6 +141,13 @@ Accounting account(const Genome& g, int lr_h, int lr_w) {
 
 int64_t count_params(const Genome& g) { return account(g, 0, 0).params; }
 
+std::array<int, 4> esa_size(int h, int w) {
+  if (h < 3 || w < 3) return {0, 0, 0, 0};
+  const int h1 = (h - 3) / 2 + 1, w1 = (w - 3) / 2 + 1;
+  const int k = std::min({7, h1, w1});
+  return {h1, w1, (h1 - k) / 3 + 1, (w1 - k) / 3 + 1};
+}
+
 int receptive_radius(const Genome& g) {
   // Radius at each resolution in its own pixels; a PixelShuffle(2) maps a radius r at the finer
   // resolution to at most ceil(r / 2) at the coarser one (the output pixels kept for an LR tile
@@ -123,7 +155,7 @@ int receptive_radius(const Genome& g) {
   int radius[5] = {0, 0, 0, 0, 0};
   for (const LayerInfo& l : account(g, 1, 1).layers) {
     if (l.kind == "scale") continue;
-    if (l.res == 0) return -1;
+    if (l.res == 0 || l.esa_level > 0) return -1;  // a whole-image pool (SE), or ESA's pooled attention
     radius[l.res] += l.dilation * (l.kernel - 1) / 2;
   }
   int r = radius[4];

@@ -4,11 +4,12 @@
 // Contract: layer names and parameter counts equal the built module's
 // named_parameters() (the builder tests assert it for every genome of every space).
 // MACs count the multiply-accumulates of convolutions and of the SE block's 1x1
-// squeeze/excite layers for one image of lr_h x lr_w pixels; activations, additions,
-// PixelShuffle, pooling and the global skip's interpolation are not counted
-// (the field's convention). FLOPs = 2 * MACs.
+// squeeze/excite layers for one image of lr_h x lr_w pixels (RLFB's attention convs at the
+// sizes they run at: esa_size()); activations, additions, PixelShuffle, pooling and
+// interpolations are not counted (the field's convention). FLOPs = 2 * MACs.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ struct LayerInfo {
   std::string kind;    // "conv", "dwconv" (grouped), "scale" (learnable scalar)
   int in_ch = 0, out_ch = 0, kernel = 0, groups = 1, dilation = 1;
   int res = 1;         // resolution multiplier vs LR input: 1, 2 or 4 (0: per image, after pooling)
+  int stride = 1;
+  int padding = -1;    // -1: "same", dilation * (kernel - 1) / 2
+  int esa_level = 0;   // RLFB's attention: 0 at res; 1 after its stride-2 conv; 2 after its max pool
   bool bias = true;
   int64_t params = 0;
   int64_t macs = 0;    // for the lr size given to account()
@@ -35,6 +39,12 @@ struct Accounting {
 };
 
 Accounting account(const Genome& g, int lr_h, int lr_w);
+
+// RLFB's enhanced spatial attention (RLFN's ESA) on an h x w input: its stride-2 3x3 conv
+// (no padding) gives level 1, then a max pool (kernel min(7, level-1 size), stride 3) level 2;
+// RLFN's kernel 7 needs inputs of at least 15 px, smaller ones pool with a smaller kernel.
+// A side under 3 px gives 0 at both levels. Returns {h1, w1, h2, w2}.
+std::array<int, 4> esa_size(int h, int w);
 int64_t count_params(const Genome& g);
 
 // An upper bound on how far, in LR pixels, the inputs of the output pixels of one LR pixel

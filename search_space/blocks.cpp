@@ -125,6 +125,58 @@ class DWSepImpl : public BlockImpl {
   torch::nn::Conv2d dw1{nullptr}, pw1{nullptr}, dw2{nullptr}, pw2{nullptr};
 };
 
+// RLFN's enhanced spatial attention (bytedance/RLFN block.py ESA): a sigmoid mask from a
+// 1x1 squeeze, a stride-2 3x3 conv, a 7x7/3 max pool, a 3x3 conv, bilinear back up, plus a
+// 1x1 of the squeeze, and a 1x1 expand. The pool's kernel shrinks to the map where RLFN's 7
+// would not fit (inputs under 15 px; esa_size in accounting.h).
+class ESAImpl : public torch::nn::Module {
+ public:
+  ESAImpl(int n_feats, int f) {
+    conv1 = register_module("conv1", make_conv(n_feats, f, 1));
+    conv_f = register_module("conv_f", make_conv(f, f, 1));
+    conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(f, f, 3).stride(2).padding(0).bias(true)));
+    conv3 = register_module("conv3", make_conv(f, f, 3));
+    conv4 = register_module("conv4", make_conv(f, n_feats, 1));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto c1_ = conv1(x);
+    auto c1 = conv2(c1_);
+    const int64_t k = std::min<int64_t>({7, c1.size(2), c1.size(3)});
+    auto v_max = torch::max_pool2d(c1, {k, k}, {3, 3});
+    auto c3 = F::interpolate(conv3(v_max), F::InterpolateFuncOptions()
+                                               .size(std::vector<int64_t>{x.size(2), x.size(3)})
+                                               .mode(torch::kBilinear)
+                                               .align_corners(false));
+    return x * torch::sigmoid(conv4(c3 + conv_f(c1_)));
+  }
+  torch::nn::Conv2d conv1{nullptr}, conv_f{nullptr}, conv2{nullptr}, conv3{nullptr}, conv4{nullptr};
+};
+
+// RLFN's residual local feature block (bytedance/RLFN block.py RLFB): three 3x3 convs with
+// LeakyReLU and a residual, a 1x1, then ESA. Children named as RLFN names them.
+class RLFBImpl : public BlockImpl {
+ public:
+  RLFBImpl(int w, int mid, int esa_channels, double slope) : slope_(slope) {
+    const int m = mid > 0 ? mid : w;
+    c1_r = register_module("c1_r", make_conv(w, m, 3));
+    c2_r = register_module("c2_r", make_conv(m, m, 3));
+    c3_r = register_module("c3_r", make_conv(m, w, 3));
+    c5 = register_module("c5", make_conv(w, w, 1));
+    esa = register_module("esa", std::make_shared<ESAImpl>(w, esa_channels));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    auto out = torch::leaky_relu(c1_r(x), slope_);
+    out = torch::leaky_relu(c2_r(out), slope_);
+    out = torch::leaky_relu(c3_r(out), slope_);
+    return esa->forward(c5(out + x));
+  }
+  torch::nn::Conv2d c1_r{nullptr}, c2_r{nullptr}, c3_r{nullptr}, c5{nullptr};
+  std::shared_ptr<ESAImpl> esa;
+
+ private:
+  double slope_;
+};
+
 }  // namespace
 
 std::shared_ptr<BlockImpl> make_block(const Block& b, int w) {
@@ -137,6 +189,7 @@ std::shared_ptr<BlockImpl> make_block(const Block& b, int w) {
     case BlockType::AWRU: return std::make_shared<AWRUImpl>(w, b.expand);
     case BlockType::SERes: return std::make_shared<SEResImpl>(w, b.reduction);
     case BlockType::DWSepRes: return std::make_shared<DWSepImpl>(w, b.kernel);
+    case BlockType::RLFB: return std::make_shared<RLFBImpl>(w, b.mid, b.esa, b.slope);
   }
   return nullptr;
 }

@@ -16,7 +16,7 @@ using nlohmann::json;
 namespace {
 
 // The JSON names of kAllBlockTypes, in its order.
-constexpr std::array kBlockTypeNames{"res_relu", "res_lrelu", "ir", "imd", "awru", "dilated", "se", "dwsep"};
+constexpr std::array kBlockTypeNames{"res_relu", "res_lrelu", "ir", "imd", "awru", "dilated", "se", "dwsep", "rlfb"};
 static_assert(kBlockTypeNames.size() == kAllBlockTypes.size(), "one JSON name per block type");
 const std::vector<std::string> kBlockNames(kBlockTypeNames.begin(), kBlockTypeNames.end());
 
@@ -84,7 +84,7 @@ json stage_to(const Stage& s) {
 
 bool Block::operator==(const Block& o) const {
   return type == o.type && slope == o.slope && expand == o.expand && dilation == o.dilation &&
-         reduction == o.reduction && kernel == o.kernel;
+         reduction == o.reduction && kernel == o.kernel && esa == o.esa && mid == o.mid;
 }
 
 bool Genome::operator==(const Genome& o) const {
@@ -106,6 +106,8 @@ std::string describe(const Block& b) {
     case BlockType::Dilated: return fmt::format("dilated(d{})", b.dilation);
     case BlockType::SERes: return fmt::format("se(r{})", b.reduction);
     case BlockType::DWSepRes: return fmt::format("dwsep(k{})", b.kernel);
+    case BlockType::RLFB:
+      return b.mid > 0 ? fmt::format("rlfb(esa{},m{})", b.esa, b.mid) : fmt::format("rlfb(esa{})", b.esa);
     case BlockType::ResReLU: break;  // no fields (no default: -Wswitch names a new type here)
   }
   return to_string(b.type);
@@ -129,6 +131,11 @@ Block block_from_json(const json& j, const std::string& path) {
       b.kernel = r.integer("kernel", 3, 7, 3);
       if (b.kernel % 2 == 0) throw Error(fmt::format("{}.kernel: expected an odd size 3, 5 or 7, got {}", path, b.kernel));
       break;
+    case BlockType::RLFB:
+      b.slope = r.number("slope", 0.0, 1.0, 0.05);
+      b.esa = r.integer("esa", 1, 256, 16);
+      b.mid = r.integer("mid", 0, 4096, 0);
+      break;
   }
   r.finish();
   return b;
@@ -144,6 +151,11 @@ json to_json(const Block& b) {
     case BlockType::Dilated: j["dilation"] = b.dilation; break;
     case BlockType::SERes: j["reduction"] = b.reduction; break;
     case BlockType::DWSepRes: j["kernel"] = b.kernel; break;
+    case BlockType::RLFB:
+      j["slope"] = b.slope;
+      j["esa"] = b.esa;
+      j["mid"] = b.mid;
+      break;
     case BlockType::ResReLU: break;
   }
   return j;

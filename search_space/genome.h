@@ -38,20 +38,23 @@ enum class BlockType {
   Dilated,     // "dilated":   x + dconv(relu(dconv(x))), {dilation}
   SERes,       // "se":        x + SE(conv(hswish(conv(x)))), {reduction}
   DWSepRes,    // "dwsep":     x + pw(dw(relu(pw(dw(x))))), {kernel}
+  RLFB,        // "rlfb":      ESA(c5(x + lrelu(c3(lrelu(c2(lrelu(c1(x)))))))), RLFN's block, {slope, esa, mid}
 };
 // Every block type, in the enum's order. A new type goes here too: the tests that every type
 // is parsed, built, counted, sampled and exported walk this list (README: adding a block type).
-inline constexpr std::array<BlockType, 8> kAllBlockTypes = {
-    BlockType::ResReLU, BlockType::ResLReLU, BlockType::InvRes, BlockType::IMD,
-    BlockType::AWRU,    BlockType::Dilated,  BlockType::SERes,  BlockType::DWSepRes};
+inline constexpr std::array<BlockType, 9> kAllBlockTypes = {
+    BlockType::ResReLU, BlockType::ResLReLU, BlockType::InvRes, BlockType::IMD,  BlockType::AWRU,
+    BlockType::Dilated, BlockType::SERes,    BlockType::DWSepRes, BlockType::RLFB};
 
 struct Block {
   BlockType type = BlockType::ResReLU;
-  double slope = 0.0;  // res_lrelu (default 0.1), imd (default 0.05)
+  double slope = 0.0;  // res_lrelu (default 0.1), imd and rlfb (default 0.05)
   int expand = 0;      // ir (3 or 6 typical, 1..16), awru (1..16)
   int dilation = 0;    // dilated (1..8)
   int reduction = 0;   // se (1..64), hidden = max(1, width / reduction)
   int kernel = 0;      // dwsep (3, 5 or 7)
+  int esa = 0;         // rlfb: channels of its enhanced spatial attention (1..256, default 16)
+  int mid = 0;         // rlfb: channels between its 3x3 convs (1..4096); 0 = the stage width (default)
   bool operator==(const Block& o) const;
 };
 

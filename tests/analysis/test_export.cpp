@@ -52,7 +52,7 @@ class TmpDir {
 const char* kAllBlocks =
     R"([{"type":"res_relu"},{"type":"res_lrelu","slope":0.00001},{"type":"ir","expand":2},)"
     R"({"type":"imd","slope":0.2},{"type":"awru","expand":3},{"type":"dilated","dilation":3},)"
-    R"({"type":"se","reduction":3},{"type":"dwsep","kernel":7}])";
+    R"({"type":"se","reduction":3},{"type":"dwsep","kernel":7},{"type":"rlfb","slope":0.1,"esa":3,"mid":6}])";
 
 std::vector<Genome> handmade_genomes() {
   const std::string all = kAllBlocks;
@@ -108,9 +108,10 @@ TEST(Export, ReloadedModuleMatchesSRNet) {
   torch::NoGradGuard no_grad;
   TmpDir tmp;
   std::vector<std::pair<std::string, Genome>> genomes = {{"msrresnet", load_arch("msrresnet").genome},
-                                                         {"imdn_aim19", load_arch("imdn_aim19").genome}};
+                                                         {"imdn_aim19", load_arch("imdn_aim19").genome},
+                                                         {"rlfn_ntire22", load_arch("rlfn_ntire22").genome}};
   for (const auto& [space_name, count] : std::vector<std::pair<std::string, int>>{
-           {"unified", 20}, {"krahaon", 5}, {"neptuneai", 5}}) {
+           {"unified", 20}, {"krahaon", 5}, {"neptuneai", 5}, {"efficient", 6}}) {
     auto space = Space::load(space_name);
     Rng rng(7);
     for (int i = 0; i < count; ++i) genomes.push_back({space_name + "#" + std::to_string(i), space->sample(rng)});
@@ -360,7 +361,8 @@ TEST(Export, StockPyTorchComputesWhatSRNetComputes) {
   torch::NoGradGuard no_grad;
   TmpDir tmp;
   std::vector<std::pair<std::string, Genome>> genomes = {{"msrresnet", load_arch("msrresnet").genome},
-                                                         {"imdn_aim19", load_arch("imdn_aim19").genome}};
+                                                         {"imdn_aim19", load_arch("imdn_aim19").genome},
+                                                         {"rlfn_ntire22", load_arch("rlfn_ntire22").genome}};
   int h = 0;
   for (const Genome& g : handmade_genomes()) genomes.push_back({"handmade" + std::to_string(h++), g});
   torch::manual_seed(5);

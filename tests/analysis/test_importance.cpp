@@ -82,7 +82,9 @@ TEST(Importance, EtaSquaredIsTheShareOfVarianceAGeneExplains) {
   EXPECT_DOUBLE_EQ(g.levels[0].mean, 31);
   EXPECT_DOUBLE_EQ(g.levels[1].mean, 35);
   for (const GeneImportance& o : r.genes) {
-    if (o.gene != "x") EXPECT_FALSE(o.eta2) << o.gene << ": one value only";
+    if (o.gene != "x") {
+      EXPECT_FALSE(o.eta2) << o.gene << ": one value only";
+    }
   }
   // Notes: 2 per value is thin; a random sampler needs no correlation warning, evolution does.
   ASSERT_EQ(r.notes.size(), 1u);

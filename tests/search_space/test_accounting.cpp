@@ -54,6 +54,52 @@ TEST(Accounting, IMDNAim19MatchesKAIR) {
   EXPECT_EQ(a.macs, int64_t(891584) * 172890);
 }
 
+// RLFN (bytedance/RLFN rlfn.py, 52 channels, 6 RLFBs, ESA 16), by hand:
+//   conv_1 3->52: 1,404 + 52 = 1,456
+//   RLFB: c1_r, c2_r, c3_r 52->52 3x3: 3 x 24,388 = 73,164; c5 52->52 1x1: 2,756;
+//         ESA conv1 52->16: 848, conv_f 16->16: 272, conv2 and conv3 16->16 3x3: 2 x 2,320,
+//         conv4 16->52: 884 -> 6,644; block 82,564, six of them 495,384
+//   conv_2 52->52: 24,388; upsampler 52->48 3x3: 22,512.  Total 543,740.
+// The NTIRE 2022 entry (rlfn_ntire.py RLFN_Prune, 46 channels, 48 between the 3x3 convs, 4
+// RLFBs) is 317,218 the same way; both are the sizes the RLFN authors give (0.543M, 0.317M).
+TEST(Accounting, RLFNByHand) {
+  const Accounting a = account(load_arch("rlfn").genome, 339, 510);
+  EXPECT_EQ(a.params, 543740);
+  EXPECT_EQ(sum_prefix(a, "head"), 1456);
+  EXPECT_EQ(sum_prefix(a, "lr.blocks.5."), 82564);
+  EXPECT_EQ(sum_prefix(a, "lr.blocks.0.esa."), 6644);
+  EXPECT_EQ(sum_prefix(a, "lr.trunk"), 24388);
+  EXPECT_EQ(sum_prefix(a, "up.0"), 22512);
+  const Accounting n = account(load_arch("rlfn_ntire22").genome, 339, 510);
+  // conv_1 1,288; RLFB 19,920 + 20,784 + 19,918 + 2,162 + ESA (752 + 272 + 2,320 + 2,320 + 782)
+  // = 69,230, four: 276,920; conv_2 19,090; upsampler 46->48: 19,920.
+  EXPECT_EQ(n.params, 317218);
+  EXPECT_EQ(sum_prefix(n, "lr.blocks.3."), 69230);
+  // ESA at 339x510: stride-2 conv -> 169x254, 7x7/3 pool -> 55x83; the 3x3 convs there.
+  EXPECT_EQ(esa_size(339, 510), (std::array<int, 4>{169, 254, 55, 83}));
+  for (const auto& l : a.layers) {
+    if (l.name == "lr.blocks.2.esa.conv2") {
+      EXPECT_EQ(l.macs, int64_t(169) * 254 * 16 * 16 * 9);
+      EXPECT_EQ(l.stride, 2);
+      EXPECT_EQ(l.padding, 0);
+    }
+    if (l.name == "lr.blocks.2.esa.conv3") {
+      EXPECT_EQ(l.macs, int64_t(55) * 83 * 16 * 16 * 9);
+    }
+    if (l.name == "lr.blocks.2.esa.conv4") {
+      EXPECT_EQ(l.macs, int64_t(339) * 510 * 16 * 52);
+    }
+  }
+  // Per LR pixel the full-resolution convs: 1,404 + 6 x (3 x 24,336 + 2,704 + 832 + 256 + 832)
+  // + 24,336 + 22,464; plus the reduced ESA convs.
+  const int64_t full = int64_t(1404 + 6 * (3 * 24336 + 2704 + 832 + 256 + 832) + 24336 + 22464) * 339 * 510;
+  EXPECT_EQ(a.macs, full + 6 * int64_t(2304) * (169 * 254 + 55 * 83));
+  // Small maps: the pool kernel shrinks to fit (RLFN's 7 needs 15 px), under 3 px nothing.
+  EXPECT_EQ(esa_size(15, 15), (std::array<int, 4>{7, 7, 1, 1}));
+  EXPECT_EQ(esa_size(8, 12), (std::array<int, 4>{3, 5, 1, 1}));
+  EXPECT_EQ(esa_size(2, 40), (std::array<int, 4>{0, 0, 0, 0}));
+}
+
 TEST(Accounting, KrahaonBest) {
   Accounting a = account(load_arch("krahaon_best").genome, 1, 1);
   // 1,792 + 19*73,856 + 36,928 (64->64) + 12*4,640 + 2,320 (16->16) + 3*296 + 111
@@ -134,6 +180,7 @@ TEST(Accounting, ReceptiveRadiusByHand) {
   EXPECT_EQ(receptive_radius(g(R"([{"type":"dwsep","kernel":7}])", R"({"hr_conv":true,"act":{"type":"relu"}})", "bicubic")), 9);
   // No LR blocks, no convs at x4: head 1 + up.0 1 = 2 (the bicubic skip reaches 2 as well).
   EXPECT_EQ(receptive_radius(g("[]", R"({"hr_conv":false,"last_conv":false})", "bicubic", 3)), 2);
-  // SE pools the whole image: unbounded.
+  // SE pools the whole image, RLFB's attention nearly so: unbounded.
   EXPECT_EQ(receptive_radius(g(R"([{"type":"se","reduction":4}])", R"({"hr_conv":false})", "none")), -1);
+  EXPECT_EQ(receptive_radius(load_arch("rlfn").genome), -1);
 }

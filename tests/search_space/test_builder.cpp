@@ -48,7 +48,7 @@ TEST(Builder, EverySampledGenomeBuildsCountsAndRuns) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(0);
   std::set<BlockType> covered;
-  for (const std::string name : {"krahaon", "neptuneai", "unified"}) {
+  for (const std::string name : {"krahaon", "neptuneai", "unified", "efficient"}) {
     auto space = Space::load(name);
     Rng rng(2024);
     for (int i = 0; i < 200; ++i) {

@@ -80,6 +80,14 @@ TEST(Genome, DefaultsAreFilledInTheCanonicalForm) {
   json c = to_json(g);
   EXPECT_EQ(c["lr"]["blocks"][0]["slope"], 0.1);
   EXPECT_EQ(c["lr"]["blocks"][1]["reduction"], 4);
+  j["lr"]["blocks"] = json::array({{{"type", "rlfb"}}});
+  const Genome r = genome_from_json(j);
+  EXPECT_DOUBLE_EQ(r.lr.blocks[0].slope, 0.05);
+  EXPECT_EQ(r.lr.blocks[0].esa, 16);
+  EXPECT_EQ(r.lr.blocks[0].mid, 0);
+  EXPECT_EQ(to_json(r)["lr"]["blocks"][0], json({{"type", "rlfb"}, {"slope", 0.05}, {"esa", 16}, {"mid", 0}}));
+  j["lr"]["blocks"][0]["mid"] = 48;
+  EXPECT_NE(genome_hash(genome_from_json(j)), genome_hash(r)) << "mid is part of the network";
 }
 
 TEST(Genome, StrictParserRejectsBadInputWithThePath) {
@@ -96,6 +104,9 @@ TEST(Genome, StrictParserRejectsBadInputWithThePath) {
   { json k = j; k["lr"]["blocks"] = json::array({{{"type", "ir"}, {"expand", 0}}}); expect_error(k, "lr.blocks[0].expand"); }
   { json k = j; k["lr"]["blocks"] = json::array({{{"type", "ir"}}}); expect_error(k, "missing required key 'expand'"); }
   { json k = j; k["lr"]["blocks"] = json::array({{{"type", "dwsep"}, {"kernel", 4}}}); expect_error(k, "kernel"); }
+  { json k = j; k["lr"]["blocks"] = json::array({{{"type", "rlfb"}, {"esa", 0}}}); expect_error(k, "lr.blocks[0].esa: expected an integer in [1, 256], got 0"); }
+  { json k = j; k["lr"]["blocks"] = json::array({{{"type", "rlfb"}, {"mid", -1}}}); expect_error(k, "lr.blocks[0].mid"); }
+  { json k = j; k["lr"]["blocks"] = json::array({{{"type", "rlfb"}, {"kernel", 3}}}); expect_error(k, "unknown key 'kernel'"); }
   { json k = j; k["lr"]["blocks"] = json::array({{{"type", "res_relu"}, {"repeat", 0}}}); expect_error(k, "repeat"); }
   { json k = j; k["lr"]["blocks"] = "res_relu"; expect_error(k, "lr.blocks: expected an array"); }
   { json k = j; k["head"]["act"]["type"] = "gelu"; expect_error(k, "head.act.type"); }
@@ -142,4 +153,6 @@ TEST(Genome, DescribeBlocks) {
   b.type = BlockType::InvRes;
   b.expand = 6;
   EXPECT_EQ(describe(b), "ir(e6)");
+  EXPECT_EQ(describe(load_arch("rlfn").genome.lr.blocks[0]), "rlfb(esa16)");
+  EXPECT_EQ(describe(load_arch("rlfn_ntire22").genome.lr.blocks[0]), "rlfb(esa16,m48)");
 }

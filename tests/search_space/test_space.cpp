@@ -44,7 +44,7 @@ TEST(Space, BuiltinsLoadWithTheirGenes) {
 }
 
 TEST(Space, SamplesAreValidAndSeeded) {
-  for (const std::string name : {"krahaon", "neptuneai", "unified"}) {
+  for (const std::string name : {"krahaon", "neptuneai", "unified", "efficient"}) {
     auto s = Space::load(name);
     Rng a(42), b(42), c(43);
     int differ = 0;
@@ -110,7 +110,7 @@ TEST(Space, ValidationSaysWhy) {
 }
 
 TEST(Space, MutationChangesExactlyOneGene) {
-  for (const std::string name : {"krahaon", "neptuneai", "unified"}) {
+  for (const std::string name : {"krahaon", "neptuneai", "unified", "efficient"}) {
     auto s = Space::load(name);
     Rng rng(3);
     for (int i = 0; i < 200; ++i) {
@@ -121,8 +121,8 @@ TEST(Space, MutationChangesExactlyOneGene) {
       auto a = s->encode(g), b = s->encode(m);
       int changed = 0;
       for (size_t j = 0; j < a.size(); ++j) changed += a[j] != b[j];
-      // unified: shrinking a block count drops now-unused slots (encoded as 0)
-      if (name != "unified") {
+      // unified kinds: shrinking a block count drops now-unused slots (encoded as 0)
+      if (name != "unified" && name != "efficient") {
         EXPECT_EQ(changed, 1) << name;
       } else {
         EXPECT_GE(changed, 1);
@@ -131,15 +131,21 @@ TEST(Space, MutationChangesExactlyOneGene) {
   }
 }
 
+// unified has every AIM 2019 block type; efficient adds RLFN's RLFB.
 TEST(Space, CoversEveryBlockType) {
-  auto s = Space::load("unified");
-  Rng rng(11);
   std::set<BlockType> seen;
-  for (int i = 0; i < 200; ++i) {
-    Genome g = s->sample(rng);
-    for (const auto& b : g.lr.blocks) seen.insert(b.type);
+  for (const std::string name : {"unified", "efficient"}) {
+    auto s = Space::load(name);
+    Rng rng(11);
+    for (int i = 0; i < 200; ++i) {
+      Genome g = s->sample(rng);
+      for (const auto& b : g.lr.blocks) seen.insert(b.type);
+    }
+    if (name == "unified") {
+      EXPECT_EQ(seen.size(), 8u);
+    }
   }
-  EXPECT_EQ(seen.size(), 8u);
+  EXPECT_EQ(seen.size(), kAllBlockTypes.size());
 }
 
 TEST(Space, BadSpaceFilesAreClearErrors) {

@@ -192,8 +192,8 @@ TEST(Weights, AFileNoNamingCoversNamesTheClosestAndItsMissingKeys) {
 // the Python side is scripts/bench_train.py's MSRResNet, written from BasicSR, not srnas's
 // export; its state dict is saved three ways: BasicSR's {'params', 'params_ema'} (zip),
 // mmsr's names in the legacy pre-1.6 format (AIM 2019's MSRResNetx4.pth is that old), and a
-// DataParallel 'module.' prefix under 'state_dict'. IMDN-AIM19 likewise, against KAIR's
-// network_imdn.py graph written out in the script.
+// DataParallel 'module.' prefix under 'state_dict'. IMDN-AIM19 and RLFN's NTIRE 2022 entry
+// likewise, against KAIR's network_imdn.py and RLFN's block.py graphs written out in the script.
 TEST(Weights, PthCheckpointsConvertAndComputeWhatPyTorchComputes) {
   const char* env_py = std::getenv("SRNAS_PYTHON");
   const std::string py = env_py && *env_py ? env_py : "/usr/bin/python3";
@@ -263,6 +263,54 @@ with torch.no_grad():
     yi = imdn(x)
 open(d + "/y_imdn.f32", "wb").write(yi.numpy().tobytes())
 torch.save(imdn.state_dict(), d + "/imdn_x4.pth")
+
+# bytedance/RLFN model/block.py (ESA, RLFB) and rlfn_ntire.py (RLFN_Prune: 46 channels, 48
+# between the 3x3 convs, 4 blocks), its official max pool of kernel 7 (so an input of 17x20).
+import torch.nn.functional as F
+conv = lambda i, o, k, **kw: nn.Conv2d(i, o, k, padding=kw.pop("padding", (k - 1) // 2), **kw)
+class ESA(nn.Module):
+    def __init__(self, f, n):
+        super().__init__()
+        self.conv1, self.conv_f = conv(n, f, 1), conv(f, f, 1)
+        self.conv2, self.conv3 = conv(f, f, 3, stride=2, padding=0), conv(f, f, 3)
+        self.conv4 = conv(f, n, 1)
+    def forward(self, x):
+        c1_ = self.conv1(x)
+        c1 = self.conv2(c1_)
+        c3 = self.conv3(F.max_pool2d(c1, kernel_size=7, stride=3))
+        c3 = F.interpolate(c3, (x.size(2), x.size(3)), mode="bilinear", align_corners=False)
+        return x * torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
+class RLFB(nn.Module):
+    def __init__(self, c, m):
+        super().__init__()
+        self.c1_r, self.c2_r, self.c3_r, self.c5 = conv(c, m, 3), conv(m, m, 3), conv(m, c, 3), conv(c, c, 1)
+        self.esa = ESA(16, c)
+    def forward(self, x):
+        out = F.leaky_relu(self.c1_r(x), 0.05)
+        out = F.leaky_relu(self.c2_r(out), 0.05)
+        out = F.leaky_relu(self.c3_r(out), 0.05)
+        return self.esa(self.c5(out + x))
+class RLFN_Prune(nn.Module):
+    def __init__(self, c=46, m=48):
+        super().__init__()
+        self.conv_1 = conv(3, c, 3)
+        self.block_1, self.block_2, self.block_3, self.block_4 = (RLFB(c, m) for _ in range(4))
+        self.conv_2 = conv(c, c, 3)
+        self.upsampler = nn.Sequential(conv(c, 48, 3), nn.PixelShuffle(4))
+    def forward(self, x):
+        f = self.conv_1(x)
+        out = self.block_4(self.block_3(self.block_2(self.block_1(f))))
+        return self.upsampler(self.conv_2(out) + f)
+rlfn = RLFN_Prune()
+assert sum(p.numel() for p in rlfn.parameters()) == 317218
+x2 = torch.rand(1, 3, 17, 20)
+with torch.no_grad():
+    for p in rlfn.parameters():
+        p.copy_(torch.randn_like(p) * 0.05)
+    yr = rlfn(x2)
+open(d + "/x_rlfn.f32", "wb").write(x2.numpy().tobytes())
+open(d + "/y_rlfn.f32", "wb").write(yr.numpy().tobytes())
+torch.save(rlfn.state_dict(), d + "/rlfn_ntire.pth")
 )PY";
   {
     std::ofstream f(d / "make.py");
@@ -316,6 +364,22 @@ torch.save(imdn.state_dict(), d + "/imdn_x4.pth")
     torch::NoGradGuard no_grad;
     const double diff = (net->forward(x) - read_f32(d / "y_imdn.f32", {1, 3, 48, 64})).abs().max().item<double>();
     std::cout << "[ python ] imdn_x4.pth -> KAIR names: max abs diff " << diff << "\n";
+    EXPECT_LT(diff, 1e-4);
+  }
+  // RLFN's NTIRE 2022 entry under its own names, against its block.py graph.
+  {
+    const auto r = convert("rlfn_ntire.pth", "rlfn.safetensors");
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    const ArchSpec rlfn = load_arch("rlfn_ntire22");
+    SRNet net(rlfn.genome);
+    EXPECT_EQ(load_weights_auto(*net, (d / "rlfn.safetensors").string(), rlfn.published).rfind("RLFN", 0), 0u);
+    net->eval();
+    torch::NoGradGuard no_grad;
+    const torch::Tensor xr = read_f32(d / "x_rlfn.f32", {1, 3, 17, 20});
+    const torch::Tensor want = read_f32(d / "y_rlfn.f32", {1, 3, 68, 80});
+    ASSERT_GT(want.abs().max().item<double>(), 0.05);
+    const double diff = (net->forward(xr) - want).abs().max().item<double>();
+    std::cout << "[ python ] rlfn_ntire.pth -> RLFN names: max abs diff " << diff << "\n";
     EXPECT_LT(diff, 1e-4);
   }
   EXPECT_NE(convert("basicsr.pth", "ema.safetensors").out.find("[params_ema]"), std::string::npos);
