@@ -50,7 +50,7 @@ int64_t count_params(const Genome& g);
 // An upper bound on how far, in LR pixels, the inputs of the output pixels of one LR pixel
 // reach: the convolutions' dilation * (k - 1) / 2 summed per resolution and carried down
 // through each PixelShuffle (ceil(r / 2)), at least the global skip's reach (bicubic 2,
-// bilinear 1). -1 (unbounded) when a layer sees a whole-image pool (SE blocks). Tiled
+// bilinear 1). -1 (unbounded) when a layer sees a whole-image pool (SE) or ESA's pooled map (RLFB). Tiled
 // inference with this much context around each LR tile equals one whole-image pass.
 int receptive_radius(const Genome& g);
 

@@ -5,7 +5,7 @@
 // pixels, runs f on each with `context` LR pixels of its neighbours on every side (fewer at the
 // image border, which a whole-image pass pads the same way) and keeps each tile's own 4x output.
 // With context >= receptive_radius(genome) the result equals one whole-image pass to float
-// rounding; for networks with an unbounded radius (SE blocks pool the whole input) it
+// rounding; for networks with an unbounded radius (SE pools the whole input, RLFB most of it) it
 // approximates it. tile <= 0, or a tile covering the image: one pass. The output (unclamped,
 // 1 x 3 x 4h x 4w) is on lr's device. Throws srnas::Error for a bad shape or context < 0.
 #pragma once
