@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "search_space/accounting.h"
@@ -130,8 +131,8 @@ std::string py_path(const std::string& name) {
 }
 
 // Generates forward() statement by statement. The running activation is y, the input
-// is x (kept for the global skip); temporaries are t, s, u (tensors), s1..s3 (lists) and k
-// (RLFB's pool kernel).
+// is x (kept for the global skip); temporaries are t, s, u, a1..a3, o0.. (tensors), s1..s3
+// (lists) and k (the attention's pool kernel).
 class SourceWriter {
  public:
   SourceWriter(const Genome& g, Dialect d) : dialect_(d) {
@@ -238,13 +239,45 @@ class SourceWriter {
         line("y = t * torch.sigmoid(" + conv("u + " + conv("s", p + ".esa.conv_f"), p + ".esa.conv4") + ")");
         break;
       }
+      case BlockType::RFDB: {
+        const Act lrelu{ActType::LeakyReLU, b.slope};
+        // a1..a3: the distillations; t: the refined features, then the block's 1x1 output.
+        line("a1 = " + act(conv("y", p + ".c1_d"), lrelu));
+        line("t = " + act(conv("y", p + ".c1_r") + " + y", lrelu));
+        line("a2 = " + act(conv("t", p + ".c2_d"), lrelu));
+        line("t = " + act(conv("t", p + ".c2_r") + " + t", lrelu));
+        line("a3 = " + act(conv("t", p + ".c3_d"), lrelu));
+        line("t = " + act(conv("t", p + ".c3_r") + " + t", lrelu));
+        line("t = " + act(conv("t", p + ".c4"), lrelu));
+        line("t = " + conv("torch.cat([a1, a2, a3, t], 1)", p + ".c5"));
+        line("s = " + conv("t", p + ".esa.conv1"));
+        line("u = " + conv("s", p + ".esa.conv2"));
+        line("k = min(7, min(u.size(2), u.size(3)))");
+        line("u = torch.relu(" + conv("torch.max_pool2d(u, [k, k], [3, 3])", p + ".esa.conv_max") + ")");
+        line("u = " + conv("torch.relu(" + conv("u", p + ".esa.conv3") + ")", p + ".esa.conv3_"));
+        if (dialect_ == Dialect::Python)
+          line("u = F.interpolate(u, size=(t.size(2), t.size(3)), mode=\"bilinear\", align_corners=False)");
+        else
+          line("u = torch.upsample_bilinear2d(u, [t.size(2), t.size(3)], False)");
+        line("y = t * torch.sigmoid(" + conv("u + " + conv("s", p + ".esa.conv_f"), p + ".esa.conv4") + ")");
+        break;
+      }
     }
   }
 
-  // StageNet: blocks, then (trunk) y = f + trunk(blocks(f)).
-  void stage(const Stage& s, const std::string& name, bool trunk) {
+  // StageNet: blocks (fuse: y = act(fuse(cat(o0, o1, ...))) of each block's output), then
+  // (trunk) y = f + trunk(y).
+  void stage(const Stage& s, const std::string& name, bool trunk, const std::optional<Act>& fuse = std::nullopt) {
     if (trunk) line("f = y");
-    for (size_t i = 0; i < s.blocks.size(); ++i) block(s.blocks[i], fmt::format("{}.blocks.{}", name, i), s.width);
+    std::vector<std::string> outs;
+    for (size_t i = 0; i < s.blocks.size(); ++i) {
+      block(s.blocks[i], fmt::format("{}.blocks.{}", name, i), s.width);
+      if (fuse) {
+        outs.push_back(fmt::format("o{}", i));
+        line(outs.back() + " = y");
+      }
+    }
+    if (fuse) line("y = " + act(conv(fmt::format("torch.cat([{}], 1)", fmt::join(outs, ", ")), name + ".fuse"), *fuse));
     if (trunk) line("y = f + " + conv("y", name + ".trunk"));
   }
 
@@ -252,7 +285,7 @@ class SourceWriter {
   void forward(const Genome& g) {
     line(fmt::format("# srnas genome {}", genome_hash(g)));
     line("y = " + act(conv("x", "head"), g.head_act));
-    stage(g.lr, "lr", g.long_skip);
+    stage(g.lr, "lr", g.long_skip, g.lr_fuse);
     if (g.upsampler == Upsampler::Progressive) {
       line("y = " + act("torch.pixel_shuffle(" + conv("y", "up.0") + ", 2)", g.up_act));
       stage(*g.x2, "x2", false);

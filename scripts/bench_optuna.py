@@ -38,7 +38,13 @@ import warnings
 
 import numpy as np
 import optuna
-from optuna._hypervolume import WFG
+try:  # Optuna 3.x (Debian 12): a WFG class
+    from optuna._hypervolume import WFG
+
+    def compute_hypervolume(points, ref):
+        return WFG().compute(points, ref)
+except ImportError:  # Optuna 4.x (Debian 13): a function
+    from optuna._hypervolume import compute_hypervolume
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
@@ -127,7 +133,7 @@ class Table:
                 p = np.array(e["objectives"], dtype=float)
                 if not any(np.all(q <= p) for q in pts):
                     pts = [q for q in pts if not np.all(p <= q)] + [p]
-                    hv = WFG().compute(np.array(pts), self.ref)
+                    hv = compute_hypervolume(np.array(pts), self.ref)
             out.append(hv)
         return out
 

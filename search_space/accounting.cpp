@@ -112,6 +112,24 @@ void block(Counter& c, const Block& b, const std::string& p, int w, int res) {
       c.esa_conv(p + ".esa.conv4", e, w, 1, res, 0);
       break;
     }
+    case BlockType::RFDB: {
+      // RFDN's names (njulj/RFDN block.py RFDB and ESA): distilled dc = w / 2, ESA f = w / 4.
+      const int dc = w / 2, f = w / 4;
+      for (const char* i : {"1", "2", "3"}) {
+        c.conv(p + ".c" + i + "_d", w, dc, 1, res);
+        c.conv(p + ".c" + i + "_r", w, w, 3, res);
+      }
+      c.conv(p + ".c4", w, dc, 3, res);
+      c.conv(p + ".c5", 4 * dc, w, 1, res);
+      c.esa_conv(p + ".esa.conv1", w, f, 1, res, 0);
+      c.esa_conv(p + ".esa.conv_f", f, f, 1, res, 0);
+      c.esa_conv(p + ".esa.conv_max", f, f, 3, res, 2);
+      c.esa_conv(p + ".esa.conv2", f, f, 3, res, 1, 2, 0);
+      c.esa_conv(p + ".esa.conv3", f, f, 3, res, 2);
+      c.esa_conv(p + ".esa.conv3_", f, f, 3, res, 2);
+      c.esa_conv(p + ".esa.conv4", f, w, 1, res, 0);
+      break;
+    }
   }
 }
 
@@ -125,6 +143,7 @@ Accounting account(const Genome& g, int lr_h, int lr_w) {
   Counter c(lr_h, lr_w);
   c.conv("head", 3, g.lr.width, 3, 1);
   stage(c, g.lr, "lr", 1);
+  if (g.lr_fuse) c.conv("lr.fuse", int(g.lr.blocks.size()) * g.lr.width, g.lr.width, 1, 1);
   if (g.long_skip) c.conv("lr.trunk", g.lr.width, g.lr.width, 3, 1);
   if (g.upsampler == Upsampler::Progressive) {
     c.conv("up.0", g.lr.width, 4 * g.x2->width, 3, 1);

@@ -129,27 +129,35 @@ class DWSepImpl : public BlockImpl {
 // 1x1 squeeze, a stride-2 3x3 conv, a 7x7/3 max pool, a 3x3 conv, bilinear back up, plus a
 // 1x1 of the squeeze, and a 1x1 expand. The pool's kernel shrinks to the map where RLFN's 7
 // would not fit (inputs under 15 px; esa_size in accounting.h).
+// rfdn: RFDN's original ESA (njulj/RFDN block.py), which RLFN simplified: a 3x3 conv + ReLU
+// after the pool (conv_max), and two 3x3 convs (conv3 + ReLU, conv3_) before the upsampling.
 class ESAImpl : public torch::nn::Module {
  public:
-  ESAImpl(int n_feats, int f) {
+  ESAImpl(int n_feats, int f, bool rfdn = false) {
     conv1 = register_module("conv1", make_conv(n_feats, f, 1));
     conv_f = register_module("conv_f", make_conv(f, f, 1));
+    if (rfdn) conv_max = register_module("conv_max", make_conv(f, f, 3));
     conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(f, f, 3).stride(2).padding(0).bias(true)));
     conv3 = register_module("conv3", make_conv(f, f, 3));
+    if (rfdn) conv3_ = register_module("conv3_", make_conv(f, f, 3));
     conv4 = register_module("conv4", make_conv(f, n_feats, 1));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto c1_ = conv1(x);
     auto c1 = conv2(c1_);
     const int64_t k = std::min<int64_t>({7, c1.size(2), c1.size(3)});
-    auto v_max = torch::max_pool2d(c1, {k, k}, {3, 3});
-    auto c3 = F::interpolate(conv3(v_max), F::InterpolateFuncOptions()
-                                               .size(std::vector<int64_t>{x.size(2), x.size(3)})
-                                               .mode(torch::kBilinear)
-                                               .align_corners(false));
+    auto v = torch::max_pool2d(c1, {k, k}, {3, 3});
+    if (conv_max) v = torch::relu(conv_max(v));
+    auto c3 = conv3(v);
+    if (conv3_) c3 = conv3_(torch::relu(c3));
+    c3 = F::interpolate(c3, F::InterpolateFuncOptions()
+                                .size(std::vector<int64_t>{x.size(2), x.size(3)})
+                                .mode(torch::kBilinear)
+                                .align_corners(false));
     return x * torch::sigmoid(conv4(c3 + conv_f(c1_)));
   }
-  torch::nn::Conv2d conv1{nullptr}, conv_f{nullptr}, conv2{nullptr}, conv3{nullptr}, conv4{nullptr};
+  torch::nn::Conv2d conv1{nullptr}, conv_f{nullptr}, conv_max{nullptr}, conv2{nullptr}, conv3{nullptr},
+      conv3_{nullptr}, conv4{nullptr};
 };
 
 // RLFN's residual local feature block (bytedance/RLFN block.py RLFB): three 3x3 convs with
@@ -177,6 +185,42 @@ class RLFBImpl : public BlockImpl {
   double slope_;
 };
 
+// RFDN's residual feature distillation block (njulj/RFDN block.py RFDB): at each of three
+// steps a 1x1 distils w/2 channels and a shallow residual 3x3 refines the rest; a last 3x3
+// distils too; the four distillations, concatenated, go through a 1x1 and RFDN's ESA. No
+// residual around the block (RFDN fuses every block's output after the stage: lr.fuse).
+class RFDBImpl : public BlockImpl {
+ public:
+  RFDBImpl(int w, double slope) : slope_(slope) {
+    const int dc = w / 2;
+    c1_d = register_module("c1_d", make_conv(w, dc, 1));
+    c1_r = register_module("c1_r", make_conv(w, w, 3));
+    c2_d = register_module("c2_d", make_conv(w, dc, 1));
+    c2_r = register_module("c2_r", make_conv(w, w, 3));
+    c3_d = register_module("c3_d", make_conv(w, dc, 1));
+    c3_r = register_module("c3_r", make_conv(w, w, 3));
+    c4 = register_module("c4", make_conv(w, dc, 3));
+    c5 = register_module("c5", make_conv(4 * dc, w, 1));
+    esa = register_module("esa", std::make_shared<ESAImpl>(w, w / 4, /*rfdn=*/true));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    auto d1 = torch::leaky_relu(c1_d(x), slope_);
+    auto r1 = torch::leaky_relu(c1_r(x) + x, slope_);
+    auto d2 = torch::leaky_relu(c2_d(r1), slope_);
+    auto r2 = torch::leaky_relu(c2_r(r1) + r1, slope_);
+    auto d3 = torch::leaky_relu(c3_d(r2), slope_);
+    auto r3 = torch::leaky_relu(c3_r(r2) + r2, slope_);
+    auto r4 = torch::leaky_relu(c4(r3), slope_);
+    return esa->forward(c5(torch::cat({d1, d2, d3, r4}, 1)));
+  }
+  torch::nn::Conv2d c1_d{nullptr}, c1_r{nullptr}, c2_d{nullptr}, c2_r{nullptr}, c3_d{nullptr}, c3_r{nullptr},
+      c4{nullptr}, c5{nullptr};
+  std::shared_ptr<ESAImpl> esa;
+
+ private:
+  double slope_;
+};
+
 }  // namespace
 
 std::shared_ptr<BlockImpl> make_block(const Block& b, int w) {
@@ -190,6 +234,7 @@ std::shared_ptr<BlockImpl> make_block(const Block& b, int w) {
     case BlockType::SERes: return std::make_shared<SEResImpl>(w, b.reduction);
     case BlockType::DWSepRes: return std::make_shared<DWSepImpl>(w, b.kernel);
     case BlockType::RLFB: return std::make_shared<RLFBImpl>(w, b.mid, b.esa, b.slope);
+    case BlockType::RFDB: return std::make_shared<RFDBImpl>(w, b.slope);
   }
   return nullptr;
 }

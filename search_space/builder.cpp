@@ -4,19 +4,28 @@ namespace srnas {
 
 namespace F = torch::nn::functional;
 
-StageNetImpl::StageNetImpl(const Stage& s, bool trunk) {
+StageNetImpl::StageNetImpl(const Stage& s, bool trunk, std::optional<Act> fuse) {
   blocks_ = register_module("blocks", torch::nn::ModuleList());
   for (const auto& b : s.blocks) {
     auto m = make_block(b, s.width);
     blocks_->push_back(m);
     list_.push_back(m);
   }
+  if (fuse) {
+    fuse_ = register_module("fuse", make_conv(int(s.blocks.size()) * s.width, s.width, 1));
+    fuse_act_ = *fuse;
+  }
   if (trunk) trunk_ = register_module("trunk", make_conv(s.width, s.width, 3));
 }
 
 torch::Tensor StageNetImpl::forward(torch::Tensor x) {
   torch::Tensor y = x;
-  for (auto& b : list_) y = b->forward(y);
+  std::vector<torch::Tensor> outs;
+  for (auto& b : list_) {
+    y = b->forward(y);
+    if (fuse_) outs.push_back(y);
+  }
+  if (fuse_) y = apply_act(fuse_(torch::cat(outs, 1)), fuse_act_);
   if (trunk_) y = x + trunk_(y);
   return y;
 }
@@ -41,7 +50,7 @@ void init_weights(torch::nn::Module& net, const Init& init) {
 SRNetImpl::SRNetImpl(const Genome& g) : g_(g) {
   validate(g_);
   head_ = register_module("head", make_conv(3, g.lr.width, 3));
-  lr_ = register_module("lr", StageNet(g.lr, g.long_skip));
+  lr_ = register_module("lr", StageNet(g.lr, g.long_skip, g.lr_fuse));
   up_ = register_module("up", torch::nn::ModuleList());
   if (g.upsampler == Upsampler::Progressive) {
     up_convs_.push_back(make_conv(g.lr.width, 4 * g.x2->width, 3));

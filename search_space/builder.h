@@ -19,13 +19,15 @@ namespace srnas {
 
 class StageNetImpl : public torch::nn::Module {
  public:
-  StageNetImpl(const Stage& s, bool trunk);
-  torch::Tensor forward(torch::Tensor x);  // blocks, then (if trunk) x + trunk(blocks(x))
+  StageNetImpl(const Stage& s, bool trunk, std::optional<Act> fuse = std::nullopt);
+  // blocks (with fuse: act(fuse(cat(every block's output)))), then (if trunk) x + trunk(...)
+  torch::Tensor forward(torch::Tensor x);
 
  private:
   torch::nn::ModuleList blocks_{nullptr};
   std::vector<std::shared_ptr<BlockImpl>> list_;
-  torch::nn::Conv2d trunk_{nullptr};
+  torch::nn::Conv2d fuse_{nullptr}, trunk_{nullptr};
+  Act fuse_act_;
 };
 TORCH_MODULE(StageNet);
 

@@ -16,7 +16,7 @@ using nlohmann::json;
 namespace {
 
 // The JSON names of kAllBlockTypes, in its order.
-constexpr std::array kBlockTypeNames{"res_relu", "res_lrelu", "ir", "imd", "awru", "dilated", "se", "dwsep", "rlfb"};
+constexpr std::array kBlockTypeNames{"res_relu", "res_lrelu", "ir", "imd", "awru", "dilated", "se", "dwsep", "rlfb", "rfdb"};
 static_assert(kBlockTypeNames.size() == kAllBlockTypes.size(), "one JSON name per block type");
 const std::vector<std::string> kBlockNames(kBlockTypeNames.begin(), kBlockTypeNames.end());
 
@@ -63,13 +63,21 @@ std::vector<Block> blocks_from(const json& j, const std::string& path) {
   return out;
 }
 
-Stage stage_from(JsonReader& parent, const std::string& key, bool with_long_skip, bool* long_skip) {
+Stage stage_from(JsonReader& parent, const std::string& key, bool with_long_skip, bool* long_skip,
+                 std::optional<Act>* fuse = nullptr) {
   JsonReader r(parent.need(key), parent.sub(key));
   Stage s;
   s.width = r.integer("width", 1, 4096);
   const json* b = r.get("blocks");
   if (b) s.blocks = blocks_from(*b, r.sub("blocks"));
   if (with_long_skip) *long_skip = r.boolean("long_skip", false);
+  if (fuse) {
+    if (const json* f = r.get("fuse")) {
+      JsonReader fr(*f, r.sub("fuse"));
+      *fuse = act_from(fr.need("act"), fr.sub("act"));
+      fr.finish();
+    }
+  }
   r.finish();
   return s;
 }
@@ -88,7 +96,8 @@ bool Block::operator==(const Block& o) const {
 }
 
 bool Genome::operator==(const Genome& o) const {
-  return head_act == o.head_act && lr == o.lr && long_skip == o.long_skip && upsampler == o.upsampler &&
+  return head_act == o.head_act && lr == o.lr && long_skip == o.long_skip && lr_fuse == o.lr_fuse &&
+         upsampler == o.upsampler &&
          up_act == o.up_act && x2 == o.x2 && x4 == o.x4 && hr_conv == o.hr_conv && tail_act == o.tail_act &&
          last_conv == o.last_conv && global_skip == o.global_skip && init == o.init;
 }
@@ -99,6 +108,7 @@ std::string describe(const Block& b) {
   switch (b.type) {
     case BlockType::ResLReLU:
     case BlockType::IMD:
+    case BlockType::RFDB:
       return fmt::format("{}({})", to_string(b.type), b.slope);
     case BlockType::InvRes:
     case BlockType::AWRU:
@@ -123,6 +133,7 @@ Block block_from_json(const json& j, const std::string& path) {
     case BlockType::ResReLU: break;
     case BlockType::ResLReLU: b.slope = r.number("slope", 0.0, 1.0, 0.1); break;
     case BlockType::IMD: b.slope = r.number("slope", 0.0, 1.0, 0.05); break;
+    case BlockType::RFDB: b.slope = r.number("slope", 0.0, 1.0, 0.05); break;
     case BlockType::InvRes: b.expand = r.integer("expand", 1, 16); break;
     case BlockType::AWRU: b.expand = r.integer("expand", 1, 16); break;
     case BlockType::Dilated: b.dilation = r.integer("dilation", 1, 8); break;
@@ -145,7 +156,8 @@ json to_json(const Block& b) {
   json j = {{"type", to_string(b.type)}};
   switch (b.type) {
     case BlockType::ResLReLU:
-    case BlockType::IMD: j["slope"] = b.slope; break;
+    case BlockType::IMD:
+    case BlockType::RFDB: j["slope"] = b.slope; break;
     case BlockType::InvRes:
     case BlockType::AWRU: j["expand"] = b.expand; break;
     case BlockType::Dilated: j["dilation"] = b.dilation; break;
@@ -169,7 +181,7 @@ Genome genome_from_json(const json& j) {
     g.head_act = act_from(h.need("act"), "head.act");
     h.finish();
   }
-  g.lr = stage_from(r, "lr", true, &g.long_skip);
+  g.lr = stage_from(r, "lr", true, &g.long_skip, &g.lr_fuse);
   {
     JsonReader u(r.need("upsampler"), "upsampler");
     g.upsampler = u.choice("type", {"progressive", "pixelshuffle4"}) == "progressive" ? Upsampler::Progressive
@@ -223,11 +235,15 @@ void validate(const Genome& g) {
       const Block& b = s.blocks[i];
       if (b.type == BlockType::IMD && (s.width % 4 != 0 || s.width < 4))
         throw Error(fmt::format("{}.blocks[{}]: imd needs a width divisible by 4, got {}", name, i, s.width));
+      if (b.type == BlockType::RFDB && s.width < 4)
+        throw Error(fmt::format("{}.blocks[{}]: rfdb needs a width of at least 4 (its attention has width / 4), got {}",
+                                name, i, s.width));
       if (b.type == BlockType::InvRes && (b.expand < 1 || b.expand > 16))
         throw Error(fmt::format("{}.blocks[{}].expand: expected 1..16, got {}", name, i, b.expand));
     }
   };
   check_stage(g.lr, "lr");
+  if (g.lr_fuse && g.lr.blocks.empty()) throw Error("lr.fuse: needs at least one LR block (it fuses their outputs)");
   if (g.upsampler == Upsampler::Progressive && !g.x2)
     throw Error("x2: missing; the progressive upsampler needs an x2 stage");
   if (g.upsampler == Upsampler::PixelShuffle4 && g.x2)
@@ -245,6 +261,7 @@ json to_json(const Genome& g) {
   j["head"] = {{"act", act_to(g.head_act)}};
   j["lr"] = stage_to(g.lr);
   j["lr"]["long_skip"] = g.long_skip;
+  if (g.lr_fuse) j["lr"]["fuse"] = {{"act", act_to(*g.lr_fuse)}};
   j["upsampler"] = {{"type", g.upsampler == Upsampler::Progressive ? "progressive" : "pixelshuffle4"},
                     {"act", act_to(g.up_act)}};
   if (g.x2) j["x2"] = stage_to(*g.x2);

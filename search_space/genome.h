@@ -2,8 +2,8 @@
 //
 // A Genome is what the sampler proposes, the results DB stores (as canonical JSON),
 // accounting counts, and the builder turns into a LibTorch module. Shape:
-//   head conv 3->lr.width (+act) -> LR stage (blocks, optional long skip with a trunk
-//   conv) -> upsampler (progressive: conv+PixelShuffle(2) twice with an x2 stage in
+//   head conv 3->lr.width (+act) -> LR stage (blocks, optionally their outputs fused by a
+//   1x1 conv, optional long skip with a trunk conv) -> upsampler (progressive: conv+PixelShuffle(2) twice with an x2 stage in
 //   between; or pixelshuffle4: one conv+PixelShuffle(4)) -> x4 stage -> tail (optional
 //   hr_conv + act, optional last conv ->3) (+ optional bilinear/bicubic global skip).
 // Contract: from_json() is strict (unknown keys, wrong types and out-of-range values
@@ -39,16 +39,18 @@ enum class BlockType {
   SERes,       // "se":        x + SE(conv(hswish(conv(x)))), {reduction}
   DWSepRes,    // "dwsep":     x + pw(dw(relu(pw(dw(x))))), {kernel}
   RLFB,        // "rlfb":      ESA(c5(x + lrelu(c3(lrelu(c2(lrelu(c1(x)))))))), RLFN's block, {slope, esa, mid}
+  RFDB,        // "rfdb":      RFDN's residual feature distillation block (1x1 distillations, shallow
+               //              residual 3x3s, concat, 1x1, RFDN's ESA at width/4), {slope}
 };
 // Every block type, in the enum's order. A new type goes here too: the tests that every type
 // is parsed, built, counted, sampled and exported walk this list (README: adding a block type).
-inline constexpr std::array<BlockType, 9> kAllBlockTypes = {
-    BlockType::ResReLU, BlockType::ResLReLU, BlockType::InvRes, BlockType::IMD,  BlockType::AWRU,
-    BlockType::Dilated, BlockType::SERes,    BlockType::DWSepRes, BlockType::RLFB};
+inline constexpr std::array<BlockType, 10> kAllBlockTypes = {
+    BlockType::ResReLU, BlockType::ResLReLU, BlockType::InvRes,   BlockType::IMD,  BlockType::AWRU,
+    BlockType::Dilated, BlockType::SERes,    BlockType::DWSepRes, BlockType::RLFB, BlockType::RFDB};
 
 struct Block {
   BlockType type = BlockType::ResReLU;
-  double slope = 0.0;  // res_lrelu (default 0.1), imd and rlfb (default 0.05)
+  double slope = 0.0;  // res_lrelu (default 0.1), imd, rlfb and rfdb (default 0.05)
   int expand = 0;      // ir (3 or 6 typical, 1..16), awru (1..16)
   int dilation = 0;    // dilated (1..8)
   int reduction = 0;   // se (1..64), hidden = max(1, width / reduction)
@@ -78,6 +80,10 @@ struct Genome {
   Act head_act;
   Stage lr;
   bool long_skip = false;       // lr output = f + trunk_conv(blocks(f))
+  // lr.fuse (IMDN, RFDN): the outputs of every LR block concatenated, a 1x1 conv back to
+  // lr.width and this act, then the long skip's trunk. JSON {"fuse": {"act": ...}} in "lr",
+  // absent when unset (so genomes without it keep their canonical form and hash).
+  std::optional<Act> lr_fuse;
   Upsampler upsampler = Upsampler::Progressive;
   Act up_act;                   // after each PixelShuffle
   std::optional<Stage> x2;      // present iff upsampler == Progressive

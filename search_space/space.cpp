@@ -240,6 +240,11 @@ class UnifiedSpace : public Space {
     for (int i = 0; i < max_lr_; ++i) genes_.push_back({fmt::format("lr_block_{}", i), labels(lr_choices_)});
     for (int i = 0; i < max_x2_; ++i) genes_.push_back({fmt::format("x2_block_{}", i), labels(hr_choices_)});
     for (int i = 0; i < max_x4_; ++i) genes_.push_back({fmt::format("x4_block_{}", i), labels(hr_choices_)});
+    // Optional, and last, so spaces without it keep their genes and encodings.
+    if (r.get("lr_fuse")) {
+      lr_fuse_ = bool_domain(r, "lr_fuse");
+      genes_.push_back({"lr_fuse", labels(lr_fuse_)});
+    }
   }
   Genome decode(const std::vector<int>& v) const override {
     check_values(v);
@@ -263,6 +268,8 @@ class UnifiedSpace : public Space {
     g.last_conv = true;
     const std::string& gs = global_skip_[v[9]];
     g.global_skip = gs == "none" ? GlobalSkip::None : gs == "bilinear" ? GlobalSkip::Bilinear : GlobalSkip::Bicubic;
+    g.lr_fuse.reset();
+    if (!lr_fuse_.empty() && lr_fuse_[v.back()] && !g.lr.blocks.empty()) g.lr_fuse = Act{ActType::LeakyReLU, 0.05};
     return g;
   }
   std::vector<int> encode(const Genome& g) const override {
@@ -291,13 +298,18 @@ class UnifiedSpace : public Space {
     v[8] = index_of(hr_conv_, g.hr_conv, "hr_conv");
     const char* gs = g.global_skip == GlobalSkip::None ? "none" : g.global_skip == GlobalSkip::Bilinear ? "bilinear" : "bicubic";
     v[9] = index_of(global_skip_, std::string(gs), fmt::format("global_skip {}", gs));
+    if (!lr_fuse_.empty()) {
+      if (g.lr_fuse && !(*g.lr_fuse == Act{ActType::LeakyReLU, 0.05}))
+        throw Error("lr.fuse: this space fuses with LeakyReLU(0.05) only");
+      v.back() = index_of(lr_fuse_, bool(g.lr_fuse), fmt::format("lr_fuse {}", bool(g.lr_fuse)));
+    }
     return v;
   }
 
  private:
   Genome base_;
   std::vector<int> lr_width_, lr_blocks_, x2_width_, x2_blocks_, x4_width_, x4_blocks_;
-  std::vector<bool> long_skip_, hr_conv_;
+  std::vector<bool> long_skip_, hr_conv_, lr_fuse_;  // lr_fuse_ empty: the space has no such gene
   std::vector<std::string> upsampler_, global_skip_;
   std::vector<Block> lr_choices_, hr_choices_;
   int max_lr_ = 0, max_x2_ = 0, max_x4_ = 0;

@@ -52,7 +52,7 @@ class TmpDir {
 const char* kAllBlocks =
     R"([{"type":"res_relu"},{"type":"res_lrelu","slope":0.00001},{"type":"ir","expand":2},)"
     R"({"type":"imd","slope":0.2},{"type":"awru","expand":3},{"type":"dilated","dilation":3},)"
-    R"({"type":"se","reduction":3},{"type":"dwsep","kernel":7},{"type":"rlfb","slope":0.1,"esa":3,"mid":6}])";
+    R"({"type":"se","reduction":3},{"type":"dwsep","kernel":7},{"type":"rlfb","slope":0.1,"esa":3,"mid":6},{"type":"rfdb","slope":0.2}])";
 
 std::vector<Genome> handmade_genomes() {
   const std::string all = kAllBlocks;
@@ -69,6 +69,12 @@ std::vector<Genome> handmade_genomes() {
           R"({"type":"se","reduction":64},{"type":"dwsep","kernel":5}],"long_skip":false},)"
           R"("upsampler":{"type":"pixelshuffle4","act":{"type":"relu"}},"x4":{"width":3,"blocks":[]},)"
           R"("tail":{"hr_conv":false,"last_conv":false},"global_skip":"bilinear","init":{"type":"pytorch"}})"),
+      // Fused LR blocks (RFDN's aggregation) with a trunk, every block type at x4.
+      genome_from_string(R"({"head":{"act":{"type":"none"}},"lr":{"width":8,"blocks":)" + all +
+                         R"(,"long_skip":true,"fuse":{"act":{"type":"lrelu","slope":0.3}}},)"
+                         R"("upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":4,"blocks":)" +
+                         all + R"(},"tail":{"hr_conv":false,"last_conv":true},"global_skip":"bilinear",)"
+                         R"("init":{"type":"pytorch"}})"),
       // PixelShuffle(4) with every block type at x4, a trunk over an empty LR stage.
       genome_from_string(R"({"head":{"act":{"type":"none"}},"lr":{"width":8,"blocks":[],"long_skip":true},)"
                          R"("upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":8,"blocks":)" +
@@ -109,7 +115,8 @@ TEST(Export, ReloadedModuleMatchesSRNet) {
   TmpDir tmp;
   std::vector<std::pair<std::string, Genome>> genomes = {{"msrresnet", load_arch("msrresnet").genome},
                                                          {"imdn_aim19", load_arch("imdn_aim19").genome},
-                                                         {"rlfn_ntire22", load_arch("rlfn_ntire22").genome}};
+                                                         {"rlfn_ntire22", load_arch("rlfn_ntire22").genome},
+                                                         {"rfdn", load_arch("rfdn").genome}};
   for (const auto& [space_name, count] : std::vector<std::pair<std::string, int>>{
            {"unified", 20}, {"krahaon", 5}, {"neptuneai", 5}, {"efficient", 6}}) {
     auto space = Space::load(space_name);
@@ -362,7 +369,8 @@ TEST(Export, StockPyTorchComputesWhatSRNetComputes) {
   TmpDir tmp;
   std::vector<std::pair<std::string, Genome>> genomes = {{"msrresnet", load_arch("msrresnet").genome},
                                                          {"imdn_aim19", load_arch("imdn_aim19").genome},
-                                                         {"rlfn_ntire22", load_arch("rlfn_ntire22").genome}};
+                                                         {"rlfn_ntire22", load_arch("rlfn_ntire22").genome},
+                                                         {"rfdn", load_arch("rfdn").genome}};
   int h = 0;
   for (const Genome& g : handmade_genomes()) genomes.push_back({"handmade" + std::to_string(h++), g});
   torch::manual_seed(5);

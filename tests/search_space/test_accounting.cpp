@@ -100,6 +100,33 @@ TEST(Accounting, RLFNByHand) {
   EXPECT_EQ(esa_size(2, 40), (std::array<int, 4>{0, 0, 0, 0}));
 }
 
+// RFDN (njulj/RFDN RFDN.py: 50 channels, 4 RFDBs, outputs fused), by hand:
+//   fea_conv 3->50: 1,350 + 50 = 1,400
+//   RFDB: c1_d, c2_d, c3_d 50->25 1x1: 3 x 1,275; c1_r, c2_r, c3_r 50->50 3x3: 3 x 22,550;
+//         c4 50->25 3x3: 11,275; c5 100->50 1x1: 5,050; ESA at f = 12: conv1 612, conv_f 156,
+//         conv_max, conv2, conv3, conv3_ 4 x 1,308, conv4 650 -> 6,650; block 94,450, x4 377,800
+//   c (fuse) 200->50 1x1: 10,050; LR_conv 22,550; upsampler 50->48 3x3: 21,648.
+//   Total 433,448 (RFDN's paper: 0.433M).
+TEST(Accounting, RFDNByHand) {
+  const Accounting a = account(load_arch("rfdn").genome, 339, 510);
+  EXPECT_EQ(a.params, 433448);
+  EXPECT_EQ(sum_prefix(a, "head"), 1400);
+  EXPECT_EQ(sum_prefix(a, "lr.blocks.3."), 94450);
+  EXPECT_EQ(sum_prefix(a, "lr.blocks.0.esa."), 6650);
+  EXPECT_EQ(sum_prefix(a, "lr.fuse"), 10050);
+  EXPECT_EQ(sum_prefix(a, "lr.trunk"), 22550);
+  EXPECT_EQ(sum_prefix(a, "up.0"), 21648);
+  for (const auto& l : a.layers) {
+    if (l.name == "lr.blocks.1.esa.conv_max") {
+      EXPECT_EQ(l.macs, int64_t(55) * 83 * 12 * 12 * 9);  // at the pooled 55x83
+    }
+    if (l.name == "lr.fuse") {
+      EXPECT_EQ(l.macs, int64_t(339) * 510 * 200 * 50);
+    }
+  }
+  EXPECT_EQ(receptive_radius(load_arch("rfdn").genome), -1);
+}
+
 TEST(Accounting, KrahaonBest) {
   Accounting a = account(load_arch("krahaon_best").genome, 1, 1);
   // 1,792 + 19*73,856 + 36,928 (64->64) + 12*4,640 + 2,320 (16->16) + 3*296 + 111

@@ -90,6 +90,27 @@ TEST(Genome, DefaultsAreFilledInTheCanonicalForm) {
   EXPECT_NE(genome_hash(genome_from_json(j)), genome_hash(r)) << "mid is part of the network";
 }
 
+// lr.fuse (IMDN's and RFDN's aggregation) appears in the canonical form only when set, so
+// every genome without it keeps the hash it had before the field existed.
+TEST(Genome, FuseIsCanonicalOnlyWhenSet) {
+  const Genome msr = load_arch("msrresnet").genome;
+  EXPECT_FALSE(msr.lr_fuse);
+  EXPECT_EQ(to_json(msr)["lr"].count("fuse"), 0u);
+  EXPECT_EQ(genome_hash(msr), "7a371d4b7ef269c2") << "MSRResNet's hash since the first release";
+  json j = msrresnet_json();
+  j["lr"]["fuse"] = {{"act", {{"type", "lrelu"}, {"slope", 0.05}}}};
+  const Genome f = genome_from_json(j);
+  ASSERT_TRUE(f.lr_fuse);
+  EXPECT_EQ(f.lr_fuse->type, ActType::LeakyReLU);
+  EXPECT_EQ(to_json(f)["lr"]["fuse"], j["lr"]["fuse"]);
+  EXPECT_NE(genome_hash(f), genome_hash(msr));
+  EXPECT_EQ(genome_from_json(to_json(f)), f);
+  { json k = j; k["lr"]["fuse"] = {{"act", {{"type", "gelu"}}}}; expect_error(k, "lr.fuse.act.type"); }
+  { json k = j; k["lr"]["fuse"] = {{"act", {{"type", "relu"}}}, {"kernel", 3}}; expect_error(k, "lr.fuse: unknown key 'kernel'"); }
+  { json k = j; k["lr"]["blocks"] = json::array(); expect_error(k, "lr.fuse: needs at least one LR block"); }
+  { json k = j; k["x4"]["fuse"] = j["lr"]["fuse"]; expect_error(k, "x4: unknown key 'fuse'"); }
+}
+
 TEST(Genome, StrictParserRejectsBadInputWithThePath) {
   json j = msrresnet_json();
   { json k = j; k["colour"] = 1; expect_error(k, "unknown key 'colour'"); }
@@ -155,4 +176,5 @@ TEST(Genome, DescribeBlocks) {
   EXPECT_EQ(describe(b), "ir(e6)");
   EXPECT_EQ(describe(load_arch("rlfn").genome.lr.blocks[0]), "rlfb(esa16)");
   EXPECT_EQ(describe(load_arch("rlfn_ntire22").genome.lr.blocks[0]), "rlfb(esa16,m48)");
+  EXPECT_EQ(describe(load_arch("rfdn").genome.lr.blocks[0]), "rfdb(0.05)");
 }

@@ -131,15 +131,25 @@ TEST(Space, MutationChangesExactlyOneGene) {
   }
 }
 
-// unified has every AIM 2019 block type; efficient adds RLFN's RLFB.
+// unified has every AIM 2019 block type; efficient adds RFDN's RFDB and RLFN's RLFB, and
+// its lr_fuse gene (the last one; unified has none, so its encodings did not change).
 TEST(Space, CoversEveryBlockType) {
   std::set<BlockType> seen;
   for (const std::string name : {"unified", "efficient"}) {
     auto s = Space::load(name);
     Rng rng(11);
+    int fused = 0;
     for (int i = 0; i < 200; ++i) {
       Genome g = s->sample(rng);
       for (const auto& b : g.lr.blocks) seen.insert(b.type);
+      fused += bool(g.lr_fuse);
+    }
+    EXPECT_EQ(s->genes().back().name == "lr_fuse", name == "efficient") << name;
+    if (name == "unified") {
+      EXPECT_EQ(fused, 0);
+    } else {
+      EXPECT_GT(fused, 70);
+      EXPECT_LT(fused, 130);
     }
     if (name == "unified") {
       EXPECT_EQ(seen.size(), 8u);

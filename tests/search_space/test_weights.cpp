@@ -192,8 +192,9 @@ TEST(Weights, AFileNoNamingCoversNamesTheClosestAndItsMissingKeys) {
 // the Python side is scripts/bench_train.py's MSRResNet, written from BasicSR, not srnas's
 // export; its state dict is saved three ways: BasicSR's {'params', 'params_ema'} (zip),
 // mmsr's names in the legacy pre-1.6 format (AIM 2019's MSRResNetx4.pth is that old), and a
-// DataParallel 'module.' prefix under 'state_dict'. IMDN-AIM19 and RLFN's NTIRE 2022 entry
-// likewise, against KAIR's network_imdn.py and RLFN's block.py graphs written out in the script.
+// DataParallel 'module.' prefix under 'state_dict'. IMDN-AIM19, RLFN's NTIRE 2022 entry and
+// RFDN likewise, against KAIR's network_imdn.py, RLFN's and RFDN's block.py graphs written
+// out in the script.
 TEST(Weights, PthCheckpointsConvertAndComputeWhatPyTorchComputes) {
   const char* env_py = std::getenv("SRNAS_PYTHON");
   const std::string py = env_py && *env_py ? env_py : "/usr/bin/python3";
@@ -311,6 +312,57 @@ with torch.no_grad():
 open(d + "/x_rlfn.f32", "wb").write(x2.numpy().tobytes())
 open(d + "/y_rlfn.f32", "wb").write(yr.numpy().tobytes())
 torch.save(rlfn.state_dict(), d + "/rlfn_ntire.pth")
+
+# njulj/RFDN block.py (ESA with conv_max and conv3_, RFDB) and RFDN.py (nf=50, 4 modules,
+# c = conv_block 1x1 + LeakyReLU(0.05) over the concatenated block outputs, LR_conv).
+class ESA_RFDN(nn.Module):
+    def __init__(self, n, f):
+        super().__init__()
+        self.conv1, self.conv_f, self.conv_max = conv(n, f, 1), conv(f, f, 1), conv(f, f, 3)
+        self.conv2, self.conv3, self.conv3_ = conv(f, f, 3, stride=2, padding=0), conv(f, f, 3), conv(f, f, 3)
+        self.conv4 = conv(f, n, 1)
+    def forward(self, x):
+        c1_ = self.conv1(x)
+        c1 = self.conv2(c1_)
+        v_range = F.relu(self.conv_max(F.max_pool2d(c1, kernel_size=7, stride=3)))
+        c3 = self.conv3_(F.relu(self.conv3(v_range)))
+        c3 = F.interpolate(c3, (x.size(2), x.size(3)), mode="bilinear", align_corners=False)
+        return x * torch.sigmoid(self.conv4(c3 + self.conv_f(c1_)))
+class RFDB(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        dc = c // 2
+        self.c1_d, self.c1_r = conv(c, dc, 1), conv(c, c, 3)
+        self.c2_d, self.c2_r = conv(c, dc, 1), conv(c, c, 3)
+        self.c3_d, self.c3_r = conv(c, dc, 1), conv(c, c, 3)
+        self.c4, self.c5 = conv(c, dc, 3), conv(dc * 4, c, 1)
+        self.esa = ESA_RFDN(c, c // 4)
+    def forward(self, x):
+        act = lambda t: F.leaky_relu(t, 0.05)
+        d1, r1 = act(self.c1_d(x)), act(self.c1_r(x) + x)
+        d2, r2 = act(self.c2_d(r1)), act(self.c2_r(r1) + r1)
+        d3, r3 = act(self.c3_d(r2)), act(self.c3_r(r2) + r2)
+        r4 = act(self.c4(r3))
+        return self.esa(self.c5(torch.cat([d1, d2, d3, r4], dim=1)))
+class RFDN(nn.Module):
+    def __init__(self, nf=50):
+        super().__init__()
+        self.fea_conv = conv(3, nf, 3)
+        self.B1, self.B2, self.B3, self.B4 = (RFDB(nf) for _ in range(4))
+        self.c = nn.Sequential(conv(nf * 4, nf, 1), nn.LeakyReLU(0.05))
+        self.LR_conv = conv(nf, nf, 3)
+        self.upsampler = nn.Sequential(conv(nf, 48, 3), nn.PixelShuffle(4))
+    def forward(self, x):
+        f = self.fea_conv(x)
+        b1 = self.B1(f); b2 = self.B2(b1); b3 = self.B3(b2); b4 = self.B4(b3)
+        return self.upsampler(self.LR_conv(self.c(torch.cat([b1, b2, b3, b4], dim=1))) + f)
+rfdn = RFDN()
+assert sum(p.numel() for p in rfdn.parameters()) == 433448
+with torch.no_grad():
+    for p in rfdn.parameters():
+        p.copy_(torch.randn_like(p) * 0.05)
+    open(d + "/y_rfdn.f32", "wb").write(rfdn(x2).numpy().tobytes())
+torch.save(rfdn.state_dict(), d + "/rfdn.pth")
 )PY";
   {
     std::ofstream f(d / "make.py");
@@ -380,6 +432,21 @@ torch.save(rlfn.state_dict(), d + "/rlfn_ntire.pth")
     ASSERT_GT(want.abs().max().item<double>(), 0.05);
     const double diff = (net->forward(xr) - want).abs().max().item<double>();
     std::cout << "[ python ] rlfn_ntire.pth -> RLFN names: max abs diff " << diff << "\n";
+    EXPECT_LT(diff, 1e-4);
+  }
+  // RFDN under its own names, against its block.py and RFDN.py graph (lr.fuse is its 'c').
+  {
+    const auto r = convert("rfdn.pth", "rfdn.safetensors");
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    const ArchSpec rfdn = load_arch("rfdn");
+    SRNet net(rfdn.genome);
+    EXPECT_EQ(load_weights_auto(*net, (d / "rfdn.safetensors").string(), rfdn.published).rfind("RFDN", 0), 0u);
+    net->eval();
+    torch::NoGradGuard no_grad;
+    const torch::Tensor want = read_f32(d / "y_rfdn.f32", {1, 3, 68, 80});
+    ASSERT_GT(want.abs().max().item<double>(), 0.05);
+    const double diff = (net->forward(read_f32(d / "x_rlfn.f32", {1, 3, 17, 20})) - want).abs().max().item<double>();
+    std::cout << "[ python ] rfdn.pth -> RFDN names: max abs diff " << diff << "\n";
     EXPECT_LT(diff, 1e-4);
   }
   EXPECT_NE(convert("basicsr.pth", "ema.safetensors").out.find("[params_ema]"), std::string::npos);
