@@ -227,16 +227,7 @@ class SourceWriter {
         line("t = " + act(conv("t", p + ".c2_r"), lrelu));
         line("t = " + act(conv("t", p + ".c3_r"), lrelu));
         line("t = " + conv("t + y", p + ".c5"));
-        // ESA on t: s = conv1(t), u = its pooled branch, k = the pool's kernel (esa_size).
-        line("s = " + conv("t", p + ".esa.conv1"));
-        line("u = " + conv("s", p + ".esa.conv2"));
-        line("k = min(7, min(u.size(2), u.size(3)))");
-        line("u = " + conv("torch.max_pool2d(u, [k, k], [3, 3])", p + ".esa.conv3"));
-        if (dialect_ == Dialect::Python)
-          line("u = F.interpolate(u, size=(t.size(2), t.size(3)), mode=\"bilinear\", align_corners=False)");
-        else
-          line("u = torch.upsample_bilinear2d(u, [t.size(2), t.size(3)], False)");
-        line("y = t * torch.sigmoid(" + conv("u + " + conv("s", p + ".esa.conv_f"), p + ".esa.conv4") + ")");
+        esa(p + ".esa", /*rfdn=*/false);
         break;
       }
       case BlockType::RFDB: {
@@ -250,19 +241,27 @@ class SourceWriter {
         line("t = " + act(conv("t", p + ".c3_r") + " + t", lrelu));
         line("t = " + act(conv("t", p + ".c4"), lrelu));
         line("t = " + conv("torch.cat([a1, a2, a3, t], 1)", p + ".c5"));
-        line("s = " + conv("t", p + ".esa.conv1"));
-        line("u = " + conv("s", p + ".esa.conv2"));
-        line("k = min(7, min(u.size(2), u.size(3)))");
-        line("u = torch.relu(" + conv("torch.max_pool2d(u, [k, k], [3, 3])", p + ".esa.conv_max") + ")");
-        line("u = " + conv("torch.relu(" + conv("u", p + ".esa.conv3") + ")", p + ".esa.conv3_"));
-        if (dialect_ == Dialect::Python)
-          line("u = F.interpolate(u, size=(t.size(2), t.size(3)), mode=\"bilinear\", align_corners=False)");
-        else
-          line("u = torch.upsample_bilinear2d(u, [t.size(2), t.size(3)], False)");
-        line("y = t * torch.sigmoid(" + conv("u + " + conv("s", p + ".esa.conv_f"), p + ".esa.conv4") + ")");
+        esa(p + ".esa", /*rfdn=*/true);
         break;
       }
     }
+  }
+
+  // ESAImpl (blocks.cpp) on t, into y: s = conv1(t), u = its pooled branch, k = the pool's
+  // kernel (esa_size); rfdn: RFDN's extra conv_max + ReLU and conv3 + ReLU + conv3_.
+  void esa(const std::string& p, bool rfdn) {
+    line("s = " + conv("t", p + ".conv1"));
+    line("u = " + conv("s", p + ".conv2"));
+    line("k = min(7, min(u.size(2), u.size(3)))");
+    line("u = torch.max_pool2d(u, [k, k], [3, 3])");
+    if (rfdn) line("u = torch.relu(" + conv("u", p + ".conv_max") + ")");
+    line("u = " + conv("u", p + ".conv3"));
+    if (rfdn) line("u = " + conv("torch.relu(u)", p + ".conv3_"));
+    if (dialect_ == Dialect::Python)
+      line("u = F.interpolate(u, size=(t.size(2), t.size(3)), mode=\"bilinear\", align_corners=False)");
+    else
+      line("u = torch.upsample_bilinear2d(u, [t.size(2), t.size(3)], False)");
+    line("y = t * torch.sigmoid(" + conv("u + " + conv("s", p + ".conv_f"), p + ".conv4") + ")");
   }
 
   // StageNet: blocks (fuse: y = act(fuse(cat(o0, o1, ...))) of each block's output), then
