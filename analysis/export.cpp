@@ -201,7 +201,13 @@ class SourceWriter {
         line(fmt::format("s2 = {}{}", act(conv("s1[1]", p + ".conv2"), lrelu), split));
         line(fmt::format("s3 = {}{}", act(conv("s2[1]", p + ".conv3"), lrelu), split));
         line("t = " + conv("s3[1]", p + ".conv4"));
-        line("y = y + " + conv("torch.cat([s1[0], s2[0], s3[0], t], 1)", p + ".conv1x1"));
+        line("t = torch.cat([s1[0], s2[0], s3[0], t], 1)");
+        if (b.cca) {  // IMDN's contrast-aware channel attention: std + mean per channel
+          line("s = torch.mean(t, [2, 3], True)");
+          line("s = torch.pow(torch.mean(torch.pow(t - s, 2), [2, 3], True), 0.5) + s");
+          line("t = t * torch.sigmoid(" + conv("torch.relu(" + conv("s", p + ".cca.reduce") + ")", p + ".cca.expand") + ")");
+        }
+        line("y = y + " + conv("t", p + ".conv1x1"));
         break;
       }
       case BlockType::AWRU:

@@ -74,6 +74,10 @@ void block(Counter& c, const Block& b, const std::string& p, int w, int res) {
       c.conv(p + ".conv3", r, w, 3, res);
       c.conv(p + ".conv4", r, d, 3, res);
       c.conv(p + ".conv1x1", 4 * d, w, 1, res);
+      if (b.cca) {  // on one pooled value per channel: res 0
+        c.conv(p + ".cca.reduce", 4 * d, std::max(1, 4 * d / 16), 1, 0);
+        c.conv(p + ".cca.expand", std::max(1, 4 * d / 16), 4 * d, 1, 0);
+      }
       break;
     }
     case BlockType::AWRU: {

@@ -53,24 +53,39 @@ class InvResImpl : public BlockImpl {
   torch::nn::Conv2d expand{nullptr}, dw{nullptr}, project{nullptr};
 };
 
-// IMDN information multi-distillation block (KAIR IMDBlock, d_rate 0.25).
+// IMDN information multi-distillation block (KAIR IMDBlock, d_rate 0.25). cca: IMDN's
+// journal version (Zheng-Hui/IMDN IMDModule), a contrast-aware channel attention (per
+// channel std + mean -> 1x1 reduce /16 -> ReLU -> 1x1 expand -> sigmoid) before the 1x1.
 class IMDImpl : public BlockImpl {
  public:
-  IMDImpl(int w, double slope) : d_(w / 4), r_(w - w / 4), slope_(slope) {
+  IMDImpl(int w, double slope, bool cca) : d_(w / 4), r_(w - w / 4), slope_(slope) {
     conv1 = register_module("conv1", make_conv(w, w, 3));
     conv2 = register_module("conv2", make_conv(r_, w, 3));
     conv3 = register_module("conv3", make_conv(r_, w, 3));
     conv4 = register_module("conv4", make_conv(r_, d_, 3));
     conv1x1 = register_module("conv1x1", make_conv(4 * d_, w, 1));
+    if (cca) {
+      const int hidden = std::max<int>(1, int(4 * d_ / 16));
+      auto holder = register_module("cca", std::make_shared<torch::nn::Module>());
+      cca_reduce = holder->register_module("reduce", make_conv(int(4 * d_), hidden, 1));
+      cca_expand = holder->register_module("expand", make_conv(hidden, int(4 * d_), 1));
+    }
   }
   torch::Tensor forward(torch::Tensor x) override {
     auto s1 = torch::leaky_relu(conv1(x), slope_).split_with_sizes({d_, r_}, 1);
     auto s2 = torch::leaky_relu(conv2(s1[1]), slope_).split_with_sizes({d_, r_}, 1);
     auto s3 = torch::leaky_relu(conv3(s2[1]), slope_).split_with_sizes({d_, r_}, 1);
     auto d4 = conv4(s3[1]);
-    return x + conv1x1(torch::cat({s1[0], s2[0], s3[0], d4}, 1));
+    auto t = torch::cat({s1[0], s2[0], s3[0], d4}, 1);
+    if (cca_reduce) {
+      auto m = torch::mean(t, {2, 3}, /*keepdim=*/true);
+      auto s = torch::pow(torch::mean(torch::pow(t - m, 2), {2, 3}, /*keepdim=*/true), 0.5) + m;
+      t = t * torch::sigmoid(cca_expand(torch::relu(cca_reduce(s))));
+    }
+    return x + conv1x1(t);
   }
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr}, conv4{nullptr}, conv1x1{nullptr};
+  torch::nn::Conv2d cca_reduce{nullptr}, cca_expand{nullptr};
 
  private:
   int64_t d_, r_;
@@ -229,7 +244,7 @@ std::shared_ptr<BlockImpl> make_block(const Block& b, int w) {
     case BlockType::ResLReLU: return std::make_shared<ResidualImpl>(w, Act{ActType::LeakyReLU, b.slope}, 1);
     case BlockType::Dilated: return std::make_shared<ResidualImpl>(w, Act{ActType::ReLU, 0.0}, b.dilation);
     case BlockType::InvRes: return std::make_shared<InvResImpl>(w, b.expand);
-    case BlockType::IMD: return std::make_shared<IMDImpl>(w, b.slope);
+    case BlockType::IMD: return std::make_shared<IMDImpl>(w, b.slope, b.cca);
     case BlockType::AWRU: return std::make_shared<AWRUImpl>(w, b.expand);
     case BlockType::SERes: return std::make_shared<SEResImpl>(w, b.reduction);
     case BlockType::DWSepRes: return std::make_shared<DWSepImpl>(w, b.kernel);

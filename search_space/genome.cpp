@@ -92,7 +92,8 @@ json stage_to(const Stage& s) {
 
 bool Block::operator==(const Block& o) const {
   return type == o.type && slope == o.slope && expand == o.expand && dilation == o.dilation &&
-         reduction == o.reduction && kernel == o.kernel && esa == o.esa && mid == o.mid;
+         reduction == o.reduction && kernel == o.kernel && esa == o.esa && mid == o.mid &&
+         cca == o.cca;
 }
 
 bool Genome::operator==(const Genome& o) const {
@@ -106,8 +107,10 @@ std::string to_string(BlockType t) { return kBlockNames[static_cast<size_t>(t)];
 
 std::string describe(const Block& b) {
   switch (b.type) {
-    case BlockType::ResLReLU:
     case BlockType::IMD:
+      if (b.cca) return fmt::format("imd({},cca)", b.slope);
+      [[fallthrough]];
+    case BlockType::ResLReLU:
     case BlockType::RFDB:
       return fmt::format("{}({})", to_string(b.type), b.slope);
     case BlockType::InvRes:
@@ -132,7 +135,10 @@ Block block_from_json(const json& j, const std::string& path) {
   switch (b.type) {
     case BlockType::ResReLU: break;
     case BlockType::ResLReLU: b.slope = r.number("slope", 0.0, 1.0, 0.1); break;
-    case BlockType::IMD: b.slope = r.number("slope", 0.0, 1.0, 0.05); break;
+    case BlockType::IMD:
+      b.slope = r.number("slope", 0.0, 1.0, 0.05);
+      b.cca = r.boolean("cca", false);
+      break;
     case BlockType::RFDB: b.slope = r.number("slope", 0.0, 1.0, 0.05); break;
     case BlockType::InvRes: b.expand = r.integer("expand", 1, 16); break;
     case BlockType::AWRU: b.expand = r.integer("expand", 1, 16); break;
@@ -155,8 +161,10 @@ Block block_from_json(const json& j, const std::string& path) {
 json to_json(const Block& b) {
   json j = {{"type", to_string(b.type)}};
   switch (b.type) {
-    case BlockType::ResLReLU:
     case BlockType::IMD:
+      if (b.cca) j["cca"] = true;
+      [[fallthrough]];
+    case BlockType::ResLReLU:
     case BlockType::RFDB: j["slope"] = b.slope; break;
     case BlockType::InvRes:
     case BlockType::AWRU: j["expand"] = b.expand; break;

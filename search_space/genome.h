@@ -33,7 +33,7 @@ enum class BlockType {
   ResReLU,     // "res_relu":  x + conv(relu(conv(x)))                  (MSRResNet/EDSR)
   ResLReLU,    // "res_lrelu": x + conv(lrelu(conv(x))), {slope}
   InvRes,      // "ir":        x + pw(relu6(dw3x3(relu6(pw_expand(x))))), {expand}
-  IMD,         // "imd":       IMDN's information multi-distillation block, {slope}
+  IMD,         // "imd":       IMDN's information multi-distillation block, {slope, cca}
   AWRU,        // "awru":      s_res*conv(relu(conv_wide(x))) + s_x*x, {expand}
   Dilated,     // "dilated":   x + dconv(relu(dconv(x))), {dilation}
   SERes,       // "se":        x + SE(conv(hswish(conv(x)))), {reduction}
@@ -57,6 +57,8 @@ struct Block {
   int kernel = 0;      // dwsep (3, 5 or 7)
   int esa = 0;         // rlfb: channels of its enhanced spatial attention (1..256, default 16)
   int mid = 0;         // rlfb: channels between its 3x3 convs (1..4096); 0 = the stage width (default)
+  bool cca = false;    // imd: contrast-aware channel attention before its 1x1 (IMDN's journal version);
+                       // in the canonical JSON only when true (imd genomes keep their hashes)
   bool operator==(const Block& o) const;
 };
 

@@ -52,7 +52,8 @@ class TmpDir {
 const char* kAllBlocks =
     R"([{"type":"res_relu"},{"type":"res_lrelu","slope":0.00001},{"type":"ir","expand":2},)"
     R"({"type":"imd","slope":0.2},{"type":"awru","expand":3},{"type":"dilated","dilation":3},)"
-    R"({"type":"se","reduction":3},{"type":"dwsep","kernel":7},{"type":"rlfb","slope":0.1,"esa":3,"mid":6},{"type":"rfdb","slope":0.2}])";
+    R"({"type":"se","reduction":3},{"type":"dwsep","kernel":7},{"type":"rlfb","slope":0.1,"esa":3,"mid":6},{"type":"rfdb","slope":0.2},)"
+    R"({"type":"imd","slope":0.1,"cca":true}])";
 
 std::vector<Genome> handmade_genomes() {
   const std::string all = kAllBlocks;
@@ -116,7 +117,8 @@ TEST(Export, ReloadedModuleMatchesSRNet) {
   std::vector<std::pair<std::string, Genome>> genomes = {{"msrresnet", load_arch("msrresnet").genome},
                                                          {"imdn_aim19", load_arch("imdn_aim19").genome},
                                                          {"rlfn_ntire22", load_arch("rlfn_ntire22").genome},
-                                                         {"rfdn", load_arch("rfdn").genome}};
+                                                         {"rfdn", load_arch("rfdn").genome},
+                                                         {"imdn", load_arch("imdn").genome}};
   for (const auto& [space_name, count] : std::vector<std::pair<std::string, int>>{
            {"unified", 20}, {"krahaon", 5}, {"neptuneai", 5}, {"efficient", 6}}) {
     auto space = Space::load(space_name);
@@ -370,7 +372,8 @@ TEST(Export, StockPyTorchComputesWhatSRNetComputes) {
   std::vector<std::pair<std::string, Genome>> genomes = {{"msrresnet", load_arch("msrresnet").genome},
                                                          {"imdn_aim19", load_arch("imdn_aim19").genome},
                                                          {"rlfn_ntire22", load_arch("rlfn_ntire22").genome},
-                                                         {"rfdn", load_arch("rfdn").genome}};
+                                                         {"rfdn", load_arch("rfdn").genome},
+                                                         {"imdn", load_arch("imdn").genome}};
   int h = 0;
   for (const Genome& g : handmade_genomes()) genomes.push_back({"handmade" + std::to_string(h++), g});
   torch::manual_seed(5);

@@ -127,6 +127,25 @@ TEST(Accounting, RFDNByHand) {
   EXPECT_EQ(receptive_radius(load_arch("rfdn").genome), -1);
 }
 
+// IMDN, the 715K journal version (Zheng-Hui/IMDN architecture.py), by hand: fea_conv 1,792;
+// IMDModule = IMDN-AIM19's block 103,440 + CCA (64->4 1x1: 260, 4->64 1x1: 320) = 104,020,
+// six of them 624,120; c (fuse) 384->64 1x1: 24,640; LR_conv 36,928; upsampler 64->48: 27,696.
+// Total 715,176, the paper's.
+TEST(Accounting, IMDNJournalByHand) {
+  const Accounting a = account(load_arch("imdn").genome, 339, 510);
+  EXPECT_EQ(a.params, 715176);
+  EXPECT_EQ(sum_prefix(a, "lr.blocks.5."), 104020);
+  EXPECT_EQ(sum_prefix(a, "lr.blocks.0.cca."), 580);
+  EXPECT_EQ(sum_prefix(a, "lr.fuse"), 24640);
+  // CCA works on one value per channel: 64 x 4 + 4 x 64 MACs per block, whatever the size.
+  for (const auto& l : a.layers) {
+    if (l.name == "lr.blocks.2.cca.expand") {
+      EXPECT_EQ(l.macs, 4 * 64);
+    }
+  }
+  EXPECT_EQ(receptive_radius(load_arch("imdn").genome), -1);
+}
+
 TEST(Accounting, KrahaonBest) {
   Accounting a = account(load_arch("krahaon_best").genome, 1, 1);
   // 1,792 + 19*73,856 + 36,928 (64->64) + 12*4,640 + 2,320 (16->16) + 3*296 + 111

@@ -109,6 +109,13 @@ TEST(Genome, FuseIsCanonicalOnlyWhenSet) {
   { json k = j; k["lr"]["fuse"] = {{"act", {{"type", "relu"}}}, {"kernel", 3}}; expect_error(k, "lr.fuse: unknown key 'kernel'"); }
   { json k = j; k["lr"]["blocks"] = json::array(); expect_error(k, "lr.fuse: needs at least one LR block"); }
   { json k = j; k["x4"]["fuse"] = j["lr"]["fuse"]; expect_error(k, "x4: unknown key 'fuse'"); }
+  // imd's cca, likewise: only when true, so IMDN-AIM19 keeps its canonical form.
+  const json aim = to_json(load_arch("imdn_aim19").genome);
+  EXPECT_EQ(aim["lr"]["blocks"][0], json({{"type", "imd"}, {"slope", 0.05}}));
+  const json journal = to_json(load_arch("imdn").genome);
+  EXPECT_EQ(journal["lr"]["blocks"][0], json({{"type", "imd"}, {"slope", 0.05}, {"cca", true}}));
+  { json k = journal; k["lr"]["blocks"][0]["cca"] = "yes"; expect_error(k, "lr.blocks[0].cca: expected true or false"); }
+  { json k = journal; k["lr"]["blocks"][0]["cca"] = false; EXPECT_EQ(to_json(genome_from_json(k))["lr"]["blocks"][0].count("cca"), 0u); }
 }
 
 TEST(Genome, StrictParserRejectsBadInputWithThePath) {
@@ -177,4 +184,5 @@ TEST(Genome, DescribeBlocks) {
   EXPECT_EQ(describe(load_arch("rlfn").genome.lr.blocks[0]), "rlfb(esa16)");
   EXPECT_EQ(describe(load_arch("rlfn_ntire22").genome.lr.blocks[0]), "rlfb(esa16,m48)");
   EXPECT_EQ(describe(load_arch("rfdn").genome.lr.blocks[0]), "rfdb(0.05)");
+  EXPECT_EQ(describe(load_arch("imdn").genome.lr.blocks[0]), "imd(0.05,cca)");
 }

@@ -363,6 +363,56 @@ with torch.no_grad():
         p.copy_(torch.randn_like(p) * 0.05)
     open(d + "/y_rfdn.f32", "wb").write(rfdn(x2).numpy().tobytes())
 torch.save(rfdn.state_dict(), d + "/rfdn.pth")
+
+# Zheng-Hui/IMDN model/block.py (IMDModule with CCALayer) and architecture.py (IMDN: 6
+# modules, c = conv_block 1x1 + LeakyReLU(0.05), LR_conv, pixelshuffle_block).
+def mean_channels(t):
+    return t.sum(3, keepdim=True).sum(2, keepdim=True) / (t.size(2) * t.size(3))
+def stdv_channels(t):
+    return ((t - mean_channels(t)).pow(2).sum(3, keepdim=True).sum(2, keepdim=True) / (t.size(2) * t.size(3))).pow(0.5)
+class CCALayer(nn.Module):
+    def __init__(self, c, reduction=16):
+        super().__init__()
+        self.conv_du = nn.Sequential(nn.Conv2d(c, c // reduction, 1), nn.ReLU(inplace=True),
+                                     nn.Conv2d(c // reduction, c, 1), nn.Sigmoid())
+    def forward(self, x):
+        return x * self.conv_du(stdv_channels(x) + F.adaptive_avg_pool2d(x, 1))
+class IMDModule(nn.Module):
+    def __init__(self, c=64):
+        super().__init__()
+        self.d, self.r = c // 4, c - c // 4
+        self.c1, self.c2, self.c3 = conv(c, c, 3), conv(self.r, c, 3), conv(self.r, c, 3)
+        self.c4, self.c5 = conv(self.r, self.d, 3), conv(self.d * 4, c, 1)
+        self.cca = CCALayer(self.d * 4)
+    def forward(self, x):
+        act = lambda t: F.leaky_relu(t, 0.05)
+        d1, r1 = torch.split(act(self.c1(x)), (self.d, self.r), dim=1)
+        d2, r2 = torch.split(act(self.c2(r1)), (self.d, self.r), dim=1)
+        d3, r3 = torch.split(act(self.c3(r2)), (self.d, self.r), dim=1)
+        return self.c5(self.cca(torch.cat([d1, d2, d3, self.c4(r3)], dim=1))) + x
+class IMDNJournal(nn.Module):
+    def __init__(self, nf=64):
+        super().__init__()
+        self.fea_conv = conv(3, nf, 3)
+        for i in range(1, 7):
+            setattr(self, f"IMDB{i}", IMDModule(nf))
+        self.c = nn.Sequential(conv(nf * 6, nf, 1), nn.LeakyReLU(0.05))
+        self.LR_conv = conv(nf, nf, 3)
+        self.upsampler = nn.Sequential(conv(nf, 48, 3), nn.PixelShuffle(4))
+    def forward(self, x):
+        f = self.fea_conv(x)
+        outs, o = [], f
+        for i in range(1, 7):
+            o = getattr(self, f"IMDB{i}")(o)
+            outs.append(o)
+        return self.upsampler(self.LR_conv(self.c(torch.cat(outs, dim=1))) + f)
+imdn_j = IMDNJournal()
+assert sum(p.numel() for p in imdn_j.parameters()) == 715176
+with torch.no_grad():
+    for p in imdn_j.parameters():
+        p.copy_(torch.randn_like(p) * 0.03)
+    open(d + "/y_imdn_journal.f32", "wb").write(imdn_j(x).numpy().tobytes())
+torch.save(imdn_j.state_dict(), d + "/imdn_journal.pth")
 )PY";
   {
     std::ofstream f(d / "make.py");
@@ -428,6 +478,7 @@ torch.save(rfdn.state_dict(), d + "/rfdn.pth")
   expect_matches("imdn_x4.pth", "imdn_aim19", "KAIR", x, "y_imdn.f32");
   expect_matches("rlfn_ntire.pth", "rlfn_ntire22", "RLFN", x17, "y_rlfn.f32");
   expect_matches("rfdn.pth", "rfdn", "RFDN", x17, "y_rfdn.f32");  // lr.fuse is RFDN's 'c'
+  expect_matches("imdn_journal.pth", "imdn", "IMDN", x, "y_imdn_journal.f32");
   EXPECT_NE(convert("basicsr.pth", "ema.safetensors").out.find("[params_ema]"), std::string::npos);
   // The check can fail: BasicSR's 'params' entry (zeros here) is another network.
   const auto zeros = convert("basicsr.pth", "params.safetensors", " --key params");
