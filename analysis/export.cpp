@@ -156,7 +156,7 @@ class SourceWriter {
   std::string conv(const std::string& in, const std::string& layer) const {
     if (dialect_ == Dialect::Python) return "self." + py_path(layer) + "(" + in + ")";
     const LayerInfo& l = layers_.at(layer);
-    const int p = l.padding >= 0 ? l.padding : l.dilation * (l.kernel - 1) / 2;
+    const int p = conv_padding(l);
     if (l.groups > 1)
       return fmt::format("torch.convolution({}, {}, {}, [{}, {}], [{}, {}], [{}, {}], False, [0, 0], {})", in,
                          param(layer + ".weight"), param(layer + ".bias"), l.stride, l.stride, p, p, l.dilation,
@@ -336,7 +336,7 @@ std::string python_init(const Genome& g) {
       leaf = "nn.Parameter(torch.ones(1))";
     } else {
       leaf = fmt::format("nn.Conv2d({}, {}, {}", l.in_ch, l.out_ch, l.kernel);
-      const int pad = l.padding >= 0 ? l.padding : l.dilation * (l.kernel - 1) / 2;
+      const int pad = conv_padding(l);
       if (l.stride != 1) leaf += fmt::format(", stride={}", l.stride);
       if (pad) leaf += fmt::format(", padding={}", pad);
       if (l.dilation != 1) leaf += fmt::format(", dilation={}", l.dilation);

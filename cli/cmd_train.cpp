@@ -42,7 +42,7 @@ void add_train_commands(CLI::App& app) {
     TrainHooks hooks;
     if (!init.empty()) {
       namespace fs = std::filesystem;
-      if (resume && fs::exists(fs::path(out) / kCheckpointDir / "state.json")) {
+      if (resume && has_checkpoint(out)) {
         fmt::print(stderr, "[train] --init {}: ignored, resuming from {}/{}\n", init, out, kCheckpointDir);
       } else {
         // Checked and renamed to srnas's names before the data loads; the copy in OUT records

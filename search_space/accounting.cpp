@@ -13,25 +13,18 @@ class Counter {
   Counter(int h, int w) { acc_.lr_h = h; acc_.lr_w = w; }
 
   void conv(const std::string& name, int cin, int cout, int k, int res, int groups = 1, int dilation = 1) {
-    LayerInfo l;
-    l.name = name;
-    l.kind = groups == 1 ? "conv" : "dwconv";
-    l.in_ch = cin, l.out_ch = cout, l.kernel = k, l.groups = groups, l.dilation = dilation, l.res = res;
-    l.params = int64_t(cout) * (cin / groups) * k * k + cout;
-    int64_t pixels = res == 0 ? 1 : int64_t(acc_.lr_h) * res * acc_.lr_w * res;
-    l.macs = pixels * cout * (cin / groups) * k * k;
-    add(l);
+    add(conv_layer(name, cin, cout, k, res, groups, dilation, res == 0 ? 1 : int64_t(acc_.lr_h) * res * acc_.lr_w * res));
   }
-  // A conv inside RLFB's attention at `level` (esa_size) of a stage at resolution res.
+  // A conv inside an attention module (RLFB's, RFDB's ESA) at `level` (esa_size) of a stage at
+  // resolution res: it runs on that level's map, not the stage's.
   void esa_conv(const std::string& name, int cin, int cout, int k, int res, int level, int stride = 1, int padding = -1) {
-    conv(name, cin, cout, k, res);
-    LayerInfo& l = acc_.layers.back();
-    l.stride = stride, l.padding = padding, l.esa_level = level;
     const std::array<int, 4> sz = esa_size(acc_.lr_h * res, acc_.lr_w * res);
-    const int64_t pixels = level == 0 ? int64_t(acc_.lr_h) * res * acc_.lr_w * res
-                                      : int64_t(sz[level == 1 ? 0 : 2]) * sz[level == 1 ? 1 : 3];
-    acc_.macs += pixels * cout * cin * k * k - l.macs;
-    l.macs = pixels * cout * cin * k * k;
+    const int64_t pixels = level == 0   ? int64_t(acc_.lr_h) * res * acc_.lr_w * res
+                           : level == 1 ? int64_t(sz[0]) * sz[1]
+                                        : int64_t(sz[2]) * sz[3];
+    LayerInfo l = conv_layer(name, cin, cout, k, res, 1, 1, pixels);
+    l.stride = stride, l.padding = padding, l.esa_level = level;
+    add(l);
   }
   void scale(const std::string& name) {
     LayerInfo l;
@@ -41,6 +34,16 @@ class Counter {
   Accounting done() { return std::move(acc_); }
 
  private:
+  static LayerInfo conv_layer(const std::string& name, int cin, int cout, int k, int res, int groups, int dilation,
+                             int64_t pixels) {
+    LayerInfo l;
+    l.name = name;
+    l.kind = groups == 1 ? "conv" : "dwconv";
+    l.in_ch = cin, l.out_ch = cout, l.kernel = k, l.groups = groups, l.dilation = dilation, l.res = res;
+    l.params = int64_t(cout) * (cin / groups) * k * k + cout;
+    l.macs = pixels * cout * (cin / groups) * k * k;
+    return l;
+  }
   void add(const LayerInfo& l) {
     acc_.params += l.params;
     acc_.macs += l.macs;

@@ -31,6 +31,9 @@ struct LayerInfo {
   int64_t macs = 0;    // for the lr size given to account()
 };
 
+// The padding a conv layer runs with: its own, or "same" (dilation * (kernel - 1) / 2).
+inline int conv_padding(const LayerInfo& l) { return l.padding >= 0 ? l.padding : l.dilation * (l.kernel - 1) / 2; }
+
 struct Accounting {
   std::vector<LayerInfo> layers;
   int64_t params = 0;

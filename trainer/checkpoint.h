@@ -13,6 +13,9 @@ inline constexpr const char* kCheckpointDir = "checkpoint";
 inline constexpr const char* kCheckpointTmpDir = "checkpoint.tmp";
 inline constexpr const char* kCheckpointOldDir = "checkpoint.old";
 
+// Whether run_dir holds a complete checkpoint (what a resumed train() continues from).
+bool has_checkpoint(const std::filesystem::path& run_dir);
+
 // Removes run_dir's checkpoint folders (all three). Returns "" or, when one could not be
 // removed, "<path>: <reason>" for the first such (the others are still tried).
 std::string remove_checkpoint(const std::filesystem::path& run_dir);

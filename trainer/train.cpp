@@ -94,6 +94,8 @@ void set_lr(torch::optim::Adam& adam, double lr) {
 
 }  // namespace
 
+bool has_checkpoint(const fs::path& run_dir) { return fs::exists(run_dir / kCheckpointDir / "state.json"); }
+
 std::string remove_checkpoint(const fs::path& run_dir) {
   std::string first;
   for (const char* name : {kCheckpointDir, kCheckpointTmpDir, kCheckpointOldDir}) {
@@ -179,7 +181,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
     if (opt.perf.channels_last) to_channels_last(*ema);
   }
   int64_t start = 0;
-  if (resume && fs::exists(out / kCheckpointDir / "state.json")) start = load_checkpoint(out, net, adam, genome, ema);
+  if (resume && has_checkpoint(out)) start = load_checkpoint(out, net, adam, genome, ema);
   else if (!hooks.init_weights.empty()) load_weights(*net, hooks.init_weights);  // fine-tuning
   if (!ema.is_empty() && start == 0) ema_copy(ema, net);  // the average starts at the initial weights
   if (dp_rank == 0) {
