@@ -5,6 +5,8 @@
 // (scripts/bench_runtime.sh).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <fstream>
 #include <optional>
 #include <iostream>
 
@@ -22,8 +24,29 @@
 
 namespace srnas::cli {
 
+namespace {
+
+// This process's resident and proportional set sizes in MiB (/proc/self/smaps_rollup; NaN
+// where the kernel has none): Pss counts a page shared by k processes as 1/k, so summing it
+// over the processes of a node gives the memory they use together.
+std::pair<double, double> rss_pss_mib() {
+  std::ifstream in("/proc/self/smaps_rollup");
+  double rss = NAN, pss = NAN;
+  std::string key;
+  double kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit) {
+    if (key == "Rss:") rss = kb / 1024.0;
+    if (key == "Pss:") pss = kb / 1024.0;
+  }
+  return {rss, pss};
+}
+
+}  // namespace
+
 void add_bench_commands(CLI::App& app) {
-  static std::string arch = "msrresnet", data, loader_kind = "real", device = "auto", precision = "fp32";
+  static std::string arch = "msrresnet", data, loader_kind = "real", device = "auto", precision = "fp32",
+                     store = "memory";
   static int batch = 16, patch = 32, steps = 10, warmup = 2, workers = 2;
   static bool channels_last = false;
   auto* bench = app.add_subcommand("bench", "Benchmarks (see scripts/bench_*.sh)");
@@ -39,12 +62,19 @@ void add_bench_commands(CLI::App& app) {
   t->add_option("--loader", loader_kind, "real (background loader) or fixed (one pre-made batch)")
       ->check(CLI::IsMember({"real", "fixed"}))->capture_default_str();
   t->add_option("--device", device, "auto, cpu or cuda")->capture_default_str();
+  t->add_option("--store", store, "training images: memory, or mapped from the decoded-image cache file")
+      ->check(CLI::IsMember({"memory", "mapped"}))->capture_default_str();
   t->add_option("--precision", precision, "fp32 or bf16 (autocast)")->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
   t->add_flag("--channels-last", channels_last, "NHWC weights and batches");
   t->callback([] {
     const torch::Device dev = pick_device(device);
-    auto pairs = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_split(data, "train"), size_t(8) << 30));
+    const auto t_load = std::chrono::steady_clock::now();
+    StoreOptions so;
+    so.store = store;
+    so.max_bytes = size_t(8) << 30;
+    auto pairs = load_train_images(open_split(data, "train"), so);
+    const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
     torch::manual_seed(0);
     SRNet net(load_arch(arch).genome);
     net->to(dev);
@@ -77,11 +107,14 @@ void add_bench_commands(CLI::App& app) {
     for (int i = 0; i < steps; ++i) step();
     synchronize(dev);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto [rss, pss] = rss_pss_mib();
     nlohmann::json j = {{"impl", "srnas"},  {"arch", arch},           {"loader", loader_kind},
                         {"batch", batch},   {"patch", patch},         {"steps", steps},
                         {"seconds", s},     {"steps_per_s", steps / s}, {"threads", torch_threads()},
                         {"device", dev.str()}, {"loader_wait_s", loader ? loader->wait_seconds() : 0.0},
-                        {"allocator", allocator_name()}, {"channels_last", channels_last}, {"precision", precision}};
+                        {"allocator", allocator_name()}, {"channels_last", channels_last}, {"precision", precision},
+                        {"store", store},   {"load_s", load_s},       {"images_mib", pairs->decoded_bytes() / 1048576.0},
+                        {"rss_mib", rss},   {"pss_mib", pss}};
     std::cout << j.dump() << std::endl;
   });
 

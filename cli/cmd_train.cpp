@@ -69,7 +69,10 @@ void add_train_commands(CLI::App& app) {
     fmt::print(stderr, "[train] {}: {} train / {} val images ({}), {} iterations, batch {} x {}px\n", spec.name,
                train_ds.pairs.size(), val_ds.pairs.size(), train_ds.layout, opt.iterations, opt.batch_size,
                opt.patch_lr);
-    td.train = std::make_shared<std::vector<LoadedPair>>(load_pairs(train_ds, cap));
+    StoreOptions so;
+    so.store = opt.store;
+    so.max_bytes = cap;
+    td.train = load_train_images(train_ds, so);
     td.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(val_ds, cap));
     TrainResult r = train(spec.genome, td, opt, out, resume, hooks);
     fmt::print("{} after {} iterations: val PSNR-RGB {:.3f} dB, PSNR-Y {:.3f} dB; {:.1f} s (loader wait {:.2f} s){}\n",

@@ -20,10 +20,21 @@ namespace {
 
 class LocalRunner : public CandidateRunner {
  public:
-  LocalRunner(const SearchConfig& cfg, bool quiet, bool training_data)
+  LocalRunner(const SearchConfig& cfg, bool quiet, bool training_data, RunnerPlace place)
       : cfg_(cfg), quiet_(quiet), device_(pick_device(cfg.device)) {
-    data_.train = std::make_shared<std::vector<LoadedPair>>(training_data ? load_pairs(open_train_set(cfg.data), kDecodedBytes)
-                                                                           : std::vector<LoadedPair>{});
+    // The training images as the study's options say (loader.store, loader.max_memory_mb);
+    // several ranks on a node share one mapped copy under `auto`.
+    if (training_data) {
+      const TrainOptions base = load_train_options(cfg.train_options, cfg.train_set);
+      StoreOptions so;
+      so.store = base.store;
+      so.max_bytes = size_t(base.max_memory_mb) << 20;
+      so.shared_on_node = place.ranks_on_node > 1;
+      so.quiet = !place.announce;
+      data_.train = load_train_images(open_train_set(cfg.data), so);
+    } else {
+      data_.train = std::make_shared<const TrainImages>(std::vector<LoadedPair>{});
+    }
     // Without training (srnas ask) only the runtime probe's images are decoded now; the rest
     // of the validation set when the bicubic floor needs it (once per study), not every call.
     val_set_ = open_val_set(cfg.data);
@@ -130,7 +141,7 @@ class LocalRunner : public CandidateRunner {
   SearchConfig cfg_;
   bool quiet_;
   torch::Device device_;
-  static constexpr size_t kDecodedBytes = size_t(16) << 30;  // decoded-image cap of load_pairs
+  static constexpr size_t kDecodedBytes = size_t(16) << 30;  // decoded validation images: cap
   TrainData data_;
   Dataset val_set_;  // data_.val decodes all of it, or (srnas ask) its first runtime.max_images
   std::vector<torch::Tensor> probe_;     // fp32 LR probe images on the device
@@ -168,8 +179,9 @@ class LocalPool : public WorkerPool {
 
 }  // namespace
 
-std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet, bool training_data) {
-  return std::make_unique<LocalRunner>(cfg, quiet, training_data);
+std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet, bool training_data,
+                                                   RunnerPlace place) {
+  return std::make_unique<LocalRunner>(cfg, quiet, training_data, place);
 }
 
 std::unique_ptr<WorkerPool> make_local_pool(std::unique_ptr<CandidateRunner> runner, const std::string& name,

@@ -222,7 +222,8 @@ SearchSummary mpi_search(const SearchConfig& cfg, const SearchOptions& opt, int 
   init_torch_threads(plan.shared);
   const std::vector<int> cores = gather_ints({env.node(), node_cores(), usable_cores(), plan.shared}, 0, MPI_COMM_WORLD);
   set_cuda_device_index(env.local_rank());
-  auto runner = make_local_runner(cfg, opt.quiet || env.world_rank() != 0);
+  auto runner = make_local_runner(cfg, opt.quiet || env.world_rank() != 0, /*training_data=*/true,
+                                  RunnerPlace{env.local_size(), env.world_rank() == 0});
   const bool cuda = pick_device(cfg.device).is_cuda();
   auto reducer = make_reducer(l, cuda, env.local_rank());
   SearchSummary summary;

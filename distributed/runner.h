@@ -71,7 +71,15 @@ class CandidateRunner {
 // Trains in this process on cfg.data (loaded once) and probes runtime on its validation images.
 // training_data false: only the validation images are read (probes, the bicubic floor; for
 // `srnas ask`, which trains nothing), and train() fails.
-std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet, bool training_data = true);
+// ranks_on_node: processes on this node that load the same training images (mpirun; under
+// loader.store: auto they then share one mapped copy); announce: say how the images are held
+// (one rank of a job does).
+struct RunnerPlace {
+  int ranks_on_node = 1;
+  bool announce = true;
+};
+std::unique_ptr<CandidateRunner> make_local_runner(const SearchConfig& cfg, bool quiet, bool training_data = true,
+                                                   RunnerPlace place = {});
 
 // One unit of work the search loop hands to a worker: time an untrained genome (Probe:
 // runtime_s and the worker's own MSRResNet reference, so ratios compare like with like;

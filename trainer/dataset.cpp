@@ -1,5 +1,6 @@
 // Data sets: layout detection, the LR cache / `srnas data prepare`, header probing and decoding.
 #include "trainer/dataset.h"
+#include "trainer/dataset_util.h"
 
 #include <algorithm>
 #include <atomic>
@@ -18,7 +19,11 @@
 #include <system_error>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -86,6 +91,11 @@ std::vector<fs::path> list_image_paths(const fs::path& dir) {
   return out;
 }
 
+}  // namespace
+
+// Shared with image_store.cpp (declared in trainer/dataset_util.h).
+namespace data_detail {
+
 uint64_t fnv1a64(const std::string& s) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (unsigned char c : s) {
@@ -111,11 +121,6 @@ fs::path default_cache_root() {
   throw Error("LR cache: none of $SRNAS_CACHE, $XDG_CACHE_HOME, $HOME is set; pass a cache folder");
 }
 
-struct FileStamp {
-  int64_t size_bytes = -1;
-  int64_t mtime_ns = 0;
-  bool operator==(const FileStamp& o) const { return size_bytes == o.size_bytes && mtime_ns == o.mtime_ns; }
-};
 
 FileStamp stamp_of(const fs::path& p) {
   std::error_code ec;
@@ -129,11 +134,14 @@ FileStamp stamp_of(const fs::path& p) {
   return s;
 }
 
+namespace {
 int worker_threads(size_t tasks) {
   unsigned hw = std::thread::hardware_concurrency();
   if (hw == 0) hw = 2;
   return static_cast<int>(std::max<size_t>(1, std::min<size_t>({tasks, hw, 8})));
 }
+
+}  // namespace
 
 // Runs fn(i) for i in [0, n) on a few threads. If some fail, the error of the lowest failing
 // index is rethrown; every index below it always runs, so which error surfaces does not depend
@@ -168,6 +176,39 @@ void parallel_for_each(size_t n, const std::function<void(size_t)>& fn) {
   }
 }
 
+FileLock::FileLock(const std::string& path) {
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(fmt::format("{}: cannot open lock file: {}", path, std::strerror(errno)));
+  while (::flock(fd_, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    const std::string why = std::strerror(errno);
+    ::close(fd_);
+    throw Error(fmt::format("{}: cannot lock: {}", path, why));
+  }
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+}
+
+void write_png_atomic(const std::string& path, const Image& img) {
+  const fs::path p(path);
+  const fs::path tmp = p.parent_path() / fmt::format(".{}.{}.tmp.png", p.stem().string(), ::getpid());
+  try {
+    write_png(tmp.string(), img);
+  } catch (...) {
+    std::error_code ignore;
+    fs::remove(tmp, ignore);
+    throw;
+  }
+  std::error_code ec;
+  fs::rename(tmp, p, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw Error(fmt::format("{}: cannot write: {}", path, ec.message()));
+  }
+}
+
 // Reads path, modcrops it (errors name the file).
 Image read_modcropped(const std::string& path, int scale) {
   Image raw = read_image(path);
@@ -177,6 +218,11 @@ Image read_modcropped(const std::string& path, int scale) {
     rethrow_with(path, e);
   }
 }
+
+}  // namespace data_detail
+
+namespace {
+using namespace data_detail;
 
 std::string lr_file_name(const std::string& name, int scale, const std::string& ext = ".png") {
   return fmt::format("{}x{}{}", name, scale, ext);
@@ -262,6 +308,10 @@ int sync_lr_folder(const fs::path& hr_dir, const std::vector<fs::path>& sources,
   const fs::path manifest_path = out_dir / "manifest.json";
   const fs::path lr_dir = lr_subdir(out_dir, scale);
   const fs::path hr_out_dir = out_dir / "HR";
+  // One process at a time (the ranks of a node open the same data): the others wait, then find
+  // the folder up to date.
+  make_dirs(out_dir);
+  const FileLock lock((out_dir / ".manifest.lock").string());
   const Manifest old = read_manifest(manifest_path, source, scale, hr_copies);
 
   Manifest now;
@@ -311,8 +361,8 @@ int sync_lr_folder(const fs::path& hr_dir, const std::vector<fs::path>& sources,
       throw Error(fmt::format("{}: bicubic x{} of the {} HR gave {} LR, expected {}x{}", p.string(), scale,
                               size_string(hr), size_string(lr), hr.h / scale, hr.w / scale));
     }
-    if (hr_copies) write_png((hr_out_dir / (name + ".png")).string(), hr);
-    write_png((lr_dir / lr_file_name(name, scale)).string(), lr);
+    if (hr_copies) write_png_atomic((hr_out_dir / (name + ".png")).string(), hr);
+    write_png_atomic((lr_dir / lr_file_name(name, scale)).string(), lr);
     const size_t d = done.fetch_add(1) + 1;
     if (d % step == 0 || d == total) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

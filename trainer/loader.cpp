@@ -30,12 +30,12 @@ const ByteToFloat kByteToFloat;
 
 // Copies the P x P patch of img at (y0, x0) under dihedral transform t into dst (3 planes of P*P,
 // CHW). The source walk for output (i, j) is origin + i*step_i + j*step_j, in bytes.
-void copy_patch(const Image& img, int y0, int x0, int P, int t, float* dst) {
+void copy_patch(const ImageView& img, int y0, int x0, int P, int t, float* dst) {
   const ptrdiff_t row = static_cast<ptrdiff_t>(img.w) * 3;
   const bool transpose = (t & 4) != 0, flip_a = (t & 2) != 0, flip_b = (t & 1) != 0;
   const ptrdiff_t a_step = flip_a ? -row : row;  // a: source row
   const ptrdiff_t b_step = flip_b ? -3 : 3;      // b: source column
-  const uint8_t* origin = img.rgb.data() + (y0 + (flip_a ? P - 1 : 0)) * row + (x0 + (flip_b ? P - 1 : 0)) * 3;
+  const uint8_t* origin = img.rgb + (y0 + (flip_a ? P - 1 : 0)) * row + (x0 + (flip_b ? P - 1 : 0)) * 3;
   const ptrdiff_t step_i = transpose ? b_step : a_step;
   const ptrdiff_t step_j = transpose ? a_step : b_step;
   const size_t plane = static_cast<size_t>(P) * P;
@@ -63,29 +63,29 @@ void copy_patch(const Image& img, int y0, int x0, int P, int t, float* dst) {
 
 }  // namespace
 
-void validate_loader(const std::vector<LoadedPair>& data, const LoaderOptions& opt) {
+void validate_loader(const TrainImages& data, const LoaderOptions& opt) {
   if (opt.batch_size < 1) throw Error(fmt::format("loader: batch_size must be >= 1, got {}", opt.batch_size));
   if (opt.patch_lr < 1) throw Error(fmt::format("loader: patch_size must be >= 1 LR pixel, got {}", opt.patch_lr));
   if (opt.scale < 1) throw Error(fmt::format("loader: scale must be >= 1, got {}", opt.scale));
   if (opt.workers < 1) throw Error(fmt::format("loader.workers: must be >= 1, got {}", opt.workers));
   if (opt.queue_depth < 1) throw Error(fmt::format("loader.queue_depth: must be >= 1, got {}", opt.queue_depth));
   if (data.empty()) throw Error("loader: no training images");
-  const LoadedPair* smallest = nullptr;
-  for (const LoadedPair& p : data) {
-    if (p.lr.empty() || p.lr.h * opt.scale != p.hr.h || p.lr.w * opt.scale != p.hr.w ||
-        p.lr.rgb.size() != p.lr.num_pixels() * 3 || p.hr.rgb.size() != p.hr.num_pixels() * 3) {
-      throw Error(fmt::format("loader: image '{}': HR {} and LR {} do not match at x{}", p.name, size_string(p.hr),
-                              size_string(p.lr), opt.scale));
+  const PairView* smallest = nullptr;
+  for (const PairView& p : data.pairs()) {
+    if (p.lr.empty() || !p.lr.rgb || !p.hr.rgb || p.lr.h * opt.scale != p.hr.h || p.lr.w * opt.scale != p.hr.w) {
+      throw Error(fmt::format("loader: image '{}': HR {}x{} and LR {}x{} do not match at x{}", p.name, p.hr.h, p.hr.w,
+                              p.lr.h, p.lr.w, opt.scale));
     }
     if (!smallest || std::min(p.lr.h, p.lr.w) < std::min(smallest->lr.h, smallest->lr.w)) smallest = &p;
   }
   if (opt.patch_lr > std::min(smallest->lr.h, smallest->lr.w)) {
-    throw Error(fmt::format("loader: patch_size {0}x{0} (LR) is larger than image '{1}' (LR {2}, HR {3})",
-                            opt.patch_lr, smallest->name, size_string(smallest->lr), size_string(smallest->hr)));
+    throw Error(fmt::format("loader: patch_size {0}x{0} (LR) is larger than image '{1}' (LR {2}x{3}, HR {4}x{5})",
+                            opt.patch_lr, smallest->name, smallest->lr.h, smallest->lr.w, smallest->hr.h,
+                            smallest->hr.w));
   }
 }
 
-Batch make_batch_slice(const std::vector<LoadedPair>& data, const LoaderOptions& opt, int64_t k, int begin, int end) {
+Batch make_batch_slice(const TrainImages& data, const LoaderOptions& opt, int64_t k, int begin, int end) {
   validate_loader(data, opt);
   if (begin < 0 || end < begin || end > opt.batch_size) {
     throw Error(fmt::format("loader: slice [{}, {}) is not within batch_size {}", begin, end, opt.batch_size));
@@ -101,7 +101,7 @@ Batch make_batch_slice(const std::vector<LoadedPair>& data, const LoaderOptions&
   b.hr.resize(hr_sample * b.n);
   for (int i = begin; i < end; ++i) {
     Rng rng(sample_seed(opt.seed, k, i));
-    const LoadedPair& img = data[rng.below(data.size())];
+    const PairView& img = data[rng.below(data.size())];
     const int y = static_cast<int>(rng.below(static_cast<uint64_t>(img.lr.h - p + 1)));
     const int x = static_cast<int>(rng.below(static_cast<uint64_t>(img.lr.w - p + 1)));
     const int t = opt.augment ? static_cast<int>(rng.below(8)) : 0;
@@ -111,11 +111,11 @@ Batch make_batch_slice(const std::vector<LoadedPair>& data, const LoaderOptions&
   return b;
 }
 
-Batch make_batch(const std::vector<LoadedPair>& data, const LoaderOptions& opt, int64_t k) {
+Batch make_batch(const TrainImages& data, const LoaderOptions& opt, int64_t k) {
   return make_batch_slice(data, opt, k, 0, opt.batch_size);
 }
 
-PatchLoader::PatchLoader(std::shared_ptr<const std::vector<LoadedPair>> data, LoaderOptions opt, int64_t start_batch)
+PatchLoader::PatchLoader(std::shared_ptr<const TrainImages> data, LoaderOptions opt, int64_t start_batch)
     : data_(std::move(data)), opt_(opt), next_claim_(start_batch), next_consume_(start_batch) {
   if (!data_) throw Error("loader: no training images");
   validate_loader(*data_, opt_);

@@ -101,6 +101,7 @@ TrainOptions parse_train_options(const json& j, const std::string& origin) {
       o.workers = lr.integer("workers", 1, 64, o.workers);
       o.queue_depth = lr.integer("queue_depth", 1, 1024, o.queue_depth);
       o.max_memory_mb = int64_field(lr, "max_memory_mb", 1, int64_t(1) << 30, o.max_memory_mb);
+      o.store = lr.choice("store", {"auto", "memory", "mapped"}, o.store);
       lr.finish();
     }
     o.device = r.choice("device", {"auto", "cpu", "cuda"}, o.device);
@@ -174,7 +175,7 @@ json to_json(const TrainOptions& o) {
           {"val_every", o.val_every},
           {"checkpoint_every", o.checkpoint_every},
           {"log_every", o.log_every},
-          {"loader", {{"workers", o.workers}, {"queue_depth", o.queue_depth}, {"max_memory_mb", o.max_memory_mb}}},
+          {"loader", {{"workers", o.workers}, {"queue_depth", o.queue_depth}, {"max_memory_mb", o.max_memory_mb}, {"store", o.store}}},
           {"device", o.device},
           {"threads", o.threads},
           {"perf", {{"channels_last", o.perf.channels_last}, {"precision", o.perf.precision},

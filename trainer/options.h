@@ -51,7 +51,11 @@ struct TrainOptions {
   int64_t log_every = 100;
   int workers = 2;            // loader threads
   int queue_depth = 8;
-  int64_t max_memory_mb = 4096;  // cap on decoded training + validation images
+  int64_t max_memory_mb = 4096;  // cap on decoded training + validation images held in memory
+  // Training images: "memory" (decoded into this process), "mapped" (a decoded-image cache file
+  // shared by the processes of a node, trainer/image_store.h), "auto" (mapped when above
+  // max_memory_mb or when several processes on a node train on them).
+  std::string store = "auto";
   std::string device = "auto";   // auto | cpu | cuda
   int threads = 0;               // LibTorch threads, 0 = all cores
   PerfOptions perf;

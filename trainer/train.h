@@ -23,6 +23,7 @@
 #include "search_space/builder.h"
 #include "search_space/genome.h"
 #include "trainer/dataset.h"
+#include "trainer/image_store.h"
 #include "trainer/options.h"
 
 namespace srnas {
@@ -68,7 +69,7 @@ struct TrainResult {
 };
 
 struct TrainData {
-  std::shared_ptr<const std::vector<LoadedPair>> train;
+  std::shared_ptr<const TrainImages> train;  // trainer/image_store.h: in memory or mapped
   std::shared_ptr<const std::vector<LoadedPair>> val;
 };
 

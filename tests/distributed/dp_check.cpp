@@ -74,17 +74,17 @@ Genome tiny_genome() {
 }
 
 // Three deterministic 96x96 patterns and their bicubic x1/4 images.
-std::shared_ptr<const std::vector<LoadedPair>> synthetic_data() {
-  auto train = std::make_shared<std::vector<LoadedPair>>();
+std::shared_ptr<const TrainImages> synthetic_data() {
+  std::vector<LoadedPair> train;
   for (int k = 0; k < 3; ++k) {
     Image hr(96, 96);
     for (int y = 0; y < 96; ++y)
       for (int x = 0; x < 96; ++x)
         for (int c = 0; c < 3; ++c)
           hr.at(y, x, c) = uint8_t((x * (3 + k) + y * (5 + c) + ((x / 8 + y / 8) % 2) * 60) % 256);
-    train->push_back({"p" + std::to_string(k), hr, imresize_bicubic(hr, 0.25)});
+    train.push_back({"p" + std::to_string(k), hr, imresize_bicubic(hr, 0.25)});
   }
-  return train;
+  return std::make_shared<const TrainImages>(std::move(train));
 }
 
 void train_run(const Args& a, int rank, int size) {

@@ -61,6 +61,13 @@ std::string read_text(const fs::path& p) {
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
+// How often `what` occurs in text.
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 // Writes `to` as `from` with the first `old` replaced by `now` (a config or options variant);
 // throws when `from` has no `old`.
 void edit_copy(const fs::path& from, const fs::path& to, const std::string& old, const std::string& now) {
@@ -937,6 +944,8 @@ constexpr int kJobSeconds = 300;
 std::string mpirun(int np, const std::string& args, const std::string& flags = "") {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  // The ranks of a node share the decoded training images through a cache file: this test's.
+  setenv("SRNAS_CACHE", (srnas::testing::scratch() / "cache").c_str(), 1);
   return fmt::format("timeout -k 10 {} mpirun --oversubscribe {} -np {} {} {}", kJobSeconds, flags, np, SRNAS_BIN,
                      args);
 }
@@ -968,6 +977,9 @@ TEST(MpiSearch, TwoGroupsRunEveryTrialExactlyOnce) {
   ASSERT_EQ(st, 0) << text;
   EXPECT_NE(text.find("2 worker(s)"), std::string::npos) << text;
   EXPECT_NE(text.find("-> group 1 (world rank 1)"), std::string::npos) << "rank 1 got work: " << text;
+  // Both ranks map one decoded copy of the training images, which one of them decoded.
+  EXPECT_EQ(count_of(text, "they share its decoded images"), 1u) << text;
+  EXPECT_EQ(count_of(text, "[data] decoding 3 images"), 1u) << text;
   expect_complete_study(trials_json(d), 6);
   expect_bicubic_floor(d);
 }
@@ -1129,12 +1141,6 @@ void sql(const fs::path& d, const std::string& statement) {
   EXPECT_EQ(rc, SQLITE_OK) << statement << ": " << (err ? err : "");
   sqlite3_free(err);
   sqlite3_close(h);
-}
-
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
 }
 
 }  // namespace

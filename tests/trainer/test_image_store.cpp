@@ -1,0 +1,324 @@
+// The decoded-image store: mapped images equal decoded ones byte for byte (and so do batches),
+// the cache file is reused, rebuilt when a source changes or the file is damaged, built once
+// when several processes open it at the same time, and bad input fails with one line.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "search_space/error.h"
+#include "trainer/dataset.h"
+#include "trainer/image_store.h"
+#include "trainer/loader.h"
+#include "trainer/matlab_resize.h"
+#include "../support/scratch.h"
+
+namespace srnas {
+namespace {
+namespace fs = std::filesystem;
+
+Image pattern(int h, int w, int salt) {
+  Image img(h, w);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      img.at(y, x, 0) = static_cast<uint8_t>((x * 7 + y * 3 + salt * 13) & 255);
+      img.at(y, x, 1) = static_cast<uint8_t>((x * y + 11 * salt) & 255);
+      img.at(y, x, 2) = static_cast<uint8_t>((255 - x * 2 + y + 5 * salt) & 255);
+    }
+  return img;
+}
+
+bool same_bytes(const ImageView& v, const Image& img) {
+  return v.h == img.h && v.w == img.w && std::memcmp(v.rgb, img.rgb.data(), img.rgb.size()) == 0;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = srnas::testing::scratch_dir("store");
+    cache_ = (dir_ / "cache").string();
+    // A benchmark folder (HR + LR_bicubic/X4) with a size that is not a multiple of 4, and a
+    // plain HR folder whose LR images srnas makes.
+    fs::create_directories(dir_ / "bench" / "HR");
+    fs::create_directories(dir_ / "bench" / "LR_bicubic" / "X4");
+    for (int i = 0; i < 3; ++i) {
+      const Image hr = pattern(40 + 4 * i, 52 - 4 * i, i);
+      write_png((dir_ / "bench" / "HR" / fmt::format("im{}.png", i)).string(), hr);
+      write_png((dir_ / "bench" / "LR_bicubic" / "X4" / fmt::format("im{}x4.png", i)).string(),
+                imresize_bicubic(hr, 0.25));
+    }
+    fs::create_directories(dir_ / "plain");
+    write_png((dir_ / "plain" / "a.png").string(), pattern(43, 50, 5));
+    write_png((dir_ / "plain" / "b.png").string(), pattern(36, 36, 6));
+  }
+  Dataset bench() const { return open_dataset((dir_ / "bench").string(), "", 4, cache_); }
+  Dataset plain() const { return open_dataset((dir_ / "plain").string(), "", 4, cache_); }
+  // map_decoded with its progress lines collected.
+  std::shared_ptr<const TrainImages> map(const Dataset& ds, std::vector<std::string>* lines = nullptr) const {
+    return map_decoded(ds, cache_, [lines](const std::string& l) {
+      if (lines) lines->push_back(l);
+    });
+  }
+  static bool any_has(const std::vector<std::string>& lines, const std::string& what) {
+    for (const auto& l : lines)
+      if (l.find(what) != std::string::npos) return true;
+    return false;
+  }
+  fs::path dir_;
+  std::string cache_;
+};
+
+TEST_F(StoreTest, MappedImagesAndBatchesEqualDecodedOnes) {
+  for (const Dataset& ds : {bench(), plain()}) {
+    SCOPED_TRACE(ds.root);
+    const std::vector<LoadedPair> decoded = load_pairs(ds, 0);
+    const auto mapped = map(ds);
+    ASSERT_EQ(mapped->size(), decoded.size());
+    EXPECT_EQ(mapped->mapped_path(), decoded_cache_path(ds, cache_));
+    size_t bytes = 0;
+    for (size_t i = 0; i < decoded.size(); ++i) {
+      EXPECT_EQ((*mapped)[i].name, decoded[i].name);
+      EXPECT_TRUE(same_bytes((*mapped)[i].hr, decoded[i].hr)) << decoded[i].name;
+      EXPECT_TRUE(same_bytes((*mapped)[i].lr, decoded[i].lr)) << decoded[i].name;
+      EXPECT_EQ(reinterpret_cast<uintptr_t>((*mapped)[i].hr.rgb) % 64, 0u);
+      bytes += decoded[i].hr.rgb.size() + decoded[i].lr.rgb.size();
+    }
+    EXPECT_EQ(mapped->decoded_bytes(), bytes);
+    EXPECT_EQ(decoded_size_estimate(ds), bytes);
+    const TrainImages memory(decoded);
+    EXPECT_TRUE(memory.mapped_path().empty());
+    LoaderOptions o;
+    o.batch_size = 6;
+    o.patch_lr = 8;
+    o.seed = 9;
+    for (int64_t k : {0, 1, 17}) {
+      const Batch a = make_batch(memory, o, k), b = make_batch(*mapped, o, k);
+      EXPECT_EQ(a.lr, b.lr) << "batch " << k;
+      EXPECT_EQ(a.hr, b.hr) << "batch " << k;
+    }
+  }
+}
+
+TEST_F(StoreTest, FileIsReusedThenRebuiltWhenASourceChanges) {
+  std::vector<std::string> first, second, third;
+  const Dataset ds = bench();
+  map(ds, &first);
+  EXPECT_TRUE(any_has(first, "decoding 3 images")) << ::testing::PrintToString(first);
+  const std::string path = decoded_cache_path(ds, cache_);
+  const auto stamp = fs::last_write_time(path);
+  {
+    const auto again = map(ds, &second);
+    EXPECT_TRUE(second.empty()) << ::testing::PrintToString(second);
+    EXPECT_EQ(fs::last_write_time(path), stamp);
+  }
+  // New pixels (same size) in one HR and its LR: the file is rebuilt and shows them.
+  const Image hr = pattern(44, 48, 40);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  write_png((dir_ / "bench" / "HR" / "im1.png").string(), hr);
+  write_png((dir_ / "bench" / "LR_bicubic" / "X4" / "im1x4.png").string(), imresize_bicubic(hr, 0.25));
+  const auto rebuilt = map(bench(), &third);
+  EXPECT_TRUE(any_has(third, "the images changed, rebuilding")) << ::testing::PrintToString(third);
+  EXPECT_TRUE(same_bytes((*rebuilt)[1].hr, hr));
+  // Nothing is left behind but the file and its lock.
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(fs::path(path).parent_path())) files.push_back(e.path().filename());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{fs::path(path).filename().string(),
+                                             fs::path(path).filename().string() + ".lock"}));
+}
+
+TEST_F(StoreTest, AMappingOutlivesARebuildOfItsFile) {
+  const auto old = map(bench());
+  const std::vector<LoadedPair> before = load_pairs(bench(), 0);
+  const Image hr = pattern(40, 52, 77);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  write_png((dir_ / "bench" / "HR" / "im0.png").string(), hr);
+  write_png((dir_ / "bench" / "LR_bicubic" / "X4" / "im0x4.png").string(), imresize_bicubic(hr, 0.25));
+  const auto fresh = map(bench());
+  EXPECT_TRUE(same_bytes((*fresh)[0].hr, hr));
+  EXPECT_TRUE(same_bytes((*old)[0].hr, before[0].hr));  // the old inode stays mapped
+}
+
+TEST_F(StoreTest, DamagedFilesAreRebuilt) {
+  const Dataset ds = bench();
+  const std::vector<LoadedPair> decoded = load_pairs(ds, 0);
+  map(ds);
+  const std::string path = decoded_cache_path(ds, cache_);
+  const auto size = fs::file_size(path);
+  struct Damage {
+    std::string name;
+    std::function<void()> apply;
+  };
+  const std::vector<Damage> damages = {
+      {"truncated", [&] { fs::resize_file(path, size - 100); }},
+      {"other magic", [&] { std::fstream(path, std::ios::in | std::ios::out | std::ios::binary).write("XXXX", 4); }},
+      {"broken index", [&] {
+         std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+         f.seekp(30);
+         f.write("\x01\x02", 2);
+       }},
+      {"empty", [&] { std::ofstream(path, std::ios::trunc); }},
+  };
+  for (const Damage& d : damages) {
+    SCOPED_TRACE(d.name);
+    d.apply();
+    std::vector<std::string> lines;
+    const auto m = map(ds, &lines);
+    EXPECT_TRUE(any_has(lines, "damaged")) << ::testing::PrintToString(lines);
+    EXPECT_EQ(fs::file_size(path), size);
+    for (size_t i = 0; i < decoded.size(); ++i) EXPECT_TRUE(same_bytes((*m)[i].hr, decoded[i].hr));
+  }
+}
+
+// Real processes: four open the same missing file at once; one decodes, all see the same bytes.
+TEST_F(StoreTest, ConcurrentProcessesDecodeOnce) {
+  const Dataset ds = bench();
+  const std::vector<LoadedPair> decoded = load_pairs(ds, 0);
+  std::vector<pid_t> kids;
+  for (int k = 0; k < 4; ++k) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int code = 0;
+      try {
+        std::vector<std::string> lines;
+        const auto m = map(ds, &lines);
+        for (size_t i = 0; i < decoded.size(); ++i)
+          if (!same_bytes((*m)[i].hr, decoded[i].hr) || !same_bytes((*m)[i].lr, decoded[i].lr)) code = 2;
+        std::ofstream((dir_ / fmt::format("kid{}.log", k)).string()) << (any_has(lines, "decoding") ? "built" : "mapped");
+      } catch (...) {
+        code = 3;
+      }
+      ::_exit(code);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t pid : kids) {
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+  }
+  int built = 0;
+  for (int k = 0; k < 4; ++k) {
+    std::ifstream in((dir_ / fmt::format("kid{}.log", k)).string());
+    std::string what;
+    in >> what;
+    built += what == "built";
+  }
+  EXPECT_EQ(built, 1);
+}
+
+// The LR cache too (a plain HR folder: srnas makes its LR images): the ranks of a node that open
+// it at once take turns, one makes the images, and nobody reads a half-written PNG.
+TEST_F(StoreTest, ConcurrentProcessesMakeTheLrCacheOnce) {
+  for (int i = 0; i < 6; ++i) write_png((dir_ / "plain" / fmt::format("c{}.png", i)).string(), pattern(64, 80, 20 + i));
+  std::vector<pid_t> kids;
+  for (int k = 0; k < 3; ++k) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      const std::string log = (dir_ / fmt::format("lr{}.log", k)).string();
+      FILE* f = std::freopen(log.c_str(), "w", stderr);
+      int code = f ? 0 : 4;
+      try {
+        const Dataset ds = plain();
+        for (const LoadedPair& p : load_pairs(ds, 0))
+          if (p.lr != imresize_bicubic(p.hr, 0.25)) code = 2;
+      } catch (...) {
+        code = 3;
+      }
+      std::fflush(stderr);
+      ::_exit(code);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t pid : kids) {
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+  }
+  int making = 0;
+  for (int k = 0; k < 3; ++k) {
+    std::ifstream in((dir_ / fmt::format("lr{}.log", k)).string());
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    making += text.find("making 8 of 8") != std::string::npos;
+  }
+  EXPECT_EQ(making, 1);
+  for (const auto& e : fs::recursive_directory_iterator(cache_))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+TEST_F(StoreTest, LoadTrainImagesPicksTheStore) {
+  const Dataset ds = bench();
+  const size_t need = decoded_size_estimate(ds);
+  auto with = [&](const std::string& store, size_t cap, bool shared) {
+    StoreOptions o;
+    o.store = store;
+    o.max_bytes = cap;
+    o.shared_on_node = shared;
+    o.quiet = true;
+    o.cache_dir = cache_;
+    return load_train_images(ds, o);
+  };
+  EXPECT_TRUE(with("auto", need, false)->mapped_path().empty());  // fits: memory
+  EXPECT_FALSE(with("auto", need - 1, false)->mapped_path().empty());
+  EXPECT_FALSE(with("auto", 0, true)->mapped_path().empty());
+  EXPECT_FALSE(with("mapped", 0, false)->mapped_path().empty());
+  EXPECT_TRUE(with("memory", 0, true)->mapped_path().empty());
+  try {
+    with("memory", need - 1, false);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("loader.max_memory_mb"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(with("disk", 0, false), Error);
+}
+
+TEST_F(StoreTest, BadInputFailsWithOneLineAndLeavesNoFile) {
+  // An LR that is not HR/4.
+  write_png((dir_ / "bench" / "LR_bicubic" / "X4" / "im2x4.png").string(), pattern(5, 5, 0));
+  try {
+    map(bench());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("im2x4.png"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("do not match at x4"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  // An HR whose header reads but whose pixels do not decode: named, no temporary file left.
+  fs::remove_all(dir_ / "bench");
+  fs::create_directories(dir_ / "bench" / "HR");
+  fs::create_directories(dir_ / "bench" / "LR_bicubic" / "X4");
+  write_png((dir_ / "bench" / "HR" / "ok.png").string(), pattern(16, 16, 1));
+  write_png((dir_ / "bench" / "LR_bicubic" / "X4" / "okx4.png").string(), pattern(4, 4, 1));
+  {
+    std::ifstream in((dir_ / "bench" / "HR" / "ok.png").string(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream((dir_ / "bench" / "HR" / "cut.png").string(), std::ios::binary) << bytes.substr(0, 40);
+  }
+  write_png((dir_ / "bench" / "LR_bicubic" / "X4" / "cutx4.png").string(), pattern(4, 4, 2));
+  try {
+    map(bench());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.png"), std::string::npos) << e.what();
+  }
+  for (const auto& e : fs::directory_iterator(fs::path(cache_) / "decoded"))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+  EXPECT_THROW(map_decoded(Dataset{}, cache_), Error);
+}
+
+}  // namespace
+}  // namespace srnas

@@ -1,0 +1,97 @@
+// Decoded training images for the patch loader: held in this process's memory, or mapped
+// read-only from a decoded-image cache file, so that every process on a node (mpirun -np 8)
+// shares one copy through the page cache and a later run starts without decoding anything.
+//
+// Contract: a TrainImages is immutable and its views stay valid while it lives (it owns the
+// memory or the mapping). The mapped and the in-memory store hold the same bytes, so batches do
+// not depend on the store. The cache file is built under an exclusive lock (flock on
+// FILE.lock), written to a temporary file, synced, then renamed: a reader sees a complete file
+// or none, concurrent processes decode once, and a crash leaves no half-written cache. It is
+// rebuilt when any source image changes (size or mtime) and when it is damaged. Plain C++.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "trainer/dataset.h"
+
+namespace srnas {
+
+struct ImageView {
+  int h = 0;
+  int w = 0;
+  const uint8_t* rgb = nullptr;  // h*w*3 bytes, row-major RGB, like Image::rgb
+  size_t bytes() const { return static_cast<size_t>(h) * w * 3; }
+  bool empty() const { return h <= 0 || w <= 0; }
+};
+
+struct PairView {
+  std::string name;
+  ImageView hr;  // modcropped
+  ImageView lr;  // lr.h * scale == hr.h, lr.w * scale == hr.w
+};
+
+class TrainImages {
+ public:
+  // The in-memory store: keeps pairs and views them.
+  explicit TrainImages(std::vector<LoadedPair> pairs);
+  ~TrainImages();
+  TrainImages(const TrainImages&) = delete;
+  TrainImages& operator=(const TrainImages&) = delete;
+
+  size_t size() const { return views_.size(); }
+  bool empty() const { return views_.empty(); }
+  const PairView& operator[](size_t i) const { return views_[i]; }
+  const std::vector<PairView>& pairs() const { return views_; }
+  size_t decoded_bytes() const { return bytes_; }
+  // The cache file mapped, "" for the in-memory store.
+  const std::string& mapped_path() const { return path_; }
+
+ private:
+  TrainImages() = default;
+  friend std::shared_ptr<const TrainImages> map_decoded(const Dataset&, const std::string&,
+                                                        const std::function<void(const std::string&)>&);
+  std::vector<LoadedPair> owned_;
+  void* map_ = nullptr;  // munmap'ed by the destructor
+  size_t map_len_ = 0;
+  std::vector<PairView> views_;
+  size_t bytes_ = 0;
+  std::string path_;
+};
+
+// Where map_decoded keeps the cache file of ds: cache_dir/decoded/<16-hex FNV-1a of the scale
+// and the absolute HR and LR paths>_x<scale>.srimg; cache_dir "" means the LR cache's root
+// ($SRNAS_CACHE, else $XDG_CACHE_HOME/srnas, else $HOME/.cache/srnas).
+std::string decoded_cache_path(const Dataset& ds, const std::string& cache_dir = "");
+
+// Maps ds's decoded images from their cache file, building it first (several threads) when it is
+// missing, stale or damaged. log receives progress lines ("[data] ..."; default: stderr). The file
+// holds a JSON index (every image's name, source paths, sizes, mtimes, offsets) and the HR and LR
+// pixels. Throws, naming the file, for an empty data set, an image that cannot be decoded, HR/LR
+// sizes that disagree, or too little free disk space (checked before anything is written).
+std::shared_ptr<const TrainImages> map_decoded(const Dataset& ds, const std::string& cache_dir = "",
+                                               const std::function<void(const std::string&)>& log = {});
+
+// Bytes the decoded images of ds take (HR modcropped + LR), from the image headers; an image
+// whose header cannot be read counts 0.
+size_t decoded_size_estimate(const Dataset& ds);
+
+// How load_train_images holds the training images.
+struct StoreOptions {
+  std::string store = "auto";  // loader.store: auto | memory | mapped
+  size_t max_bytes = 0;        // loader.max_memory_mb in bytes; 0 = no cap
+  bool shared_on_node = false;  // several processes on this node load the same images
+  bool quiet = false;           // no note on what `auto` chose (the decoding progress still shows)
+  std::string cache_dir;        // "" = the LR cache's root
+};
+
+// The training images of ds: "memory" = load_pairs(ds, max_bytes); "mapped" =
+// map_decoded(ds, cache_dir); "auto" = mapped when shared_on_node or when the decoded size is
+// above max_bytes (saying which on stderr), else memory. Throws for another store name.
+std::shared_ptr<const TrainImages> load_train_images(const Dataset& ds, const StoreOptions& opt);
+
+}  // namespace srnas
