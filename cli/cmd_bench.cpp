@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <sstream>
 #include <optional>
 #include <iostream>
 
@@ -32,10 +33,12 @@ namespace {
 std::pair<double, double> rss_pss_mib() {
   std::ifstream in("/proc/self/smaps_rollup");
   double rss = NAN, pss = NAN;
-  std::string key;
-  double kb = 0;
-  std::string unit;
-  while (in >> key >> kb >> unit) {
+  std::string line;  // the first line names the range ("... [rollup]"), then "Key:  N kB"
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string key;
+    double kb = 0;
+    if (!(fields >> key >> kb)) continue;
     if (key == "Rss:") rss = kb / 1024.0;
     if (key == "Pss:") pss = kb / 1024.0;
   }
