@@ -1,8 +1,14 @@
 // `srnas data prepare`: make the LR images of an HR folder once (MATLAB bicubic).
+// `srnas data cache`: decode a run's training images into the decoded-image cache file the ranks
+// of a node map (loader.store), e.g. on a login node before the job.
 #include <fmt/core.h>
 
 #include "cli/commands.h"
+#include "distributed/search_config.h"
+#include "search_space/error.h"
+#include "trainer/data_split.h"
 #include "trainer/dataset.h"
+#include "trainer/image_store.h"
 
 namespace srnas::cli {
 
@@ -18,6 +24,23 @@ void add_data_commands(CLI::App& app) {
   prep->callback([] {
     int made = prepare_dataset(hr, out, scale);
     fmt::print("{}: {} image(s) (re)made\n", out, made);
+  });
+
+  static std::string config;
+  static std::vector<std::string> roots;
+  auto* cache = data->add_subcommand("cache", "Decode the training images into the decoded-image cache file that "
+                                              "runs map (loader.store: mapped/auto), or check that it is current");
+  auto* by_config = cache->add_option("--config", config, "a search config: its data.train");
+  cache->add_option("--data", roots, "a training root (repeatable: DIV2K + Flickr2K)")->excludes(by_config);
+  cache->callback([] {
+    DataSpec spec;
+    if (!config.empty()) spec = load_search_config(config).data;
+    else if (!roots.empty()) spec.train = roots;
+    else throw Error("data cache: give --config or --data");
+    const Dataset ds = open_train_set(spec);
+    const auto images = map_decoded(ds);
+    fmt::print("{}: {} training images of {}, {:.2f} GiB decoded\n", images->mapped_path(), images->size(),
+               ds.root, images->decoded_bytes() / (1024.0 * 1024.0 * 1024.0));
   });
 }
 

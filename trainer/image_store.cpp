@@ -297,7 +297,11 @@ std::shared_ptr<const TrainImages> map_decoded(const Dataset& ds, const std::str
     const FileLock lock(path + ".lock");
     const std::string why = stale_reason(path, plan);
     if (!why.empty()) {
-      if (why != "missing") log(fmt::format("[data] {}: {}, rebuilding it", path, why));
+      if (why != "missing") {
+        log(fmt::format("[data] {}: {}, rebuilding it", path, why));
+        // Its space is free for the new file once no process maps it any more.
+        ::unlink(path.c_str());
+      }
       build(ds, plan, path, log);
     }
     Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

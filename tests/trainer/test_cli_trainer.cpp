@@ -263,6 +263,44 @@ TEST(CliTrainer, PrepareThenTrainThenEvalWithTheWeights) {
 // OUT/init.safetensors) instead of the seed's; a run with a near-zero learning rate then
 // validates as `srnas eval` measures those weights, where the same run from the seed does not.
 // The init is a trained run's weights scaled by 10, far from anything the seed gives.
+// `srnas data cache` decodes the training images once; `train` with loader.store: mapped maps
+// that file, and trains to exactly the numbers the in-memory store gives.
+TEST(CliTrainer, DataCacheThenTrainMapsTheSameImages) {
+  const fs::path b = benchmark("cached", 3);
+  ::setenv("SRNAS_CACHE", (srnas::testing::scratch() / "cache").c_str(), 1);
+  auto c = run_cli("data cache --data " + b.string());
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_NE(c.out.find(".srimg: 3 training images of " + b.string()), std::string::npos) << c.out;
+  EXPECT_NE(c.err.find("[data] decoding 3 images"), std::string::npos) << c.err;
+  c = run_cli("data cache --data " + b.string());
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_EQ(c.err.find("decoding"), std::string::npos) << "the file is current: " << c.err;
+
+  fs::path genome = dir("genome") / "g.json";
+  std::ofstream(genome) << R"({"head":{"act":{"type":"none"}},"lr":{"width":8,"blocks":[{"type":"res_relu"}]},
+    "upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":4},"tail":{"hr_conv":false},
+    "global_skip":"bicubic","init":{"type":"kaiming","scale":0.1}})";
+  const std::string opts = options_file("iterations: 5\nbatch_size: 2\npatch_size: 8\nlog_every: 5\ndevice: cpu\n");
+  nlohmann::json result[2];
+  int k = 0;
+  for (const std::string store : {"memory", "mapped"}) {
+    const fs::path out = dir("out_" + store);
+    auto t = run_cli("train --arch " + genome.string() + " --data " + b.string() + " --val " + b.string() +
+                     " --options " + opts + " --out " + out.string() + " --set loader.store=" + store);
+    ASSERT_EQ(t.status, 0) << t.err;
+    EXPECT_EQ(t.err.find("decoding"), std::string::npos) << store << ": " << t.err;
+    result[k++] = nlohmann::json::parse(std::ifstream(out / "result.json"));
+  }
+  ASSERT_TRUE(result[0]["final_loss"].is_number() && result[0]["val_psnr_rgb"].is_number()) << result[0];
+  EXPECT_EQ(result[0]["final_loss"], result[1]["final_loss"]);
+  EXPECT_EQ(result[0]["val_psnr_rgb"], result[1]["val_psnr_rgb"]);
+  expect_cli_error("train --arch " + genome.string() + " --data " + b.string() + " --val " + b.string() +
+                   " --options " + opts + " --out " + dir("bad").string() + " --set loader.store=disk",
+                   "loader.store");
+  expect_cli_error("data cache", "give --config or --data");
+  ::unsetenv("SRNAS_CACHE");
+}
+
 TEST(CliTrainer, TrainInitStartsFromTheGivenWeights) {
   fs::path root = dir("init_root");
   fs::create_directories(root / "train");
