@@ -206,8 +206,9 @@ void build(const Dataset& ds, const Plan& plan, const std::string& path,
                   gib(double(plan.file_bytes)), path));
   Fd f(::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (f.fd < 0) throw Error(fmt::format("{}: cannot create: {}", tmp, errno_text()));
-  void* map = MAP_FAILED;
   try {
+    // Reserve the blocks first where the file system can (a full disk fails here, not midway);
+    // the pixels go in with pwrite, so a disk that fills up anyway is an error, not a SIGBUS.
     if (int rc = ::posix_fallocate(f.fd, 0, static_cast<off_t>(plan.file_bytes)); rc != 0) {
       if (rc == ENOSPC) throw Error(fmt::format("{}: no space left for {}", tmp, gib(double(plan.file_bytes))));
       if (::ftruncate(f.fd, static_cast<off_t>(plan.file_bytes)) != 0)
@@ -220,9 +221,6 @@ void build(const Dataset& ds, const Plan& plan, const std::string& path,
     for (int b = 0; b < 8; ++b) head[16 + b] = static_cast<char>((len >> (8 * b)) & 0xff);
     write_all_at(f.fd, head, sizeof(head), 0, tmp);
     write_all_at(f.fd, text.data(), text.size(), sizeof(head), tmp);
-    map = ::mmap(nullptr, plan.file_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, f.fd, 0);
-    if (map == MAP_FAILED) throw Error(fmt::format("{}: cannot map {} bytes: {}", tmp, plan.file_bytes, errno_text()));
-    uint8_t* base = static_cast<uint8_t*>(map);
     const size_t n = ds.pairs.size(), every = std::max<size_t>(1, n / 10);
     std::atomic<size_t> done{0};
     std::mutex log_mu;
@@ -236,22 +234,18 @@ void build(const Dataset& ds, const Plan& plan, const std::string& path,
         throw Error(fmt::format("{} (HR {}) and {} (LR {}): decoded sizes differ from their headers ({}x{}, {}x{})",
                                 ip.hr_path, size_string(hr), ip.lr_path, size_string(lr), eh.h, eh.w, el.h, el.w));
       }
-      std::memcpy(base + eh.offset, hr.rgb.data(), hr.rgb.size());
-      std::memcpy(base + el.offset, lr.rgb.data(), lr.rgb.size());
+      write_all_at(f.fd, hr.rgb.data(), hr.rgb.size(), eh.offset, tmp);
+      write_all_at(f.fd, lr.rgb.data(), lr.rgb.size(), el.offset, tmp);
       const size_t k = done.fetch_add(1) + 1;
       if (k % every == 0 && k < n) {
         std::lock_guard<std::mutex> lock(log_mu);
         log(fmt::format("[data] {}/{} images decoded", k, n));
       }
     });
-    if (::msync(map, plan.file_bytes, MS_SYNC) != 0 || ::fsync(f.fd) != 0)
-      throw Error(fmt::format("{}: cannot sync: {}", tmp, errno_text()));
-    ::munmap(map, plan.file_bytes);
-    map = MAP_FAILED;
+    if (::fsync(f.fd) != 0) throw Error(fmt::format("{}: cannot sync: {}", tmp, errno_text()));
     if (std::rename(tmp.c_str(), path.c_str()) != 0)
       throw Error(fmt::format("{}: cannot rename to {}: {}", tmp, path, errno_text()));
   } catch (...) {
-    if (map != MAP_FAILED) ::munmap(map, plan.file_bytes);
     ::unlink(tmp.c_str());
     throw;
   }

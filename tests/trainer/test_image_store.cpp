@@ -3,7 +3,9 @@
 // when several processes open it at the same time, and bad input fails with one line.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <csignal>
 #include <unistd.h>
 
 #include <chrono>
@@ -257,6 +259,39 @@ TEST_F(StoreTest, ConcurrentProcessesMakeTheLrCacheOnce) {
   EXPECT_EQ(making, 1);
   for (const auto& e : fs::recursive_directory_iterator(cache_))
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+// A disk that cannot take the file (here: a file-size limit below it) is a one-line error that
+// leaves no temporary file and no cache file behind.
+TEST_F(StoreTest, AFileThatCannotBeWrittenIsAnErrorAndLeavesNothing) {
+  const Dataset ds = bench();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);  // writes past the limit then fail with EFBIG
+    struct rlimit lim {8192, 8192};
+    ::setrlimit(RLIMIT_FSIZE, &lim);
+    int code = 1;
+    try {
+      map(ds);
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      std::ofstream((dir_ / "err.txt").string()) << msg;
+      code = msg.find(".tmp.") != std::string::npos && msg.find('\n') == std::string::npos ? 0 : 2;
+    }
+    ::_exit(code);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  std::ifstream in((dir_ / "err.txt").string());
+  const std::string msg((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st << ": " << msg;
+  for (const auto& e : fs::directory_iterator(fs::path(cache_) / "decoded"))
+    EXPECT_NE(e.path().extension(), ".srimg") << e.path();
+  for (const auto& e : fs::directory_iterator(fs::path(cache_) / "decoded"))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+  // With the limit gone the same call builds the file.
+  EXPECT_EQ(map(ds)->size(), 3u);
 }
 
 TEST_F(StoreTest, LoadTrainImagesPicksTheStore) {
