@@ -69,6 +69,72 @@ bool active(const Space& space, const std::vector<int>& values, size_t i, const 
   }
 }
 
+// Sum of squares of the group means about the grand mean, groups keyed by key(row).
+template <typename Rows, typename Key>
+double ss_between(const Rows& rows, double mean, Key key, int* groups) {
+  std::map<decltype(key(rows[0])), std::pair<int, double>> by;
+  for (const auto& row : rows) {
+    auto& g = by[key(row)];
+    g.first += 1;
+    g.second += row.y;
+  }
+  double ss = 0;
+  for (const auto& [k, g] : by) {
+    const double m = g.second / g.first;
+    ss += g.first * (m - mean) * (m - mean);
+  }
+  if (groups) *groups = int(by.size());
+  return ss;
+}
+
+template <typename Row>
+std::vector<PairInteraction> pair_interactions_impl(const Space& space, const std::vector<Row>& all) {
+  std::vector<PairInteraction> out;
+  const size_t genes = space.genes().size();
+  for (size_t a = 0; a < genes; ++a) {
+    for (size_t b = a + 1; b < genes; ++b) {
+      std::vector<const Row*> both;
+      for (const Row& row : all)
+        if (row.active[a] && row.active[b]) both.push_back(&row);
+      const int n = int(both.size());
+      if (n < 4) continue;
+      struct Y {
+        int va, vb;
+        double y;
+      };
+      std::vector<Y> ys;
+      double sum = 0;
+      for (const Row* row : both) {
+        ys.push_back({row->values[a], row->values[b], row->y});
+        sum += row->y;
+      }
+      const double mean = sum / n;
+      double ss_total = 0;
+      for (const Y& y : ys) ss_total += (y.y - mean) * (y.y - mean);
+      if (!(ss_total > 1e-12 * std::max(1.0, mean * mean) * n)) continue;
+      int ka = 0, kb = 0, cells = 0;
+      const double ss_a = ss_between(ys, mean, [](const Y& y) { return y.va; }, &ka);
+      const double ss_b = ss_between(ys, mean, [](const Y& y) { return y.vb; }, &kb);
+      const double ss_cells = ss_between(ys, mean, [](const Y& y) { return std::make_pair(y.va, y.vb); }, &cells);
+      const int df = cells - ka - kb + 1;
+      if (ka < 2 || kb < 2 || df < 1 || n <= cells) continue;
+      const double ss_ab = ss_cells - ss_a - ss_b;
+      const double ms_within = (ss_total - ss_cells) / (n - cells);
+      PairInteraction p;
+      p.a = space.genes()[a].name;
+      p.b = space.genes()[b].name;
+      p.n = n;
+      p.cells = cells;
+      p.df = df;
+      p.eta2 = std::clamp(ss_ab / ss_total, 0.0, 1.0);
+      p.eps2 = (ss_ab - df * ms_within) / ss_total;
+      out.push_back(p);
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const PairInteraction& x, const PairInteraction& y) { return x.eps2 > y.eps2; });
+  return out;
+}
+
 }  // namespace
 
 ImportanceReport gene_importance(const Space& space, const std::vector<TrialRecord>& trials,
@@ -79,6 +145,13 @@ ImportanceReport gene_importance(const Space& space, const std::vector<TrialReco
   const size_t genes = space.genes().size();
   // Per gene: (value index, objective) of the candidates in which it is active.
   std::vector<std::vector<std::pair<int, double>>> points(genes);
+  // Per candidate: its values, which genes are active, the objective (for the pairs).
+  struct Row {
+    std::vector<int> values;
+    std::vector<bool> active;
+    double y = 0;
+  };
+  std::vector<Row> rows;
   for (const TrialRecord& t : trials) {
     if (t.is_baseline || is_retrain(t)) continue;
     const std::optional<double> y = objective_of(t, objective);
@@ -94,9 +167,14 @@ ImportanceReport gene_importance(const Space& space, const std::vector<TrialReco
       continue;
     }
     ++r.candidates;
-    for (size_t i = 0; i < genes; ++i)
-      if (active(space, values, i, hash)) points[i].push_back({values[i], *y});
+    Row row{values, std::vector<bool>(genes, false), *y};
+    for (size_t i = 0; i < genes; ++i) {
+      row.active[i] = active(space, values, i, hash);
+      if (row.active[i]) points[i].push_back({values[i], *y});
+    }
+    rows.push_back(std::move(row));
   }
+  r.pairs = pair_interactions_impl(space, rows);
 
   int thin = 0;
   for (size_t i = 0; i < genes; ++i) {
@@ -154,7 +232,7 @@ ImportanceReport gene_importance(const Space& space, const std::vector<TrialReco
   return r;
 }
 
-std::string importance_table(const ImportanceReport& r) {
+std::string importance_table(const ImportanceReport& r, int pairs) {
   std::ostringstream out;
   auto share = [](const std::optional<double>& v) { return v ? fmt::format("{:.3f}", *v) : std::string("-"); };
   const int digits = r.objective == ImportanceObjective::Psnr ? 2 : 3;
@@ -166,6 +244,15 @@ std::string importance_table(const ImportanceReport& r) {
       levels += fmt::format("{}{}: {:.{}f} ({})", levels.empty() ? "" : ", ", l.label, l.mean, digits, l.n);
     out << fmt::format("{:<16} {:>5} {:>6} {:>7} {:>7}   {}\n", g.gene, g.n, g.levels.size(), share(g.eta2),
                        share(g.eps2), levels.empty() ? "-" : levels);
+  }
+  if (pairs > 0 && !r.pairs.empty()) {
+    out << fmt::format("\n{:<33} {:>5} {:>6} {:>4} {:>7} {:>7}   (two-way: beyond both genes' own effects)\n",
+                       "interaction", "n", "cells", "df", "eta^2", "eps^2");
+    for (size_t i = 0; i < r.pairs.size() && int(i) < pairs; ++i) {
+      const PairInteraction& p = r.pairs[i];
+      out << fmt::format("{:<33} {:>5} {:>6} {:>4} {:>7.3f} {:>7.3f}\n", p.a + " x " + p.b, p.n, p.cells, p.df, p.eta2,
+                         p.eps2);
+    }
   }
   for (const std::string& n : r.notes) out << "note: " << n << "\n";
   return out.str();

@@ -77,6 +77,9 @@ void add_report_commands(CLI::App& app) {
       ->check(CLI::IsMember({"psnr", "params", "macs", "runtime"}))
       ->capture_default_str();
   im->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  static int pairs = 5;
+  im->add_option("--pairs", pairs, "gene pairs with the largest interactions to list (0: none)")
+      ->check(int_range(0, 1000000))->capture_default_str();
   im->callback([] {
     auto d = open_db(db);
     StudyRecord st = pick_study(*d, study);
@@ -91,16 +94,22 @@ void add_report_commands(CLI::App& app) {
         for (const GeneLevel& l : g.levels) levels.push_back({{"value", l.label}, {"n", l.n}, {"mean", l.mean}});
         genes.push_back({{"gene", g.gene}, {"n", g.n}, {"eta2", num(g.eta2)}, {"eps2", num(g.eps2)}, {"values", levels}});
       }
+      nlohmann::json pair_rows = nlohmann::json::array();
+      for (size_t i = 0; i < r.pairs.size() && int(i) < pairs; ++i) {
+        const PairInteraction& p = r.pairs[i];
+        pair_rows.push_back({{"genes", {p.a, p.b}}, {"n", p.n}, {"cells", p.cells}, {"df", p.df}, {"eta2", p.eta2},
+                             {"eps2", p.eps2}});
+      }
       std::cout << nlohmann::json{{"study", st.name}, {"objective", objective}, {"measure", r.measure},
                                   {"candidates", r.candidates}, {"outside_space", r.outside_space}, {"genes", genes},
-                                  {"notes", r.notes}}
+                                  {"pairs", pair_rows}, {"notes", r.notes}}
                        .dump(2)
                 << "\n";
       return;
     }
     fmt::print("study '{}' (space {}, sampler {}): which genes explain {}? {} candidates\n", st.name, st.space,
                study_sampler_type(st), r.measure, r.candidates);
-    std::cout << importance_table(r);
+    std::cout << importance_table(r, pairs);
   });
 
   auto* rb = app.add_subcommand("replay", "Replay benchmark: samplers searching inside a finished study's records");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -168,6 +169,72 @@ TEST(Importance, InactiveGenesAndGenomesOutsideTheSpaceAreLeftOut) {
   EXPECT_EQ(r.genes.front().gene, "lr_blocks");
 }
 
+const PairInteraction* pair(const ImportanceReport& r, const std::string& a, const std::string& b) {
+  for (const PairInteraction& p : r.pairs)
+    if (p.a == a && p.b == b) return &p;
+  return nullptr;
+}
+
+TEST(Importance, PairsShowWhatTheMainEffectsMiss) {
+  // krahaon, x and nx at 2 values each, 2 candidates per cell; the objective depends only on
+  // whether x and nx agree (an XOR):
+  //   (0,0): 30, 32   (0,1): 34, 36   (1,0): 34, 36   (1,1): 30, 32
+  // Mean 33, SS_total = 2 * (9 + 1 + 1 + 9) = 40. Every row and column mean is 33: SS_x =
+  // SS_nx = 0, so eta^2 = 0 for both genes. Cell means 31, 35, 35, 31: SS_cells = 8 * 4 = 32 =
+  // SS_ab; eta^2_ab = 32/40 = 0.8; df = 4 - 2 - 2 + 1 = 1; MS_within = (40 - 32) / (8 - 4) = 2;
+  // eps^2_ab = (32 - 1 * 2) / 40 = 0.75.
+  const auto s = Space::load("krahaon");
+  const int x = gene_index(*s, "x"), nx = gene_index(*s, "nx");
+  auto at = [&](int vx, int vnx) {
+    std::vector<int> v(s->genes().size(), 0);
+    v[size_t(x)] = vx;
+    v[size_t(nx)] = vnx;
+    return v;
+  };
+  std::vector<TrialRecord> ts;
+  int64_t n = 1;
+  for (auto [vx, vnx, y0] : std::vector<std::tuple<int, int, double>>{{0, 0, 30}, {0, 1, 34}, {1, 0, 34}, {1, 1, 30}}) {
+    ts.push_back(candidate(*s, at(vx, vnx), n++, y0));
+    ts.push_back(candidate(*s, at(vx, vnx), n++, y0 + 2));
+  }
+  const ImportanceReport r = gene_importance(*s, ts, ImportanceObjective::Psnr, "random");
+  EXPECT_NEAR(*gene(r, "x").eta2, 0.0, 1e-12);
+  EXPECT_NEAR(*gene(r, "nx").eta2, 0.0, 1e-12);
+  ASSERT_EQ(r.pairs.size(), 1u) << "only x and nx vary";
+  const PairInteraction& p = r.pairs[0];
+  EXPECT_EQ(p.a, "x");
+  EXPECT_EQ(p.b, "nx");
+  EXPECT_EQ(p.n, 8);
+  EXPECT_EQ(p.cells, 4);
+  EXPECT_EQ(p.df, 1);
+  EXPECT_NEAR(p.eta2, 0.8, 1e-12);
+  EXPECT_NEAR(p.eps2, 0.75, 1e-12);
+  const std::string table = importance_table(r);
+  EXPECT_NE(table.find("x x nx"), std::string::npos) << table;
+  EXPECT_EQ(importance_table(r, 0).find("interaction"), std::string::npos);
+
+  // Additive instead (30 + 2 nx + 4 x, +2 in the second of each cell): the cell means are
+  // the sums of the main effects, SS_ab = 0.
+  ts.clear();
+  n = 1;
+  for (auto [vx, vnx] : std::vector<std::pair<int, int>>{{0, 0}, {0, 1}, {1, 0}, {1, 1}}) {
+    ts.push_back(candidate(*s, at(vx, vnx), n++, 30 + 2 * vnx + 4 * vx));
+    ts.push_back(candidate(*s, at(vx, vnx), n++, 32 + 2 * vnx + 4 * vx));
+  }
+  const ImportanceReport add = gene_importance(*s, ts, ImportanceObjective::Psnr, "random");
+  ASSERT_NE(pair(add, "x", "nx"), nullptr);
+  EXPECT_NEAR(pair(add, "x", "nx")->eta2, 0.0, 1e-12);
+  EXPECT_LT(pair(add, "x", "nx")->eps2, 0.0);
+  EXPECT_GT(*gene(add, "x").eta2, *gene(add, "nx").eta2);
+
+  // One candidate per cell: no variance within the cells, nothing to estimate; not listed.
+  ts.resize(0);
+  n = 1;
+  for (auto [vx, vnx] : std::vector<std::pair<int, int>>{{0, 0}, {0, 1}, {1, 0}, {1, 1}})
+    ts.push_back(candidate(*s, at(vx, vnx), n++, 30 + vx + 3 * vnx * vx));
+  EXPECT_TRUE(gene_importance(*s, ts, ImportanceObjective::Psnr, "random").pairs.empty());
+}
+
 TEST(Importance, CliReadsARealDb) {
   const auto s = Space::load("krahaon");
   const std::filesystem::path dir = srnas::testing::scratch_dir("importance");
@@ -197,6 +264,7 @@ TEST(Importance, CliReadsARealDb) {
   EXPECT_EQ(j["genes"][0]["gene"], "x");
   EXPECT_NEAR(j["genes"][0]["eta2"].get<double>(), 0.8, 1e-12);
   EXPECT_NEAR(j["genes"][0]["eps2"].get<double>(), 0.7, 1e-12);
+  EXPECT_TRUE(j["pairs"].is_array() && j["pairs"].empty()) << "one gene varies: no pair" << j["pairs"];
   r = srnas::testing::run_cli("importance --db " + path);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("study 'imp' (space krahaon, sampler random): which genes explain PSNR-RGB (dB) at the first "
