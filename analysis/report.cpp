@@ -368,6 +368,18 @@ std::string write_report(const ResultsDB& db, const StudyRecord& study, const st
                       html_escape(g.gene), g.n, share(g.eta2), share(g.eps2), html_escape(levels)));
     }
     add("</tbody>\n</table>\n");
+    if (!imp.pairs.empty()) {
+      add("<p>Pairs whose combination explains PSNR beyond both genes' own effects (two-way interaction; the "
+          "five largest by &epsilon;&sup2;):</p>\n<table>\n<thead><tr><th>genes</th><th>candidates</th><th>cells</th>"
+          "<th>&eta;&sup2;</th><th>&epsilon;&sup2;</th></tr></thead>\n<tbody>\n");
+      for (size_t i = 0; i < imp.pairs.size() && i < 5; ++i) {
+        const PairInteraction& p = imp.pairs[i];
+        add(fmt::format("<tr><td>{} &times; {}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>"
+                        "<td class=\"n\">{:.3f}</td><td class=\"n\">{:.3f}</td></tr>\n",
+                        html_escape(p.a), html_escape(p.b), p.n, p.cells, p.eta2, p.eps2));
+      }
+      add("</tbody>\n</table>\n");
+    }
     for (const std::string& n : imp.notes) add(fmt::format("<p class=\"muted\">{}</p>\n", html_escape(n)));
   } catch (const Error& e) {
     add(fmt::format("<p class=\"muted\">Space {} cannot be loaded: {}</p>\n", html_escape(study.space),

@@ -392,9 +392,12 @@ TEST_F(ReportTest, ReportIsSelfContainedAndEscaped) {
                         "unified_small", "Unranked trials (", "<td class=\"muted\">rank ", "Track 2 (lowest runtime): <strong>trial", "successive halving: rung 0",
                         "constraint: params 44000 &gt; baseline 40000", "<h2>Fidelity of short budgets</h2>",
                         "No trial was measured at two budgets.", "<h2>Which genes matter</h2>",
-                        "<td>lr_width</td>", "sampler nsga2 concentrates on good regions"})
+                        "<td>lr_width</td>", "sampler nsga2 concentrates on good regions",
+                        "Pairs whose combination explains PSNR beyond both genes' own effects"})
     EXPECT_NE(html.find(s), std::string::npos) << s;
   EXPECT_EQ(count(html, "src=\"data:image/svg+xml;base64,"), 3u);
+  const size_t pairs = count(html, " &times; ");
+  EXPECT_TRUE(pairs >= 1 && pairs <= 5) << pairs << " pair rows";
   // Escaped text: the config in <pre> and the failure reason.
   EXPECT_NE(html.find("&lt;b&gt;made-up&lt;/b&gt; metrics &amp; co"), std::string::npos);
   EXPECT_NE(html.find("diverged: &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; loss is NaN"), std::string::npos);
