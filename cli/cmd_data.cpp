@@ -31,8 +31,25 @@ void add_data_commands(CLI::App& app) {
   auto* cache = data->add_subcommand("cache", "Decode the training images into the decoded-image cache file that "
                                               "runs map (loader.store: mapped/auto), or check that it is current");
   auto* by_config = cache->add_option("--config", config, "a search config: its data.train");
-  cache->add_option("--data", roots, "a training root (repeatable: DIV2K + Flickr2K)")->excludes(by_config);
+  auto* by_roots = cache->add_option("--data", roots, "a training root (repeatable: DIV2K + Flickr2K)")->excludes(by_config);
+  static bool list = false, prune = false;
+  auto* list_flag = cache->add_flag("--list", list, "list the cache files, each checked against its images")
+                        ->excludes(by_config)->excludes(by_roots);
+  cache->add_flag("--prune", prune, "delete the cache files whose images changed or are gone")
+      ->excludes(by_config)->excludes(by_roots)->excludes(list_flag);
   cache->callback([] {
+    auto gib_of = [](size_t b) { return b / (1024.0 * 1024.0 * 1024.0); };
+    if (list || prune) {
+      const auto files = list ? list_decoded_caches() : prune_decoded_caches();
+      size_t total = 0;
+      for (const DecodedCacheFile& f : files) {
+        fmt::print("{}  {:.2f} GiB  {} images of {}  {}\n", f.path, gib_of(f.bytes), f.images,
+                   f.source.empty() ? "?" : f.source, prune ? "removed (" + f.status + ")" : f.status);
+        total += f.bytes;
+      }
+      fmt::print("{} file(s), {:.2f} GiB{}\n", files.size(), gib_of(total), prune ? " freed" : "");
+      return;
+    }
     DataSpec spec;
     if (!config.empty()) spec = load_search_config(config).data;
     else if (!roots.empty()) spec.train = roots;

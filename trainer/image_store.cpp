@@ -323,6 +323,73 @@ std::shared_ptr<const TrainImages> map_decoded(const Dataset& ds, const std::str
   return out;
 }
 
+namespace {
+
+// One cache file checked against its sources.
+DecodedCacheFile check_cache_file(const std::string& path) {
+  DecodedCacheFile f;
+  f.path = path;
+  size_t size = 0;
+  const json j = read_index(path, &size);
+  f.bytes = size;
+  if (j.is_null() || j.value("version", 0) != kVersion || !j.contains("images") || !j["images"].is_array() ||
+      j.value("file_bytes", size_t(0)) != size) {
+    f.status = "damaged";
+    return f;
+  }
+  f.images = int(j["images"].size());
+  f.status = "current";
+  try {
+    for (const json& im : j["images"]) {
+      for (const char* side : {"hr", "lr"}) {
+        const json& e = im.at(side);
+        const std::string src = e.at("path").get<std::string>();
+        if (f.source.empty()) f.source = fs::path(src).parent_path().string();
+        std::error_code missing;
+        if (!fs::exists(src, missing)) throw Error("stale: " + src + " is gone");
+        const FileStamp st = stamp_of(src);
+        if (st.size_bytes != e.at("size_bytes").get<int64_t>() || st.mtime_ns != e.at("mtime_ns").get<int64_t>())
+          throw Error("stale: " + src + " changed");
+      }
+    }
+  } catch (const Error& e) {
+    f.status = e.what();
+  } catch (const std::exception&) {
+    f.status = "damaged";
+  }
+  return f;
+}
+
+}  // namespace
+
+std::vector<DecodedCacheFile> list_decoded_caches(const std::string& cache_dir) {
+  const fs::path dir = (cache_dir.empty() ? default_cache_root() : fs::path(cache_dir)) / "decoded";
+  std::vector<DecodedCacheFile> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->path().extension() == ".srimg" && it->is_regular_file(type_ec))
+      out.push_back(check_cache_file(it->path().string()));
+  }
+  std::sort(out.begin(), out.end(), [](const DecodedCacheFile& a, const DecodedCacheFile& b) { return a.path < b.path; });
+  return out;
+}
+
+std::vector<DecodedCacheFile> prune_decoded_caches(const std::string& cache_dir) {
+  std::vector<DecodedCacheFile> removed;
+  for (const DecodedCacheFile& listed : list_decoded_caches(cache_dir)) {
+    if (listed.status == "current") continue;
+    // Checked again under the lock: a process may have rebuilt it meanwhile.
+    const FileLock lock(listed.path + ".lock");
+    const DecodedCacheFile f = check_cache_file(listed.path);
+    if (f.status == "current" || !fs::exists(f.path)) continue;
+    ::unlink(f.path.c_str());
+    removed.push_back(f);
+  }
+  return removed;
+}
+
 size_t decoded_size_estimate(const Dataset& ds) {
   size_t total = 0;
   for (const ImagePair& p : ds.pairs) {

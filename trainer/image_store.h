@@ -76,6 +76,24 @@ std::string decoded_cache_path(const Dataset& ds, const std::string& cache_dir =
 std::shared_ptr<const TrainImages> map_decoded(const Dataset& ds, const std::string& cache_dir = "",
                                                const std::function<void(const std::string&)>& log = {});
 
+// One decoded-image cache file, as found in a cache folder.
+struct DecodedCacheFile {
+  std::string path;
+  size_t bytes = 0;    // on disk
+  int images = 0;
+  std::string source;  // the first image's HR folder
+  std::string status;  // "current", or why not: "stale: <file> changed", "stale: <file> is gone", "damaged"
+};
+
+// The *.srimg files under cache_dir/decoded ("" = the default root), sorted by path, each checked
+// against its sources (size and mtime of every image it holds).
+std::vector<DecodedCacheFile> list_decoded_caches(const std::string& cache_dir = "");
+
+// Deletes the files of list_decoded_caches that are not current (each checked again under its
+// lock; the small lock files stay) and returns them. A process that still maps one keeps
+// reading it; the space is free once it lets go.
+std::vector<DecodedCacheFile> prune_decoded_caches(const std::string& cache_dir = "");
+
 // Bytes the decoded images of ds take (HR modcropped + LR), from the image headers; an image
 // whose header cannot be read counts 0.
 size_t decoded_size_estimate(const Dataset& ds);

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
+#include <chrono>
 #include <fstream>
 
 #include "../support/busy_core.h"
@@ -298,6 +300,21 @@ TEST(CliTrainer, DataCacheThenTrainMapsTheSameImages) {
                    " --options " + opts + " --out " + dir("bad").string() + " --set loader.store=disk",
                    "loader.store");
   expect_cli_error("data cache", "give --config or --data");
+
+  // Housekeeping: the file is listed as current; once an image changes it is stale and pruned.
+  c = run_cli("data cache --list");
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_NE(c.out.find("3 images of"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("current\n1 file(s)"), std::string::npos) << c.out;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  write_png((b / "HR" / "img1.png").string(), pattern(64, 48, 7));
+  c = run_cli("data cache --list");
+  EXPECT_NE(c.out.find("stale: "), std::string::npos) << c.out;
+  c = run_cli("data cache --prune");
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_NE(c.out.find("removed (stale: "), std::string::npos) << c.out;
+  EXPECT_NE(run_cli("data cache --list").out.find("0 file(s)"), std::string::npos);
+  expect_cli_error("data cache --list --data " + b.string(), "excludes");
   ::unsetenv("SRNAS_CACHE");
 }
 

@@ -296,6 +296,48 @@ TEST_F(StoreTest, AFileThatCannotBeWrittenIsAnErrorAndLeavesNothing) {
   EXPECT_EQ(map(ds)->size(), 3u);
 }
 
+TEST_F(StoreTest, ListAndPruneTellCurrentFilesFromStaleOnes) {
+  EXPECT_TRUE(list_decoded_caches(cache_).empty());
+  map(bench());
+  map(plain());
+  const std::string bench_file = decoded_cache_path(bench(), cache_), plain_file = decoded_cache_path(plain(), cache_);
+  auto listed = list_decoded_caches(cache_);
+  ASSERT_EQ(listed.size(), 2u);
+  for (const DecodedCacheFile& f : listed) {
+    EXPECT_EQ(f.status, "current") << f.path;
+    EXPECT_EQ(f.bytes, fs::file_size(f.path));
+  }
+  const auto& b = listed[0].path == bench_file ? listed[0] : listed[1];
+  EXPECT_EQ(b.images, 3);
+  EXPECT_EQ(b.source, fs::weakly_canonical(dir_ / "bench" / "HR").string());
+  EXPECT_TRUE(prune_decoded_caches(cache_).empty()) << "nothing stale";
+
+  // A changed HR makes the benchmark's file stale; a removed image the other's; damage a third.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  write_png((dir_ / "bench" / "HR" / "im0.png").string(), pattern(40, 52, 99));
+  fs::remove(dir_ / "plain" / "b.png");
+  const std::string junk = (fs::path(cache_) / "decoded" / "0000000000000000_x4.srimg").string();
+  std::ofstream(junk) << "not a cache file";
+  listed = list_decoded_caches(cache_);
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed[0].path, junk);
+  EXPECT_EQ(listed[0].status, "damaged");
+  for (const DecodedCacheFile& f : listed) {
+    if (f.path == bench_file) {
+      EXPECT_NE(f.status.find("stale: " + (dir_ / "bench" / "HR" / "im0.png").string()), std::string::npos) << f.status;
+    }
+    if (f.path == plain_file) {
+      EXPECT_NE(f.status.find("b.png is gone"), std::string::npos) << f.status;
+    }
+  }
+  EXPECT_EQ(prune_decoded_caches(cache_).size(), 3u);
+  EXPECT_TRUE(list_decoded_caches(cache_).empty());
+  EXPECT_FALSE(fs::exists(bench_file));
+  // Mapping again rebuilds.
+  EXPECT_EQ(map(bench())->size(), 3u);
+  EXPECT_EQ(list_decoded_caches(cache_).at(0).status, "current");
+}
+
 TEST_F(StoreTest, LoadTrainImagesPicksTheStore) {
   const Dataset ds = bench();
   const size_t need = decoded_size_estimate(ds);
