@@ -13,6 +13,7 @@
 #include "search_space/rng.h"
 #include "search_space/space.h"
 #include "trainer/data_split.h"
+#include "trainer/image_store.h"
 #include "trainer/evaluate.h"
 #include "trainer/options.h"
 #include "trainer/train.h"
@@ -62,8 +63,17 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
   const std::vector<LoadedPair> val = load_pairs(open_val_set(cfg.data), size_t(16) << 30);
   const double val_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   p.val_images = int(val.size());
-  p.train_images = int(open_train_set(cfg.data).pairs.size());
-  p.load_s = val_load_s * (1.0 + double(p.train_images) / double(std::max(1, p.val_images)));
+  const Dataset train_set = open_train_set(cfg.data);
+  p.train_images = int(train_set.pairs.size());
+  p.train_decoded_bytes = int64_t(decoded_size_estimate(train_set));
+  StoreOptions so;
+  so.store = opt.store;
+  so.max_bytes = size_t(opt.max_memory_mb) << 20;
+  so.shared_on_node = workers > 1;  // mpirun ranks, as on one node
+  p.train_store = store_maps(so, size_t(p.train_decoded_bytes)) ? "mapped" : "memory";
+  if (p.train_store == "mapped") p.train_cache = decoded_cache_status(train_set);
+  const bool decode_train = p.train_cache != "current";
+  p.load_s = val_load_s * (1.0 + (decode_train ? double(p.train_images) / double(std::max(1, p.val_images)) : 0.0));
   for (const LoadedPair& v : val) p.val_lr_h += v.lr.h, p.val_lr_w += v.lr.w;
   p.val_lr_h = std::max<int64_t>(1, p.val_lr_h / std::max(1, p.val_images));
   p.val_lr_w = std::max<int64_t>(1, p.val_lr_w / std::max(1, p.val_images));
@@ -214,7 +224,8 @@ nlohmann::json to_json(const SearchPlan& p) {
           {"params_p10_p50_p90", p.params_pct}, {"macs_p10_p50_p90", p.macs_pct},
           {"baseline_params", p.baseline_params}, {"batch", p.batch},
           {"patch", p.patch},       {"val_images", p.val_images},
-          {"train_images", p.train_images}, {"val_lr_size", {p.val_lr_h, p.val_lr_w}},
+          {"train_images", p.train_images}, {"train_decoded_bytes", p.train_decoded_bytes},
+          {"train_store", p.train_store}, {"train_cache", p.train_cache}, {"val_lr_size", {p.val_lr_h, p.val_lr_w}},
           {"load_s", p.load_s},     {"timed", timed},
           {"stages", rows},         {"total_s", p.total_s}};
 }

@@ -8,9 +8,10 @@
 // tensors), one validation pass (forward passes at the validation images' mean LR size) and
 // the runtime probe (the config's runs, warm-up, images and crop, with the reference timed
 // alongside when `runtime.reference: each`); and the time to decode the validation images,
-// scaled to the training set by its file count.
+// scaled to the training set by its file count (nothing for the training set when its
+// decoded-image cache file is current and the options map it, trainer/image_store.h).
 // Contract: reads the config, its space and options files and the validation images (the
-// training images only listed), never a DB, and writes nothing. An estimate: pruning by
+// training images' headers only), never a DB, and writes nothing. An estimate: pruning by
 // runtime and the asynchronous rule's extra early promotions (sampler/asha.h rung_trials)
 // are not counted; with several workers the candidates' time is divided among them (on CPU
 // they are timed on the cores / workers threads each would have).
@@ -59,6 +60,9 @@ struct SearchPlan {
   int val_images = 0, train_images = 0;
   int64_t val_lr_h = 0, val_lr_w = 0;  // the validation images' mean LR size
   double load_s = 0;                 // decoding the data (validation measured, training scaled)
+  int64_t train_decoded_bytes = 0;   // the training images decoded (from their headers)
+  std::string train_store;           // how the workers hold them: "memory" (each its own) or "mapped"
+  std::string train_cache;           // mapped: "current" (nothing to decode), else why it is built first
   std::vector<TimedGenome> timed;    // at the search's options, then at the final stage's
   std::vector<PlanRow> rows;
   double total_s = 0;

@@ -400,24 +400,34 @@ size_t decoded_size_estimate(const Dataset& ds) {
   return total;
 }
 
-std::shared_ptr<const TrainImages> load_train_images(const Dataset& ds, const StoreOptions& opt) {
+bool store_maps(const StoreOptions& opt, size_t decoded_bytes, std::string* why) {
   const std::string& store = opt.store;
   if (store != "auto" && store != "memory" && store != "mapped")
     throw Error(fmt::format("loader.store: expected auto, memory or mapped, got '{}'", store));
-  bool mapped = store == "mapped";
-  std::string why;
-  if (store == "auto") {
-    if (opt.shared_on_node) {
-      mapped = true;
-      why = fmt::format("several processes on this node train on {}: they share its decoded images, mapped from one "
-                        "cache file (loader.store: auto)", ds.root);
-    } else if (const size_t need = decoded_size_estimate(ds); opt.max_bytes > 0 && need > opt.max_bytes) {
-      mapped = true;
-      why = fmt::format("{}: the training images decode to {}, above loader.max_memory_mb ({} MiB): mapping them from "
-                        "a cache file (loader.store: auto)", ds.root, gib(double(need)), opt.max_bytes >> 20);
-    }
+  if (store != "auto") return store == "mapped";
+  if (opt.shared_on_node) {
+    if (why) *why = "several processes on this node train on these images: they share one decoded copy, mapped from "
+                    "a cache file (loader.store: auto)";
+    return true;
   }
-  if (!why.empty() && !opt.quiet) fmt::print(stderr, "[data] {}\n", why);
+  if (opt.max_bytes > 0 && decoded_bytes > opt.max_bytes) {
+    if (why) *why = fmt::format("the training images decode to {}, above loader.max_memory_mb ({} MiB): mapping them "
+                                "from a cache file (loader.store: auto)", gib(double(decoded_bytes)), opt.max_bytes >> 20);
+    return true;
+  }
+  return false;
+}
+
+std::string decoded_cache_status(const Dataset& ds, const std::string& cache_dir) {
+  if (ds.pairs.empty()) return "no images";
+  const std::string why = stale_reason(decoded_cache_path(ds, cache_dir), make_plan(ds));
+  return why.empty() ? "current" : why;
+}
+
+std::shared_ptr<const TrainImages> load_train_images(const Dataset& ds, const StoreOptions& opt) {
+  std::string why;
+  const bool mapped = store_maps(opt, opt.store == "auto" ? decoded_size_estimate(ds) : 0, &why);
+  if (!why.empty() && !opt.quiet) fmt::print(stderr, "[data] {}: {}\n", ds.root, why);
   if (mapped) return map_decoded(ds, opt.cache_dir);
   return std::make_shared<const TrainImages>(load_pairs(ds, opt.max_bytes));
 }

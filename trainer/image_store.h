@@ -107,6 +107,14 @@ struct StoreOptions {
   std::string cache_dir;        // "" = the LR cache's root
 };
 
+// Whether `opt` maps training images that decode to decoded_bytes (the rule below); why (when
+// not null) gets what `auto` went by. Throws for a store name other than auto, memory, mapped.
+bool store_maps(const StoreOptions& opt, size_t decoded_bytes, std::string* why = nullptr);
+
+// "current" when ds's cache file is there and up to date, else why not ("missing", "the images
+// changed", "damaged ..."). Reads the image headers, writes nothing.
+std::string decoded_cache_status(const Dataset& ds, const std::string& cache_dir = "");
+
 // The training images of ds: "memory" = load_pairs(ds, max_bytes); "mapped" =
 // map_decoded(ds, cache_dir); "auto" = mapped when shared_on_node or when the decoded size is
 // above max_bytes (saying which on stderr), else memory. Throws for another store name.

@@ -307,6 +307,7 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
 // rungs, the limits' share of the space, the final stage), seconds per step, validation
 // passes and probes measured, the times their products; it writes no DB.
 TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
+  setenv("SRNAS_CACHE", (srnas::testing::scratch() / "cache").c_str(), 1);
   fs::path d = make_study("plan", 6, "random", "limits: {max_params: 30000}\n");
   std::ofstream(d / "long.yaml") << "iterations: 12\nbatch_size: 2\npatch_size: 8\ndevice: cpu\n";
   std::ofstream(d / "search.yaml", std::ios::app) << "final: {options: " << (d / "long.yaml").string()
@@ -374,8 +375,19 @@ TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
   EXPECT_NEAR(p["total_s"].get<double>(), total, 1e-9);
   EXPECT_FALSE(fs::exists(d / "s.db"));
   EXPECT_FALSE(fs::exists(d / "plan.db"));
+  // How the workers would hold the training images: 2 workers (ranks of a node) map one copy,
+  // which is not built yet; one worker holds them in memory. 3 x (64x64 + 16x16) x 3 bytes.
+  EXPECT_EQ(p["train_decoded_bytes"], 3 * (64 * 64 + 16 * 16) * 3);
+  EXPECT_EQ(p["train_store"], "mapped");
+  EXPECT_EQ(p["train_cache"], "missing");
+  EXPECT_EQ(nlohmann::json::parse(one.out)["train_store"], "memory");
+  ASSERT_EQ(run_cli("data cache --config " + (d / "search.yaml").string()).status, 0);
+  auto cached = run_cli("plan --config " + (d / "search.yaml").string() + " --samples 8 --steps 1 --workers 2");
+  ASSERT_EQ(cached.status, 0) << cached.err;
+  EXPECT_NE(cached.out.find("mapped from a current cache file"), std::string::npos) << cached.out;
   auto text = run_cli("plan --config " + (d / "search.yaml").string() + " --samples 40 --steps 1");
   ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("held in memory by each of the 1 worker(s)"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("rung 1"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("4 -> 8"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("extra/run: the runtime probe"), std::string::npos) << text.out;
@@ -978,7 +990,7 @@ TEST(MpiSearch, TwoGroupsRunEveryTrialExactlyOnce) {
   EXPECT_NE(text.find("2 worker(s)"), std::string::npos) << text;
   EXPECT_NE(text.find("-> group 1 (world rank 1)"), std::string::npos) << "rank 1 got work: " << text;
   // Both ranks map one decoded copy of the training images, which one of them decoded.
-  EXPECT_EQ(count_of(text, "they share its decoded images"), 1u) << text;
+  EXPECT_EQ(count_of(text, "they share one decoded copy"), 1u) << text;
   EXPECT_EQ(count_of(text, "[data] decoding 3 images"), 1u) << text;
   expect_complete_study(trials_json(d), 6);
   expect_bicubic_floor(d);
