@@ -90,6 +90,20 @@ TrainOptions parse_train_options(const json& j, const std::string& origin) {
       }
       sr.finish();
     }
+    if (const json* l = r.get("loss")) {
+      if (l->is_string()) {
+        o.loss.type = l->get<std::string>();
+        if (o.loss.type != "l1" && o.loss.type != "l2" && o.loss.type != "charbonnier")
+          throw Error(fmt::format("options.loss: expected l1, l2 or charbonnier, got '{}'", o.loss.type));
+      } else {
+        JsonReader lr(*l, "options.loss");
+        o.loss.type = lr.choice("type", {"l1", "l2", "charbonnier"});
+        if (o.loss.type == "charbonnier") o.loss.eps = lr.number("eps", 1e-12, 1.0, o.loss.eps);
+        else if (l->contains("eps"))
+          throw Error(fmt::format("options.loss.eps: only charbonnier has an eps (type is {})", o.loss.type));
+        lr.finish();
+      }
+    }
     o.ema_decay = r.number("ema", 0.0, 1.0, o.ema_decay);
     if (o.ema_decay >= 1.0)
       throw Error(fmt::format("options.ema: expected a decay in [0, 1) (0: off, 0.999: BasicSR's), got {}", o.ema_decay));
@@ -181,6 +195,8 @@ json to_json(const TrainOptions& o) {
           {"perf", {{"channels_last", o.perf.channels_last}, {"precision", o.perf.precision},
                     {"cudnn_benchmark", o.perf.cudnn_benchmark}, {"pin_memory", o.perf.pin_memory}}}};
   if (o.ema_decay > 0) j["ema"] = o.ema_decay;
+  if (o.loss.type == "charbonnier") j["loss"] = {{"type", o.loss.type}, {"eps", o.loss.eps}};
+  else if (o.loss.type != "l1") j["loss"] = o.loss.type;  // l1: absent, as in the records of runs before `loss`
   return j;
 }
 

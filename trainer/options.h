@@ -24,6 +24,14 @@ struct Schedule {
   double eta_min = 1e-7;
 };
 
+// The pixel loss between the network's output and the HR patch, averaged over every value:
+// l1 |d| (EDSR, IMDN, RLFN's first stage), l2 d^2 (the usual PSNR fine-tuning stage of the
+// NTIRE efficient-SR teams), charbonnier sqrt(d^2 + eps^2) (LapSRN; a smooth L1).
+struct LossOptions {
+  std::string type = "l1";  // l1 | l2 | charbonnier
+  double eps = 1e-3;        // charbonnier only
+};
+
 // How a step runs, not what it computes (up to rounding): options.perf.
 struct PerfOptions {
   bool channels_last = false;      // NHWC weights and activations (tensor cores on GPU; no gain on this CPU)
@@ -42,6 +50,7 @@ struct TrainOptions {
   double beta1 = 0.9, beta2 = 0.99;
   double weight_decay = 0.0;
   Schedule schedule;
+  LossOptions loss;           // `loss: l2` or {type: charbonnier, eps: 1.0e-3}; written only when not l1
   // Exponential moving average of the weights (BasicSR's ema_decay): after every step
   // ema = decay * ema + (1 - decay) * weights, from the initial weights on; validation and
   // weights.safetensors use the average, the optimizer the raw weights. 0: off.

@@ -106,14 +106,22 @@ std::string remove_checkpoint(const fs::path& run_dir) {
   return first;
 }
 
+torch::Tensor pixel_loss(const torch::Tensor& sr, const torch::Tensor& hr, const LossOptions& loss) {
+  const torch::Tensor s = sr.to(torch::kFloat32);
+  if (loss.type == "l1") return torch::l1_loss(s, hr);
+  if (loss.type == "l2") return torch::mse_loss(s, hr);
+  if (loss.type == "charbonnier") return torch::sqrt((s - hr).square() + loss.eps * loss.eps).mean();
+  throw Error(fmt::format("options.loss: expected l1, l2 or charbonnier, got '{}'", loss.type));
+}
+
 torch::Tensor train_step_async(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
-                               GradientReducer* reducer, torch::ScalarType autocast) {
+                               GradientReducer* reducer, torch::ScalarType autocast, const LossOptions& loss_opt) {
   torch::Tensor sr;
   {
     AutocastScope amp(lr.device(), autocast);
     sr = net->forward(lr);
   }
-  torch::Tensor loss = torch::l1_loss(sr.to(torch::kFloat32), hr);
+  torch::Tensor loss = pixel_loss(sr, hr, loss_opt);
   adam.zero_grad();
   loss.backward();
   if (reducer) {
@@ -126,8 +134,8 @@ torch::Tensor train_step_async(SRNet& net, torch::optim::Adam& adam, const torch
 }
 
 double train_step(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
-                  GradientReducer* reducer, torch::ScalarType autocast) {
-  return train_step_async(net, adam, lr, hr, reducer, autocast).item<double>();
+                  GradientReducer* reducer, torch::ScalarType autocast, const LossOptions& loss) {
+  return train_step_async(net, adam, lr, hr, reducer, autocast, loss).item<double>();
 }
 
 double seconds_per_step(const Genome& genome, const TrainOptions& opt, int warmup, int steps) {
@@ -144,9 +152,9 @@ double seconds_per_step(const Genome& genome, const TrainOptions& opt, int warmu
   const int64_t n = opt.batch_size, p = opt.patch_lr;
   const torch::Tensor lr = in_format(torch::rand({n, 3, p, p}).to(device), opt.perf.channels_last);
   const torch::Tensor hr = in_format(torch::rand({n, 3, 4 * p, 4 * p}).to(device), opt.perf.channels_last);
-  for (int i = 0; i < warmup; ++i) train_step(net, adam, lr, hr, nullptr, autocast);
+  for (int i = 0; i < warmup; ++i) train_step(net, adam, lr, hr, nullptr, autocast, opt.loss);
   const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < steps; ++i) train_step(net, adam, lr, hr, nullptr, autocast);  // reads the loss: synchronises
+  for (int i = 0; i < steps; ++i) train_step(net, adam, lr, hr, nullptr, autocast, opt.loss);  // reads the loss: synchronises
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
 }
 
@@ -256,7 +264,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
     lr_t = in_format(lr_t, opt.perf.channels_last);
     hr_t = in_format(hr_t, opt.perf.channels_last);
 
-    torch::Tensor loss_t = train_step_async(net, adam, lr_t, hr_t, hooks.reducer, autocast);
+    torch::Tensor loss_t = train_step_async(net, adam, lr_t, hr_t, hooks.reducer, autocast, opt.loss);
     if (!ema.is_empty()) ema_update(ema, net, opt.ema_decay);
     if (!pending_loss.defined()) pending_from = it;
     pending_loss = pending_loss.defined() ? pending_loss + loss_t : loss_t;

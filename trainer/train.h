@@ -73,15 +73,20 @@ struct TrainData {
   std::shared_ptr<const std::vector<LoadedPair>> val;
 };
 
-// One optimisation step (forward, L1, backward, gradient averaging, Adam) and its loss
+// One optimisation step (forward, the pixel loss (L1 by default), backward, gradient averaging, Adam) and its loss
 // as a 0-d fp32 tensor on the device, without waiting for it (a GPU keeps queueing work).
 // `autocast`: forward in that dtype (kBFloat16) with fp32 weights, loss and Adam; kFloat: off.
 torch::Tensor train_step_async(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
-                               GradientReducer* reducer = nullptr, torch::ScalarType autocast = torch::kFloat);
+                               GradientReducer* reducer = nullptr, torch::ScalarType autocast = torch::kFloat,
+                               const LossOptions& loss = {});
 // The same step, returning the loss (synchronizes). train() runs exactly this step;
 // benchmarks time it.
 double train_step(SRNet& net, torch::optim::Adam& adam, const torch::Tensor& lr, const torch::Tensor& hr,
-                  GradientReducer* reducer = nullptr, torch::ScalarType autocast = torch::kFloat);
+                  GradientReducer* reducer = nullptr, torch::ScalarType autocast = torch::kFloat,
+                  const LossOptions& loss = {});
+
+// The options' pixel loss of sr against hr (fp32, mean over every value; LossOptions).
+torch::Tensor pixel_loss(const torch::Tensor& sr, const torch::Tensor& hr, const LossOptions& loss);
 
 // Mean seconds of `steps` training steps (after `warmup` untimed ones) of a genome at the
 // options' batch size, patch size, device and perf settings, on random tensors (no data read):

@@ -98,6 +98,32 @@ TEST(Options, EmaIsRecordedOnlyWhenOn) {
   EXPECT_NE(error_of([&] { load_train_options(f, {"ema=-0.5"}); }).find("options.ema"), std::string::npos);
 }
 
+// options.loss: l1 (absent from the record, as before it existed), l2, charbonnier {eps}.
+TEST(Options, LossParsesAndIsRecordedOnlyWhenNotL1) {
+  const TrainOptions l1 = load_train_options(write("loss1.yaml", "iterations: 10\n"));
+  EXPECT_EQ(l1.loss.type, "l1");
+  EXPECT_FALSE(to_json(l1).contains("loss"));
+  EXPECT_FALSE(to_json(load_train_options(write("loss1b.yaml", "loss: l1\n"))).contains("loss"));
+  const TrainOptions l2 = load_train_options(write("loss2.yaml", "loss: l2\n"));
+  EXPECT_EQ(l2.loss.type, "l2");
+  EXPECT_EQ(to_json(l2)["loss"], "l2");
+  const TrainOptions ch = load_train_options(write("loss3.yaml", "loss: {type: charbonnier, eps: 1.0e-6}\n"));
+  EXPECT_EQ(ch.loss.type, "charbonnier");
+  EXPECT_DOUBLE_EQ(ch.loss.eps, 1e-6);
+  EXPECT_EQ(to_json(ch)["loss"], (nlohmann::json{{"type", "charbonnier"}, {"eps", 1e-6}}));
+  // Round trip, and the override form `--set loss=l2`.
+  EXPECT_EQ(parse_train_options(to_json(ch), "rt").loss.eps, 1e-6);
+  EXPECT_EQ(load_train_options(write("loss4.yaml", "iterations: 10\n"), {"loss=l2"}).loss.type, "l2");
+  for (const auto& [text, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"loss: huber\n", "options.loss: expected l1, l2 or charbonnier, got 'huber'"},
+           {"loss: {type: l2, eps: 0.1}\n", "options.loss.eps"},
+           {"loss: {type: charbonnier, eps: 0}\n", "options.loss.eps"},
+           {"loss: 3\n", "options.loss"}}) {
+    const std::string f = write("lossbad.yaml", text);
+    EXPECT_NE(error_of([&] { load_train_options(f); }).find(needle), std::string::npos) << text;
+  }
+}
+
 TEST(Options, MultistepHalvesAtMilestones) {
   TrainOptions o;
   o.lr = 2e-4;

@@ -1,6 +1,7 @@
 // Trainer: real LibTorch training on real photos; exact resume; divergence handling.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "search_space/runtime.h"
 #include "search_space/weights.h"
 #include "trainer/evaluate.h"
+#include "trainer/loader.h"
 #include "trainer/matlab_resize.h"
 #include "trainer/train.h"
 
@@ -194,6 +196,56 @@ TEST(Train, EmaAveragesTheWeightsOfEveryStep) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("no ema.safetensors"), std::string::npos) << e.what();
   }
+}
+
+TEST(Train, PixelLossesByHand) {
+  // d = sr - hr = [0, 0.1, 0.2, -0.3]: L1 = 0.6 / 4 = 0.15; L2 = (0 + 0.01 + 0.04 + 0.09) / 4 =
+  // 0.035; Charbonnier (eps 0.1) = (0.1 + sqrt(0.02) + sqrt(0.05) + sqrt(0.1)) / 4.
+  const torch::Tensor hr = torch::full({1, 1, 2, 2}, 0.5f);
+  const torch::Tensor sr = hr + torch::tensor({0.0f, 0.1f, 0.2f, -0.3f}).reshape({1, 1, 2, 2});
+  LossOptions l;
+  EXPECT_NEAR(pixel_loss(sr, hr, l).item<double>(), 0.15, 1e-7);
+  l.type = "l2";
+  EXPECT_NEAR(pixel_loss(sr, hr, l).item<double>(), 0.035, 1e-7);
+  l.type = "charbonnier";
+  l.eps = 0.1;
+  EXPECT_NEAR(pixel_loss(sr, hr, l).item<double>(), (0.1 + std::sqrt(0.02) + std::sqrt(0.05) + std::sqrt(0.1)) / 4,
+              1e-7);
+  l.type = "huber";
+  EXPECT_THROW(pixel_loss(sr, hr, l), Error);
+}
+
+// The options' loss is what train() optimises: a run with loss l2 logs, at its first step, the
+// mean squared error of the initial network on batch 0, and trains to other weights than L1.
+TEST(Train, TheOptionsLossIsWhatTrainingMinimises) {
+  TrainData d = small_data();
+  TrainOptions o = quick_options(1);
+  o.loss.type = "l2";
+  o.log_every = 1;
+  const fs::path a = fresh_dir("l2");
+  const TrainResult r = train(tiny_genome(), d, o, a.string(), false, quiet());
+  ASSERT_EQ(r.status, "complete");
+  torch::manual_seed(7);  // the seed's initialisation, as train() makes it (quick_options' seed)
+  SRNet net(tiny_genome());
+  LoaderOptions lo;
+  lo.batch_size = o.batch_size;
+  lo.patch_lr = o.patch_lr;
+  lo.augment = o.augment;
+  lo.seed = o.seed;
+  const Batch b = make_batch(*d.train, lo, 0);
+  const int64_t p = b.patch_lr, P = p * b.scale;
+  double mse = 0;
+  {
+    torch::NoGradGuard ng;
+    const torch::Tensor sr = net->forward(torch::from_blob(const_cast<float*>(b.lr.data()), {b.n, 3, p, p}));
+    mse = torch::mse_loss(sr, torch::from_blob(const_cast<float*>(b.hr.data()), {b.n, 3, P, P})).item<double>();
+  }
+  EXPECT_NEAR(r.final_loss, mse, 1e-6 * mse);
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(a / "options.json"))["loss"], "l2");
+  TrainOptions l1 = quick_options(1);
+  const fs::path c = fresh_dir("l1");
+  const TrainResult r1 = train(tiny_genome(), d, l1, c.string(), false, quiet());
+  EXPECT_GT(std::abs(r1.final_loss - r.final_loss), 1e-6) << "L1 of the same batch differs from its MSE";
 }
 
 TEST(Train, ResumeRejectsADifferentGenome) {
