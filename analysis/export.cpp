@@ -236,6 +236,12 @@ class SourceWriter {
         esa(p + ".esa", /*rfdn=*/false);
         break;
       }
+      case BlockType::SPAB:  // SiLU as t * sigmoid(t): the same op in TorchScript and plain PyTorch
+        line("t = " + conv("y", p + ".c1_r"));
+        line("t = " + conv("t * torch.sigmoid(t)", p + ".c2_r"));
+        line("t = " + conv("t * torch.sigmoid(t)", p + ".c3_r"));
+        line("y = (t + y) * (torch.sigmoid(t) - 0.5)");
+        break;
       case BlockType::RFDB: {
         const Act lrelu{ActType::LeakyReLU, b.slope};
         // a1..a3: the distillations; t: the refined features, then the block's 1x1 output.

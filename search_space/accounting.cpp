@@ -119,6 +119,13 @@ void block(Counter& c, const Block& b, const std::string& p, int w, int res) {
       c.esa_conv(p + ".esa.conv4", e, w, 1, res, 0);
       break;
     }
+    case BlockType::SPAB:
+      // SPAN's names (hongyuanyu/SPAN span_arch.py SPAB), as deployed: each of its Conv3XC
+      // layers is one 3x3 conv at inference (SPAN trains them re-parameterised).
+      c.conv(p + ".c1_r", w, w, 3, res);
+      c.conv(p + ".c2_r", w, w, 3, res);
+      c.conv(p + ".c3_r", w, w, 3, res);
+      break;
     case BlockType::RFDB: {
       // RFDN's names (njulj/RFDN block.py RFDB and ESA): distilled dc = w / 2, ESA f = w / 4.
       const int dc = w / 2, f = w / 4;

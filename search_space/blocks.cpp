@@ -236,6 +236,24 @@ class RFDBImpl : public BlockImpl {
   double slope_;
 };
 
+// SPAN's swift parameter-free attention block (hongyuanyu/SPAN span_arch.py SPAB, at inference,
+// each Conv3XC a 3x3 conv): three 3x3 convs with SiLU between; the last conv's output t is both
+// the residual branch and, through sigmoid(t) - 0.5, a parameter-free attention on (t + x).
+class SPABImpl : public BlockImpl {
+ public:
+  explicit SPABImpl(int w) {
+    c1_r = register_module("c1_r", make_conv(w, w, 3));
+    c2_r = register_module("c2_r", make_conv(w, w, 3));
+    c3_r = register_module("c3_r", make_conv(w, w, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    auto t = torch::silu(c1_r(x));
+    t = c3_r(torch::silu(c2_r(t)));
+    return (t + x) * (torch::sigmoid(t) - 0.5);
+  }
+  torch::nn::Conv2d c1_r{nullptr}, c2_r{nullptr}, c3_r{nullptr};
+};
+
 }  // namespace
 
 std::shared_ptr<BlockImpl> make_block(const Block& b, int w) {
@@ -250,6 +268,7 @@ std::shared_ptr<BlockImpl> make_block(const Block& b, int w) {
     case BlockType::DWSepRes: return std::make_shared<DWSepImpl>(w, b.kernel);
     case BlockType::RLFB: return std::make_shared<RLFBImpl>(w, b.mid, b.esa, b.slope);
     case BlockType::RFDB: return std::make_shared<RFDBImpl>(w, b.slope);
+    case BlockType::SPAB: return std::make_shared<SPABImpl>(w);
   }
   return nullptr;
 }

@@ -16,7 +16,8 @@ using nlohmann::json;
 namespace {
 
 // The JSON names of kAllBlockTypes, in its order.
-constexpr std::array kBlockTypeNames{"res_relu", "res_lrelu", "ir", "imd", "awru", "dilated", "se", "dwsep", "rlfb", "rfdb"};
+constexpr std::array kBlockTypeNames{"res_relu", "res_lrelu", "ir",   "imd",  "awru", "dilated",
+                                     "se",       "dwsep",     "rlfb", "rfdb", "spab"};
 static_assert(kBlockTypeNames.size() == kAllBlockTypes.size(), "one JSON name per block type");
 const std::vector<std::string> kBlockNames(kBlockTypeNames.begin(), kBlockTypeNames.end());
 
@@ -121,7 +122,8 @@ std::string describe(const Block& b) {
     case BlockType::DWSepRes: return fmt::format("dwsep(k{})", b.kernel);
     case BlockType::RLFB:
       return b.mid > 0 ? fmt::format("rlfb(esa{},m{})", b.esa, b.mid) : fmt::format("rlfb(esa{})", b.esa);
-    case BlockType::ResReLU: break;  // no fields (no default: -Wswitch names a new type here)
+    case BlockType::ResReLU:
+    case BlockType::SPAB: break;  // no fields (no default: -Wswitch names a new type here)
   }
   return to_string(b.type);
 }
@@ -133,7 +135,8 @@ Block block_from_json(const json& j, const std::string& path) {
   for (size_t i = 0; i < kBlockNames.size(); ++i)
     if (kBlockNames[i] == t) b.type = kAllBlockTypes[i];
   switch (b.type) {
-    case BlockType::ResReLU: break;
+    case BlockType::ResReLU:
+    case BlockType::SPAB: break;
     case BlockType::ResLReLU: b.slope = r.number("slope", 0.0, 1.0, 0.1); break;
     case BlockType::IMD:
       b.slope = r.number("slope", 0.0, 1.0, 0.05);
@@ -176,7 +179,8 @@ json to_json(const Block& b) {
       j["esa"] = b.esa;
       j["mid"] = b.mid;
       break;
-    case BlockType::ResReLU: break;
+    case BlockType::ResReLU:
+    case BlockType::SPAB: break;
   }
   return j;
 }

@@ -41,12 +41,15 @@ enum class BlockType {
   RLFB,        // "rlfb":      ESA(c5(x + lrelu(c3(lrelu(c2(lrelu(c1(x)))))))), RLFN's block, {slope, esa, mid}
   RFDB,        // "rfdb":      RFDN's residual feature distillation block (1x1 distillations, shallow
                //              residual 3x3s, concat, 1x1, RFDN's ESA at width/4), {slope}
+  SPAB,        // "spab":      SPAN's swift parameter-free attention block (NTIRE 2024's efficient-SR
+               //              winner): t = c3(silu(c2(silu(c1(x))))), (t + x) * (sigmoid(t) - 0.5)
 };
 // Every block type, in the enum's order. A new type goes here too: the tests that every type
 // is parsed, built, counted, sampled and exported walk this list (README: adding a block type).
-inline constexpr std::array<BlockType, 10> kAllBlockTypes = {
+inline constexpr std::array<BlockType, 11> kAllBlockTypes = {
     BlockType::ResReLU, BlockType::ResLReLU, BlockType::InvRes,   BlockType::IMD,  BlockType::AWRU,
-    BlockType::Dilated, BlockType::SERes,    BlockType::DWSepRes, BlockType::RLFB, BlockType::RFDB};
+    BlockType::Dilated, BlockType::SERes,    BlockType::DWSepRes, BlockType::RLFB, BlockType::RFDB,
+    BlockType::SPAB};
 
 struct Block {
   BlockType type = BlockType::ResReLU;

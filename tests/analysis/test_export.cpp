@@ -53,7 +53,7 @@ const char* kAllBlocks =
     R"([{"type":"res_relu"},{"type":"res_lrelu","slope":0.00001},{"type":"ir","expand":2},)"
     R"({"type":"imd","slope":0.2},{"type":"awru","expand":3},{"type":"dilated","dilation":3},)"
     R"({"type":"se","reduction":3},{"type":"dwsep","kernel":7},{"type":"rlfb","slope":0.1,"esa":3,"mid":6},{"type":"rfdb","slope":0.2},)"
-    R"({"type":"imd","slope":0.1,"cca":true}])";
+    R"({"type":"imd","slope":0.1,"cca":true},{"type":"spab"}])";
 
 std::vector<Genome> handmade_genomes() {
   const std::string all = kAllBlocks;

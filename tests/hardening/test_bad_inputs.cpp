@@ -331,7 +331,7 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "--group-size 2 needs 2 MPI ranks per group"},
       // genomes and spaces
       {"unknown block type", "arch show @D/genome_bad_block.json",
-       "lr.blocks[3].type: expected one of {res_relu, res_lrelu, ir, imd, awru, dilated, se, dwsep, rlfb, rfdb}, got 'wormhole'"},
+       "lr.blocks[3].type: expected one of {res_relu, res_lrelu, ir, imd, awru, dilated, se, dwsep, rlfb, rfdb, spab}, got 'wormhole'"},
       {"genome width 0", "arch show @D/genome_width0.json", "lr.width: expected an integer in [1, 4096], got 0"},
       {"malformed genome json", "arch show @D/genome_malformed.json", "genome_malformed.json: malformed JSON"},
       {"unknown built-in arch", "arch show resnet9000", "unknown architecture 'resnet9000'"},

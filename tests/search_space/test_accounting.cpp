@@ -1,7 +1,10 @@
 // Accounting: analytic params and MACs against the published and hand-computed values.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "search_space/accounting.h"
+#include "search_space/genome.h"
 #include "search_space/registry.h"
 
 using namespace srnas;
@@ -62,6 +65,25 @@ TEST(Accounting, IMDNAim19MatchesKAIR) {
 //   conv_2 52->52: 24,388; upsampler 52->48 3x3: 22,512.  Total 543,740.
 // The NTIRE 2022 entry (rlfn_ntire.py RLFN_Prune, 46 channels, 48 between the 3x3 convs, 4
 // RLFBs) is 317,218 the same way; both are the sizes the RLFN authors give (0.543M, 0.317M).
+// SPAN's block in RLFN's frame (52 channels, 6 blocks): each SPAB is three 52->52 3x3 convs
+// as deployed, 3 x (24,336 + 52) = 73,164 (RLFB's three 3x3 convs without its 1x1 and ESA), so
+// the network has 543,740 - 6 x 82,564 + 6 x 73,164 = 487,340 params; per LR pixel a block
+// costs 3 x 24,336 MACs.
+TEST(Accounting, SpabByHand) {
+  Genome g = load_arch("rlfn").genome;
+  for (Block& b : g.lr.blocks) b = Block{BlockType::SPAB};
+  const Accounting a = account(g, 339, 510);
+  EXPECT_EQ(sum_prefix(a, "lr.blocks.0."), 73164);
+  EXPECT_EQ(a.params, 487340);
+  for (const auto& l : a.layers)
+    if (l.name.rfind("lr.blocks.4.", 0) == 0) {
+      EXPECT_EQ(l.kernel, 3) << l.name;
+      EXPECT_EQ(l.macs, int64_t(339) * 510 * 24336) << l.name;
+    }
+  EXPECT_EQ(describe(g.lr.blocks[0]), "spab");
+  EXPECT_EQ(to_json(g.lr.blocks[0]), nlohmann::json({{"type", "spab"}}));
+}
+
 TEST(Accounting, RLFNByHand) {
   const Accounting a = account(load_arch("rlfn").genome, 339, 510);
   EXPECT_EQ(a.params, 543740);
