@@ -104,6 +104,18 @@ TrainOptions parse_train_options(const json& j, const std::string& origin) {
         lr.finish();
       }
     }
+    if (const json* rp = r.get("reparam")) {
+      if (rp->is_string()) {
+        o.reparam.type = rp->get<std::string>();
+        if (o.reparam.type != "conv3xc")
+          throw Error(fmt::format("options.reparam: expected conv3xc, got '{}'", o.reparam.type));
+      } else {
+        JsonReader rr(*rp, "options.reparam");
+        o.reparam.type = rr.choice("type", {"conv3xc"});
+        o.reparam.gain = rr.integer("gain", 1, 4, o.reparam.gain);
+        rr.finish();
+      }
+    }
     o.ema_decay = r.number("ema", 0.0, 1.0, o.ema_decay);
     if (o.ema_decay >= 1.0)
       throw Error(fmt::format("options.ema: expected a decay in [0, 1) (0: off, 0.999: BasicSR's), got {}", o.ema_decay));
@@ -195,6 +207,7 @@ json to_json(const TrainOptions& o) {
           {"perf", {{"channels_last", o.perf.channels_last}, {"precision", o.perf.precision},
                     {"cudnn_benchmark", o.perf.cudnn_benchmark}, {"pin_memory", o.perf.pin_memory}}}};
   if (o.ema_decay > 0) j["ema"] = o.ema_decay;
+  if (!o.reparam.type.empty()) j["reparam"] = {{"type", o.reparam.type}, {"gain", o.reparam.gain}};
   if (o.loss.type == "charbonnier") j["loss"] = {{"type", o.loss.type}, {"eps", o.loss.eps}};
   else if (o.loss.type != "l1") j["loss"] = o.loss.type;  // l1: absent, as in the records of runs before `loss`
   return j;

@@ -32,6 +32,14 @@ struct LossOptions {
   double eps = 1e-3;        // charbonnier only
 };
 
+// Training-time re-parameterisation (trainer/reparam.h): every dense 3x3 conv at LR resolution
+// trains as SPAN's Conv3XC (1x1 -> 3x3 -> 1x1 at `gain` x the width, plus a 1x1 shortcut) and is
+// fused back into the genome's 3x3 conv, so the deployed network is unchanged.
+struct ReparamOptions {
+  std::string type;  // "" (off) | "conv3xc"
+  int gain = 2;      // 1..4
+};
+
 // How a step runs, not what it computes (up to rounding): options.perf.
 struct PerfOptions {
   bool channels_last = false;      // NHWC weights and activations (tensor cores on GPU; no gain on this CPU)
@@ -51,6 +59,7 @@ struct TrainOptions {
   double weight_decay = 0.0;
   Schedule schedule;
   LossOptions loss;           // `loss: l2` or {type: charbonnier, eps: 1.0e-3}; written only when not l1
+  ReparamOptions reparam;     // `reparam: {type: conv3xc, gain: 2}`; written only when on
   // Exponential moving average of the weights (BasicSR's ema_decay): after every step
   // ema = decay * ema + (1 - decay) * weights, from the initial weights on; validation and
   // weights.safetensors use the average, the optimizer the raw weights. 0: off.

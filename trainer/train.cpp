@@ -1,4 +1,5 @@
 #include "trainer/train.h"
+#include "trainer/reparam.h"
 
 #include <chrono>
 #include <cmath>
@@ -48,12 +49,18 @@ void ema_copy(SRNet& ema, SRNet& net) {
   for (size_t i = 0; i < e.size(); ++i) e[i].copy_(w[i]);
 }
 
-// checkpoint/ = model.safetensors + optimizer.pt + state.json (+ ema.safetensors), replaced atomically.
+// checkpoint/ = model.safetensors + optimizer.pt + state.json (+ ema.safetensors, + reparam.safetensors:
+// the expanded convs of options.reparam, model.safetensors then holding their fused values),
+// replaced atomically.
 void save_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, int64_t iteration,
-                     const Genome& genome, const TrainOptions& opt, SRNet& ema) {
+                     const Genome& genome, const TrainOptions& opt, SRNet& ema, Conv3XCReparam& rep) {
   fs::path tmp = out / kCheckpointTmpDir, dst = out / kCheckpointDir, old = out / kCheckpointOldDir;
   fs::remove_all(tmp);
   fs::create_directories(tmp);
+  if (!rep.is_empty()) {
+    rep->bake();
+    save_weights(*rep, (tmp / "reparam.safetensors").string());
+  }
   save_weights(*net, (tmp / "model.safetensors").string());
   if (!ema.is_empty()) save_weights(*ema, (tmp / "ema.safetensors").string());
   torch::save(adam, (tmp / "optimizer.pt").string());
@@ -67,7 +74,8 @@ void save_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, 
   fs::remove_all(old);
 }
 
-int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, const Genome& genome, SRNet& ema) {
+int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, const Genome& genome, SRNet& ema,
+                        Conv3XCReparam& rep) {
   fs::path dir = out / kCheckpointDir;
   json state;
   try {
@@ -79,6 +87,10 @@ int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& ada
     throw Error(fmt::format("{}: checkpoint is for genome {}, not {}", dir.string(), state.value("genome_hash", "?"),
                             genome_hash(genome)));
   load_weights(*net, (dir / "model.safetensors").string());
+  const bool has_rep = fs::exists(dir / "reparam.safetensors");
+  if (has_rep != !rep.is_empty())
+    throw Error(fmt::format("{}: this run started {} options.reparam", dir.string(), has_rep ? "with" : "without"));
+  if (has_rep) load_weights(*rep, (dir / "reparam.safetensors").string());
   torch::load(adam, (dir / "optimizer.pt").string());
   if (!ema.is_empty()) {
     if (!fs::exists(dir / "ema.safetensors"))
@@ -124,9 +136,10 @@ torch::Tensor train_step_async(SRNet& net, torch::optim::Adam& adam, const torch
   torch::Tensor loss = pixel_loss(sr, hr, loss_opt);
   adam.zero_grad();
   loss.backward();
-  if (reducer) {
+  if (reducer) {  // what the optimizer updates (options.reparam: the expanded convs, not the fused)
     std::vector<torch::Tensor> grads;
-    for (auto& p : net->parameters()) grads.push_back(p.grad());
+    for (auto& group : adam.param_groups())
+      for (auto& p : group.params()) grads.push_back(p.grad());
     reducer->average(grads);
   }
   adam.step();
@@ -178,9 +191,11 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
   const torch::ScalarType autocast = precision_dtype(opt.perf.precision, "options.perf.precision");
   // On a GPU the loss is read back only when it is logged or checked, so steps queue up.
   const bool sync_each_step = !device.is_cuda();
-  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(opt.lr)
-                                                 .betas({opt.beta1, opt.beta2})
-                                                 .weight_decay(opt.weight_decay));
+  // options.reparam: the 3x3 convs train through expanded parameters (trainer/reparam.h).
+  Conv3XCReparam rep(nullptr);
+  if (!opt.reparam.type.empty()) rep = Conv3XCReparam(net, genome, opt.reparam.gain);
+  torch::optim::Adam adam(rep.is_empty() ? net->parameters() : rep->trainable(),
+                          torch::optim::AdamOptions(opt.lr).betas({opt.beta1, opt.beta2}).weight_decay(opt.weight_decay));
   // The weights' moving average (options.ema): validated and saved instead of the raw ones.
   SRNet ema(nullptr);
   if (opt.ema_decay > 0) {
@@ -189,8 +204,11 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
     if (opt.perf.channels_last) to_channels_last(*ema);
   }
   int64_t start = 0;
-  if (resume && has_checkpoint(out)) start = load_checkpoint(out, net, adam, genome, ema);
-  else if (!hooks.init_weights.empty()) load_weights(*net, hooks.init_weights);  // fine-tuning
+  if (resume && has_checkpoint(out)) start = load_checkpoint(out, net, adam, genome, ema, rep);
+  else if (!hooks.init_weights.empty()) {
+    if (!rep.is_empty()) throw Error("options.reparam: cannot start from given weights (--init): they are the fused convs");
+    load_weights(*net, hooks.init_weights);  // fine-tuning
+  }
   if (!ema.is_empty() && start == 0) ema_copy(ema, net);  // the average starts at the initial weights
   if (dp_rank == 0) {
     write_json(out / "genome.json", to_json(genome));
@@ -238,6 +256,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
 
   auto validate = [&](int64_t it) {
     if (!data.val || data.val->empty()) return;
+    if (!rep.is_empty()) rep->bake();
     QualityResult q = evaluate_quality(model_function(ema.is_empty() ? net : ema), *data.val, device);
     net->train();
     result.val_psnr_rgb = q.psnr_rgb;
@@ -264,8 +283,12 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
     lr_t = in_format(lr_t, opt.perf.channels_last);
     hr_t = in_format(hr_t, opt.perf.channels_last);
 
+    if (!rep.is_empty()) rep->apply();  // the fused 3x3 weights, through which this step's gradients flow
     torch::Tensor loss_t = train_step_async(net, adam, lr_t, hr_t, hooks.reducer, autocast, opt.loss);
-    if (!ema.is_empty()) ema_update(ema, net, opt.ema_decay);
+    if (!ema.is_empty()) {
+      if (!rep.is_empty()) rep->bake();  // the average is of the deployed (fused) weights
+      ema_update(ema, net, opt.ema_decay);
+    }
     if (!pending_loss.defined()) pending_from = it;
     pending_loss = pending_loss.defined() ? pending_loss + loss_t : loss_t;
     last_loss = loss_t;
@@ -294,7 +317,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
       window_n = 0;
     }
     if (ckpt_now && dp_rank == 0)
-      save_checkpoint(out, net, adam, done, genome, opt, ema);
+      save_checkpoint(out, net, adam, done, genome, opt, ema, rep);
   }
   if (result.status == "stopped") flush_losses(it);
   result.iterations = it;
@@ -303,7 +326,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
 
   // 4. Final checkpoint, weights, validation, result.
   if (result.status != "diverged") {
-    if (dp_rank == 0) save_checkpoint(out, net, adam, it, genome, opt, ema);
+    if (dp_rank == 0) save_checkpoint(out, net, adam, it, genome, opt, ema, rep);
     if (result.status == "complete") {
       validate(it);
       result.weights_path = (out / "weights.safetensors").string();

@@ -1,6 +1,6 @@
 // srnas_dp_check: the data-parallel equality check's worker (run by test_data_parallel).
 //
-//   srnas_dp_check --out FILE --steps K --batch B [--seed S] [--threads T]   (alone, or under mpirun -np N)
+//   srnas_dp_check --out FILE --steps K --batch B [--seed S] [--threads T] [--reparam 1]   (alone, or under mpirun -np N)
 // trains a tiny genome on synthetic in-memory data for K steps with global batch B (split over
 // the N ranks, gradients averaged with the MPI reducer), T (1) LibTorch threads, on the CPU; rank 0
 // writes the final weights to FILE. The same (K, B, S) must give the same weights for any N.
@@ -37,6 +37,7 @@ struct Args {
   uint64_t seed = 7;
   int threads = 1;  // LibTorch threads per rank
   int layout = 0;   // > 0: the layout self-test with this group size
+  int reparam = 0;  // 1: options.reparam conv3xc (the reducer then averages the expanded convs)
 };
 
 Args parse(int argc, char** argv) {
@@ -52,6 +53,7 @@ Args parse(int argc, char** argv) {
       else if (k == "--seed") a.seed = std::stoull(v);
       else if (k == "--threads") a.threads = std::stoi(v);
       else if (k == "--layout") a.layout = std::stoi(v);
+      else if (k == "--reparam") a.reparam = std::stoi(v);
       else throw Error(fmt::format("unknown option {}", k));
     } catch (const std::logic_error&) {
       throw Error(fmt::format("{}: expected a number, got '{}'", k, v));
@@ -99,6 +101,7 @@ void train_run(const Args& a, int rank, int size) {
   o.log_every = 1000;
   o.workers = 1;
   o.device = "cpu";
+  if (a.reparam) o.reparam.type = "conv3xc";
   TrainData d;
   d.train = synthetic_data();
   d.val = std::make_shared<std::vector<LoadedPair>>();  // no validation

@@ -72,22 +72,23 @@ std::string mpirun_prefix(int np) {
   return fmt::format("{} --oversubscribe --bind-to none --mca btl self,vader -np {} ", mpirun, np);
 }
 
-std::string dp_check(const fs::path& out, int steps, int batch, int seed) {
-  return fmt::format("{} --out {} --steps {} --batch {} --seed {}", SRNAS_DP_CHECK, out.string(), steps, batch, seed);
+std::string dp_check(const fs::path& out, int steps, int batch, int seed, const std::string& extra = "") {
+  return fmt::format("{} --out {} --steps {} --batch {} --seed {} {}", SRNAS_DP_CHECK, out.string(), steps, batch, seed,
+                     extra);
 }
 
 // One process without MPI (the variables that mark an MPI launch removed, should the test itself
 // run under mpirun).
-void train_alone(const fs::path& out, int steps, int batch, int seed) {
-  Proc r = run("env -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK -u PMI_RANK " + dp_check(out, steps, batch, seed));
+void train_alone(const fs::path& out, int steps, int batch, int seed, const std::string& extra = "") {
+  Proc r = run("env -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK -u PMI_RANK " + dp_check(out, steps, batch, seed, extra));
   ASSERT_EQ(r.status, 0) << r.output;
   ASSERT_TRUE(fs::exists(out)) << r.output;
 }
 
-void train_mpi(const fs::path& out, int np, int steps, int batch, int seed) {
+void train_mpi(const fs::path& out, int np, int steps, int batch, int seed, const std::string& extra = "") {
   const std::string prefix = mpirun_prefix(np);
   ASSERT_FALSE(prefix.empty());
-  Proc r = run(prefix + dp_check(out, steps, batch, seed));
+  Proc r = run(prefix + dp_check(out, steps, batch, seed, extra));
   ASSERT_EQ(r.status, 0) << r.output;
   ASSERT_TRUE(fs::exists(out)) << r.output;
 }
@@ -151,6 +152,21 @@ TEST(DataParallel, TwoRanksTrainToTheWeightsOfOneRank) {
   EXPECT_LT(same.elementwise, 1e-3);
   // Not vacuous: another seed gives other weights.
   EXPECT_GT(compare_weights(dir / "np2.safetensors", dir / "np2_seed8.safetensors").scaled, 1e-2);
+  fs::remove_all(dir);
+}
+
+// options.reparam: the ranks average the gradients of the expanded convs (what Adam updates),
+// and the fused weights still equal one rank's.
+TEST(DataParallel, TwoRanksWithReparamTrainToTheWeightsOfOneRank) {
+  fs::path dir = fresh("np2_reparam");
+  train_alone(dir / "np1.safetensors", 6, 4, 7, "--reparam 1");
+  train_mpi(dir / "np2.safetensors", 2, 6, 4, 7, "--reparam 1");
+  train_alone(dir / "plain.safetensors", 6, 4, 7);
+  if (HasFailure()) return;
+  const Difference same = compare_weights(dir / "np1.safetensors", dir / "np2.safetensors");
+  EXPECT_LT(same.scaled, 1e-5);
+  EXPECT_GT(compare_weights(dir / "np1.safetensors", dir / "plain.safetensors").scaled, 1e-2)
+      << "re-parameterised training takes another path";
   fs::remove_all(dir);
 }
 

@@ -124,6 +124,23 @@ TEST(Options, LossParsesAndIsRecordedOnlyWhenNotL1) {
   }
 }
 
+TEST(Options, ReparamParsesAndIsRecordedOnlyWhenOn) {
+  EXPECT_FALSE(to_json(load_train_options(write("rp0.yaml", "iterations: 10\n"))).contains("reparam"));
+  const TrainOptions a = load_train_options(write("rp1.yaml", "reparam: conv3xc\n"));
+  EXPECT_EQ(a.reparam.type, "conv3xc");
+  EXPECT_EQ(a.reparam.gain, 2);
+  const TrainOptions b = load_train_options(write("rp2.yaml", "reparam: {type: conv3xc, gain: 3}\n"));
+  EXPECT_EQ(to_json(b)["reparam"], (nlohmann::json{{"type", "conv3xc"}, {"gain", 3}}));
+  EXPECT_EQ(parse_train_options(to_json(b), "rt").reparam.gain, 3);
+  for (const auto& [text, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"reparam: ecb\n", "options.reparam: expected conv3xc, got 'ecb'"},
+           {"reparam: {type: conv3xc, gain: 9}\n", "options.reparam.gain"},
+           {"reparam: {gain: 2}\n", "options.reparam: missing required key 'type'"}}) {
+    const std::string f = write("rpbad.yaml", text);
+    EXPECT_NE(error_of([&] { load_train_options(f); }).find(needle), std::string::npos) << text;
+  }
+}
+
 TEST(Options, MultistepHalvesAtMilestones) {
   TrainOptions o;
   o.lr = 2e-4;

@@ -16,6 +16,7 @@
 #include "trainer/evaluate.h"
 #include "trainer/loader.h"
 #include "trainer/matlab_resize.h"
+#include "trainer/reparam.h"
 #include "trainer/train.h"
 
 #include "../support/images.h"
@@ -246,6 +247,86 @@ TEST(Train, TheOptionsLossIsWhatTrainingMinimises) {
   const fs::path c = fresh_dir("l1");
   const TrainResult r1 = train(tiny_genome(), d, l1, c.string(), false, quiet());
   EXPECT_GT(std::abs(r1.final_loss - r.final_loss), 1e-6) << "L1 of the same batch differs from its MSE";
+}
+
+// SPAN's Conv3XC, written out as it trains (pad, 1x1, valid 3x3, 1x1, plus a 1x1 shortcut),
+// equals the one 3x3 conv fuse_conv3xc gives, border pixels included.
+TEST(Reparam, FusedConvEqualsTheExpandedForm) {
+  torch::manual_seed(3);
+  const int64_t c = 5, o = 6, g = 2;
+  auto r = [](std::vector<int64_t> shape) { return torch::randn(shape, torch::kFloat64); };
+  const torch::Tensor w1 = r({g * c, c, 1, 1}), b1 = r({g * c}), w2 = r({g * o, g * c, 3, 3}), b2 = r({g * o}),
+                      w3 = r({o, g * o, 1, 1}), b3 = r({o}), wsk = r({o, c, 1, 1}), bsk = r({o});
+  const torch::Tensor x = r({2, c, 9, 7});
+  namespace F = torch::nn::functional;
+  torch::Tensor t = torch::conv2d(torch::constant_pad_nd(x, {1, 1, 1, 1}, 0), w1, b1);
+  t = torch::conv2d(torch::conv2d(t, w2, b2), w3, b3) + torch::conv2d(x, wsk, bsk);
+  const auto [k, b] = fuse_conv3xc(w1, b1, w2, b2, w3, b3, wsk, bsk);
+  EXPECT_EQ(k.sizes(), (std::vector<int64_t>{o, c, 3, 3}));
+  const torch::Tensor fused = torch::conv2d(x, k, b, 1, 1);
+  EXPECT_LT((fused - t).abs().max().item<double>(), 1e-10);
+}
+
+// options.reparam trains the 3x3 convs through expanded parameters: the run differs from a
+// plain one, its weights.safetensors is the deployed genome's (a plain SRNet scores what the
+// run validated), and it resumes bit-identically.
+TEST(Reparam, TrainingSavesTheFusedNetworkAndResumesExactly) {
+  TrainData d = small_data();
+  TrainOptions o = quick_options(4);
+  o.reparam.type = "conv3xc";
+  {
+    torch::manual_seed(1);
+    SRNet net(tiny_genome());
+    Conv3XCReparam rep(net, tiny_genome(), 2);
+    // head, 2 blocks x 2 convs, and no trunk (no long skip): the up conv is not at the LR side.
+    EXPECT_EQ(rep->conv_names(), (std::vector<std::string>{"head", "lr.blocks.0.conv1", "lr.blocks.0.conv2",
+                                                            "lr.blocks.1.conv1", "lr.blocks.1.conv2"}));
+    const torch::Tensor x = torch::rand({1, 3, 10, 11});
+    rep->apply();
+    const torch::Tensor a = net->forward(x).detach();
+    rep->bake();
+    EXPECT_LT((net->forward(x) - a).abs().max().item<double>(), 1e-5) << "apply and bake give one network";
+  }
+  const fs::path a = fresh_dir("reparam");
+  const TrainResult r = train(tiny_genome(), d, o, a.string(), false, quiet());
+  ASSERT_EQ(r.status, "complete");
+  EXPECT_TRUE(fs::exists(a / "checkpoint" / "reparam.safetensors"));
+  SRNet plain(tiny_genome());
+  load_weights(*plain, (a / "weights.safetensors").string());
+  EXPECT_EQ(evaluate_quality(model_function(plain), *d.val, torch::kCPU).psnr_rgb, r.val_psnr_rgb);
+  const fs::path p = fresh_dir("plain");
+  ASSERT_EQ(train(tiny_genome(), d, quick_options(4), p.string(), false, quiet()).status, "complete");
+  EXPECT_NE(bytes(a / "weights.safetensors"), bytes(p / "weights.safetensors"));
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(a / "options.json"))["reparam"],
+            (nlohmann::json{{"type", "conv3xc"}, {"gain", 2}}));
+
+  int calls = 0;
+  TrainHooks stop = quiet();
+  stop.should_stop = [&] { return ++calls > 2; };
+  const fs::path b = fresh_dir("reparam_resumed");
+  ASSERT_EQ(train(tiny_genome(), d, o, b.string(), false, stop).status, "stopped");
+  ASSERT_EQ(train(tiny_genome(), d, o, b.string(), true, quiet()).status, "complete");
+  EXPECT_EQ(bytes(b / "weights.safetensors"), bytes(a / "weights.safetensors"));
+  // A checkpoint of the other kind is refused, naming the option.
+  calls = 0;
+  const fs::path c = fresh_dir("reparam_mixed");
+  ASSERT_EQ(train(tiny_genome(), d, o, c.string(), false, stop).status, "stopped");
+  try {
+    train(tiny_genome(), d, quick_options(4), c.string(), true, quiet());
+    ADD_FAILURE() << "resumed a re-parameterised checkpoint without the option";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("started with options.reparam"), std::string::npos) << e.what();
+  }
+  // With the weights' average: the average of the deployed weights, saved and validated.
+  TrainOptions oe = o;
+  oe.ema_decay = 0.5;
+  const fs::path e = fresh_dir("reparam_ema");
+  const TrainResult re = train(tiny_genome(), d, oe, e.string(), false, quiet());
+  ASSERT_EQ(re.status, "complete");
+  SRNet averaged(tiny_genome());
+  load_weights(*averaged, (e / "weights.safetensors").string());
+  EXPECT_EQ(evaluate_quality(model_function(averaged), *d.val, torch::kCPU).psnr_rgb, re.val_psnr_rgb);
+  EXPECT_NE(bytes(e / "weights.safetensors"), bytes(a / "weights.safetensors"));
 }
 
 TEST(Train, ResumeRejectsADifferentGenome) {
