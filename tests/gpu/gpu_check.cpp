@@ -34,6 +34,7 @@
 #include "search_space/runtime.h"
 #include "trainer/evaluate.h"
 #include "trainer/perf.h"
+#include "trainer/reparam.h"
 #include "trainer/train.h"
 
 using namespace srnas;
@@ -120,6 +121,31 @@ void check_training_step(const torch::Device& dev) {
   check(std::isfinite(l) && std::abs(l - losses[0][0]) < 0.05 * losses[0][0],
         fmt::format("bf16 autocast + channels-last step: loss {:.6f} (fp32 CPU {:.6f})", l, losses[0][0]));
   row({{"check", "cuda_train_step"}, {"max_rel_diff", worst}, {"bf16_loss", l}, {"fp32_loss", losses[0][0]}});
+
+  // SPAN's block trained re-parameterised (options.reparam): the fused convs on CUDA as on CPU.
+  at::globalContext().setAllowTF32CuDNN(false);
+  const Genome span = genome_from_string(R"({
+    "head": {"act": {"type": "none"}}, "lr": {"width": 16, "blocks": [{"type": "spab", "repeat": 2}]},
+    "upsampler": {"type": "pixelshuffle4", "act": {"type": "none"}}, "x4": {"width": 8},
+    "tail": {"hr_conv": false}, "global_skip": "bicubic", "init": {"type": "pytorch"}})");
+  std::vector<double> rp[2];
+  for (int d = 0; d < 2; ++d) {
+    const torch::Device on = d == 0 ? torch::Device(torch::kCPU) : dev;
+    torch::manual_seed(0);
+    SRNet net(span);
+    net->to(on);
+    Conv3XCReparam rep(net, span, 2);
+    torch::optim::Adam adam(rep->trainable(), torch::optim::AdamOptions(1e-3).betas({0.9, 0.99}));
+    for (int s = 0; s < 3; ++s) {
+      rep->apply();
+      rp[d].push_back(train_step(net, adam, lr.to(on), hr.to(on)));
+    }
+  }
+  double rworst = 0;
+  for (int s = 0; s < 3; ++s) rworst = std::max(rworst, std::abs(rp[1][s] - rp[0][s]) / rp[0][s]);
+  check(rworst < 1e-3, fmt::format("spab + reparam conv3xc, 3 steps: max rel loss diff CUDA vs CPU {:.2e}", rworst));
+  at::globalContext().setAllowTF32CuDNN(true);
+  row({{"check", "cuda_reparam_step"}, {"max_rel_diff", rworst}});
 }
 
 // 3. Runtime ratio with CUDA events, per precision.
