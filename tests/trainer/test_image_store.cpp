@@ -47,6 +47,31 @@ bool same_bytes(const ImageView& v, const Image& img) {
   return v.h == img.h && v.w == img.w && std::memcmp(v.rgb, img.rgb.data(), img.rgb.size()) == 0;
 }
 
+// Runs body(k) in n forked processes at once (k = 0..n-1), each exiting with what it returns
+// (an exception: 3), and expects every one to exit 0.
+void in_processes(int n, const std::function<int(int)>& body) {
+  std::vector<pid_t> kids;
+  for (int k = 0; k < n; ++k) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int code = 3;
+      try {
+        code = body(k);
+      } catch (...) {
+      }
+      std::fflush(stderr);
+      ::_exit(code);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t pid : kids) {
+    int st = 0;
+    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+  }
+}
+
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -189,30 +214,15 @@ TEST_F(StoreTest, DamagedFilesAreRebuilt) {
 TEST_F(StoreTest, ConcurrentProcessesDecodeOnce) {
   const Dataset ds = bench();
   const std::vector<LoadedPair> decoded = load_pairs(ds, 0);
-  std::vector<pid_t> kids;
-  for (int k = 0; k < 4; ++k) {
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int code = 0;
-      try {
-        std::vector<std::string> lines;
-        const auto m = map(ds, &lines);
-        for (size_t i = 0; i < decoded.size(); ++i)
-          if (!same_bytes((*m)[i].hr, decoded[i].hr) || !same_bytes((*m)[i].lr, decoded[i].lr)) code = 2;
-        std::ofstream((dir_ / fmt::format("kid{}.log", k)).string()) << (any_has(lines, "decoding") ? "built" : "mapped");
-      } catch (...) {
-        code = 3;
-      }
-      ::_exit(code);
-    }
-    kids.push_back(pid);
-  }
-  for (pid_t pid : kids) {
-    int st = 0;
-    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
-  }
+  in_processes(4, [&](int k) {
+    std::vector<std::string> lines;
+    const auto m = map(ds, &lines);
+    int code = 0;
+    for (size_t i = 0; i < decoded.size(); ++i)
+      if (!same_bytes((*m)[i].hr, decoded[i].hr) || !same_bytes((*m)[i].lr, decoded[i].lr)) code = 2;
+    std::ofstream((dir_ / fmt::format("kid{}.log", k)).string()) << (any_has(lines, "decoding") ? "built" : "mapped");
+    return code;
+  });
   int built = 0;
   for (int k = 0; k < 4; ++k) {
     std::ifstream in((dir_ / fmt::format("kid{}.log", k)).string());
@@ -227,31 +237,13 @@ TEST_F(StoreTest, ConcurrentProcessesDecodeOnce) {
 // it at once take turns, one makes the images, and nobody reads a half-written PNG.
 TEST_F(StoreTest, ConcurrentProcessesMakeTheLrCacheOnce) {
   for (int i = 0; i < 6; ++i) write_png((dir_ / "plain" / fmt::format("c{}.png", i)).string(), pattern(64, 80, 20 + i));
-  std::vector<pid_t> kids;
-  for (int k = 0; k < 3; ++k) {
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      const std::string log = (dir_ / fmt::format("lr{}.log", k)).string();
-      FILE* f = std::freopen(log.c_str(), "w", stderr);
-      int code = f ? 0 : 4;
-      try {
-        const Dataset ds = plain();
-        for (const LoadedPair& p : load_pairs(ds, 0))
-          if (p.lr != imresize_bicubic(p.hr, 0.25)) code = 2;
-      } catch (...) {
-        code = 3;
-      }
-      std::fflush(stderr);
-      ::_exit(code);
-    }
-    kids.push_back(pid);
-  }
-  for (pid_t pid : kids) {
-    int st = 0;
-    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
-  }
+  in_processes(3, [&](int k) {
+    const std::string log = (dir_ / fmt::format("lr{}.log", k)).string();
+    if (!std::freopen(log.c_str(), "w", stderr)) return 4;
+    for (const LoadedPair& p : load_pairs(plain(), 0))
+      if (p.lr != imresize_bicubic(p.hr, 0.25)) return 2;
+    return 0;
+  });
   int making = 0;
   for (int k = 0; k < 3; ++k) {
     std::ifstream in((dir_ / fmt::format("lr{}.log", k)).string());
@@ -267,27 +259,22 @@ TEST_F(StoreTest, ConcurrentProcessesMakeTheLrCacheOnce) {
 // leaves no temporary file and no cache file behind.
 TEST_F(StoreTest, AFileThatCannotBeWrittenIsAnErrorAndLeavesNothing) {
   const Dataset ds = bench();
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
+  in_processes(1, [&](int) {
     ::signal(SIGXFSZ, SIG_IGN);  // writes past the limit then fail with EFBIG
     struct rlimit lim {8192, 8192};
     ::setrlimit(RLIMIT_FSIZE, &lim);
-    int code = 1;
     try {
       map(ds);
     } catch (const Error& e) {
       const std::string msg = e.what();
       std::ofstream((dir_ / "err.txt").string()) << msg;
-      code = msg.find(".tmp.") != std::string::npos && msg.find('\n') == std::string::npos ? 0 : 2;
+      return msg.find(".tmp.") != std::string::npos && msg.find('\n') == std::string::npos ? 0 : 2;
     }
-    ::_exit(code);
-  }
-  int st = 0;
-  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+    return 1;
+  });
   std::ifstream in((dir_ / "err.txt").string());
   const std::string msg((std::istreambuf_iterator<char>(in)), {});
-  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st << ": " << msg;
+  EXPECT_FALSE(msg.empty()) << "the child reports its error";
   for (const auto& e : fs::directory_iterator(fs::path(cache_) / "decoded"))
     EXPECT_NE(e.path().extension(), ".srimg") << e.path();
   for (const auto& e : fs::directory_iterator(fs::path(cache_) / "decoded"))
