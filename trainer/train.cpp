@@ -161,13 +161,20 @@ double seconds_per_step(const Genome& genome, const TrainOptions& opt, int warmu
   configure_backend(opt.perf, device);
   if (opt.perf.channels_last) to_channels_last(*net);
   const torch::ScalarType autocast = precision_dtype(opt.perf.precision, "options.perf.precision");
-  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(opt.lr).betas({opt.beta1, opt.beta2}));
+  Conv3XCReparam rep(nullptr);  // a re-parameterised step also fuses its convs' weights
+  if (!opt.reparam.type.empty()) rep = Conv3XCReparam(net, genome, opt.reparam.gain);
+  torch::optim::Adam adam(rep.is_empty() ? net->parameters() : rep->trainable(),
+                          torch::optim::AdamOptions(opt.lr).betas({opt.beta1, opt.beta2}));
   const int64_t n = opt.batch_size, p = opt.patch_lr;
   const torch::Tensor lr = in_format(torch::rand({n, 3, p, p}).to(device), opt.perf.channels_last);
   const torch::Tensor hr = in_format(torch::rand({n, 3, 4 * p, 4 * p}).to(device), opt.perf.channels_last);
-  for (int i = 0; i < warmup; ++i) train_step(net, adam, lr, hr, nullptr, autocast, opt.loss);
+  auto step = [&] {
+    if (!rep.is_empty()) rep->apply();
+    return train_step(net, adam, lr, hr, nullptr, autocast, opt.loss);  // reads the loss: synchronises
+  };
+  for (int i = 0; i < warmup; ++i) step();
   const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < steps; ++i) train_step(net, adam, lr, hr, nullptr, autocast, opt.loss);  // reads the loss: synchronises
+  for (int i = 0; i < steps; ++i) step();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
 }
 

@@ -287,6 +287,7 @@ TEST(Reparam, TrainingSavesTheFusedNetworkAndResumesExactly) {
     rep->bake();
     EXPECT_LT((net->forward(x) - a).abs().max().item<double>(), 1e-5) << "apply and bake give one network";
   }
+  EXPECT_GT(seconds_per_step(tiny_genome(), o, 0, 1), 0.0) << "srnas plan times the re-parameterised step";
   const fs::path a = fresh_dir("reparam");
   const TrainResult r = train(tiny_genome(), d, o, a.string(), false, quiet());
   ASSERT_EQ(r.status, "complete");
