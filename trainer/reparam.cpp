@@ -50,6 +50,19 @@ Conv3XCReparamImpl::Conv3XCReparamImpl(SRNet& net, const Genome& genome, int gai
     e.c1 = holder->register_module("conv_0", conv(c, gain * c, 1));
     e.c2 = holder->register_module("conv_1", conv(gain * c, gain * o, 3));
     e.c3 = holder->register_module("conv_2", conv(gain * o, o, 1));
+    // Start at the scale the genome's init gave this conv (BasicSR's 0.1-scaled Kaiming keeps
+    // deep residual branches small): the fused kernel is linear in the last 1x1 and the
+    // shortcut, so scaling both (and their biases) scales the fused conv.
+    {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor k = fuse_conv3xc(e.c1->weight, e.c1->bias, e.c2->weight, e.c2->bias, e.c3->weight,
+                                           e.c3->bias, e.sk->weight, e.sk->bias).first;
+      const double want = e.target->weight.norm().item<double>(), have = k.norm().item<double>();
+      if (have > 0 && want > 0) {
+        const double a = want / have;
+        for (auto* t : {&e.c3->weight, &e.c3->bias, &e.sk->weight, &e.sk->bias}) t->mul_(a);
+      }
+    }
     convs_.push_back(e);
     names_.push_back(l.name);
   }

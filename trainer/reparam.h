@@ -9,7 +9,9 @@
 // parameters, with autograd (call it before every training forward); bake() writes the fused
 // values into the convs' own parameters without autograd (before validating or saving). The
 // expanded parameters are children of this module (state for checkpoints); trainable() is
-// what the optimizer updates. The fused conv equals the expanded form on any input to float
+// what the optimizer updates. The expanded convs start from LibTorch's default init, their last
+// 1x1 and shortcut scaled so that the fused kernel has the norm the genome's init gave the conv.
+// The fused conv equals the expanded form on any input to float
 // rounding, border included (Conv3XC pads before its first 1x1, so its bias reaches the border
 // taps as the fused bias does).
 #pragma once

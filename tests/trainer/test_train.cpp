@@ -277,6 +277,9 @@ TEST(Reparam, TrainingSavesTheFusedNetworkAndResumesExactly) {
   {
     torch::manual_seed(1);
     SRNet net(tiny_genome());
+    auto params = net->named_parameters();
+    const double head_norm = params["head.weight"].norm().item<double>();
+    const double conv_norm = params["lr.blocks.1.conv2.weight"].norm().item<double>();
     Conv3XCReparam rep(net, tiny_genome(), 2);
     // head, 2 blocks x 2 convs, and no trunk (no long skip): the up conv is not at the LR side.
     EXPECT_EQ(rep->conv_names(), (std::vector<std::string>{"head", "lr.blocks.0.conv1", "lr.blocks.0.conv2",
@@ -286,6 +289,10 @@ TEST(Reparam, TrainingSavesTheFusedNetworkAndResumesExactly) {
     const torch::Tensor a = net->forward(x).detach();
     rep->bake();
     EXPECT_LT((net->forward(x) - a).abs().max().item<double>(), 1e-5) << "apply and bake give one network";
+    // The fused convs start at the norms the genome's init (Kaiming x 0.1) gave them.
+    params = net->named_parameters();
+    EXPECT_NEAR(params["head.weight"].norm().item<double>(), head_norm, 1e-5 * head_norm);
+    EXPECT_NEAR(params["lr.blocks.1.conv2.weight"].norm().item<double>(), conv_norm, 1e-5 * conv_norm);
   }
   EXPECT_GT(seconds_per_step(tiny_genome(), o, 0, 1), 0.0) << "srnas plan times the re-parameterised step";
   const fs::path a = fresh_dir("reparam");
