@@ -34,10 +34,12 @@ FileStamp stamp_of(const std::filesystem::path& p);  // throws naming p when it 
 void parallel_for_each(size_t n, const std::function<void(size_t)>& fn);
 
 // An exclusive advisory lock (flock) on the file at path, created if missing, held for the
-// object's life: processes that build the same cache (the ranks of a node) take turns.
+// object's life: processes that build the same cache (the ranks of a node) take turns. Where
+// the lock file cannot be created because its folder is read-only (a shared, prepared cache),
+// there is nothing to build there and no lock is taken; other failures throw naming path.
 class FileLock {
  public:
-  explicit FileLock(const std::string& path);  // blocks; throws naming path on failure
+  explicit FileLock(const std::string& path);  // blocks
   ~FileLock();
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;

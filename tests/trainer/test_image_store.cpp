@@ -325,6 +325,40 @@ TEST_F(StoreTest, ListAndPruneTellCurrentFilesFromStaleOnes) {
   EXPECT_EQ(list_decoded_caches(cache_).at(0).status, "current");
 }
 
+// A cache folder this process cannot write (a prepared cache shared read-only): current LR and
+// decoded files are used without a lock. Run as another user (root cannot be denied).
+TEST_F(StoreTest, AReadOnlyCacheThatIsCurrentIsUsed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to drop to another user";
+  const std::vector<LoadedPair> decoded = load_pairs(bench(), 0);
+  map(bench());
+  map(plain());
+  for (fs::path p = dir_; p != p.parent_path(); p = p.parent_path()) {
+    if (p == fs::temp_directory_path()) break;
+    fs::permissions(p, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                           fs::perms::others_exec);
+  }
+  for (const auto& e : fs::recursive_directory_iterator(dir_))
+    if (e.is_directory()) fs::permissions(e.path(), fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+  in_processes(1, [&](int) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) return 4;
+    try {
+      const auto m = map(bench());
+      if (!same_bytes((*m)[2].hr, decoded[2].hr)) return 2;
+      if (load_pairs(plain(), 0).size() != 2 || map(plain())->size() != 2) return 2;
+    } catch (const Error& e) {
+      std::ofstream((fs::temp_directory_path() / fmt::format("srnas_ro_{}.txt", ::getppid())).string()) << e.what();
+      return 5;
+    }
+    return 0;
+  });
+  const fs::path err = fs::temp_directory_path() / fmt::format("srnas_ro_{}.txt", ::getpid());
+  if (fs::exists(err)) {
+    std::ifstream in(err.string());
+    ADD_FAILURE() << std::string((std::istreambuf_iterator<char>(in)), {});
+    fs::remove(err);
+  }
+}
+
 TEST_F(StoreTest, LoadTrainImagesPicksTheStore) {
   const Dataset ds = bench();
   const size_t need = decoded_size_estimate(ds);
