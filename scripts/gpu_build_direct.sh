@@ -53,7 +53,8 @@ PY
 SRC=(search_space/genome.cpp search_space/accounting.cpp search_space/space.cpp search_space/registry.cpp
      search_space/yaml_json.cpp search_space/text_file.cpp search_space/cpu_load.cpp search_space/blocks.cpp search_space/builder.cpp search_space/weights.cpp
      search_space/runtime.cpp trainer/image.cpp trainer/matlab_resize.cpp trainer/metrics.cpp trainer/dataset.cpp
-     trainer/loader.cpp trainer/options.cpp trainer/perf.cpp trainer/train.cpp trainer/evaluate.cpp
+     trainer/image_store.cpp trainer/loader.cpp trainer/options.cpp trainer/perf.cpp trainer/reparam.cpp trainer/train.cpp
+     trainer/evaluate.cpp
      distributed/buckets.cpp tests/gpu/gpu_check.cpp "$B/embedded_configs.cpp")
 DEFS="-DSRNAS_NO_OPENCV=1 -DFMT_HEADER_ONLY=1 -D_GLIBCXX_USE_CXX11_ABI=$ABI"
 # shellcheck disable=SC2054
