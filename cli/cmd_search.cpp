@@ -13,6 +13,7 @@
 #include "analysis/tracks.h"
 #include "analysis/importance.h"
 #include "cli/commands.h"
+#include "trainer/image_store.h"
 #include "cli/db_util.h"
 #include "cli/format.h"
 #include "cli/model_folder.h"
@@ -311,9 +312,7 @@ void add_search_commands(CLI::App& app) {
                cfg.macs_w);
     fmt::print("data {}: {} validation images (mean LR {}x{}), {} training images: {} to decode\n", cfg.data.describe(),
                p.val_images, p.val_lr_w, p.val_lr_h, p.train_images, format_duration(p.load_s));
-    const double mib = double(p.train_decoded_bytes) / (1024.0 * 1024.0);
-    fmt::print("  training images decode to {}, {}\n",
-               mib < 1024 ? fmt::format("{:.1f} MiB", mib) : fmt::format("{:.2f} GiB", mib / 1024.0),
+    fmt::print("  training images decode to {}, {}\n", size_text(double(p.train_decoded_bytes)),
                p.train_store == "memory"
                    ? fmt::format("held in memory by each of the {} worker(s)", p.workers)
                    : p.train_cache == "current"

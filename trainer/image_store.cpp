@@ -43,10 +43,7 @@ constexpr size_t kPage = 4096;
 
 size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
-std::string gib(double bytes) {
-  const double m = bytes / (1024.0 * 1024.0);
-  return m < 1024.0 ? fmt::format("{:.1f} MiB", m) : fmt::format("{:.2f} GiB", m / 1024.0);
-}
+
 
 // Closes a file descriptor on scope exit.
 struct Fd {
@@ -197,20 +194,20 @@ void build(const Dataset& ds, const Plan& plan, const std::string& path,
   const fs::space_info sp = fs::space(dir, ec);
   if (!ec && sp.available < plan.file_bytes) {
     throw Error(fmt::format("{}: the decoded images need {} but the disk has {} free: point $SRNAS_CACHE at a larger "
-                            "disk, or use loader.store: memory", dir.string(), gib(double(plan.file_bytes)),
-                            gib(double(sp.available))));
+                            "disk, or use loader.store: memory", dir.string(), size_text(double(plan.file_bytes)),
+                            size_text(double(sp.available))));
   }
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   const auto t0 = std::chrono::steady_clock::now();
   log(fmt::format("[data] decoding {} images of {} ({}) into {}", ds.pairs.size(), ds.root,
-                  gib(double(plan.file_bytes)), path));
+                  size_text(double(plan.file_bytes)), path));
   Fd f(::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (f.fd < 0) throw Error(fmt::format("{}: cannot create: {}", tmp, errno_text()));
   try {
     // Reserve the blocks first where the file system can (a full disk fails here, not midway);
     // the pixels go in with pwrite, so a disk that fills up anyway is an error, not a SIGBUS.
     if (int rc = ::posix_fallocate(f.fd, 0, static_cast<off_t>(plan.file_bytes)); rc != 0) {
-      if (rc == ENOSPC) throw Error(fmt::format("{}: no space left for {}", tmp, gib(double(plan.file_bytes))));
+      if (rc == ENOSPC) throw Error(fmt::format("{}: no space left for {}", tmp, size_text(double(plan.file_bytes))));
       if (::ftruncate(f.fd, static_cast<off_t>(plan.file_bytes)) != 0)
         throw Error(fmt::format("{}: cannot size to {} bytes: {}", tmp, plan.file_bytes, errno_text()));
     }
@@ -254,6 +251,11 @@ void build(const Dataset& ds, const Plan& plan, const std::string& path,
 }
 
 }  // namespace
+
+std::string size_text(double bytes) {
+  const double m = bytes / (1024.0 * 1024.0);
+  return m < 1024.0 ? fmt::format("{:.1f} MiB", m) : fmt::format("{:.2f} GiB", m / 1024.0);
+}
 
 TrainImages::TrainImages(std::vector<LoadedPair> pairs) : owned_(std::move(pairs)) {
   views_.reserve(owned_.size());
@@ -412,7 +414,7 @@ bool store_maps(const StoreOptions& opt, size_t decoded_bytes, std::string* why)
   }
   if (opt.max_bytes > 0 && decoded_bytes > opt.max_bytes) {
     if (why) *why = fmt::format("the training images decode to {}, above loader.max_memory_mb ({} MiB): mapping them "
-                                "from a cache file (loader.store: auto)", gib(double(decoded_bytes)), opt.max_bytes >> 20);
+                                "from a cache file (loader.store: auto)", size_text(double(decoded_bytes)), opt.max_bytes >> 20);
     return true;
   }
   return false;

@@ -94,6 +94,9 @@ std::vector<DecodedCacheFile> list_decoded_caches(const std::string& cache_dir =
 // reading it; the space is free once it lets go.
 std::vector<DecodedCacheFile> prune_decoded_caches(const std::string& cache_dir = "");
 
+// "113.0 MiB" below 1 GiB, else "30.12 GiB": how the store and `srnas plan` print sizes.
+std::string size_text(double bytes);
+
 // Bytes the decoded images of ds take (HR modcropped + LR), from the image headers; an image
 // whose header cannot be read counts 0.
 size_t decoded_size_estimate(const Dataset& ds);
