@@ -620,6 +620,16 @@ Dataset open_dataset(const std::string& dir, const std::string& split, int scale
   return ds;
 }
 
+size_t pair_decoded_bytes_estimate(const ImagePair& p, int s) {
+  if (s < 1) throw Error(fmt::format("{}: scale must be >= 1, got {}", p.hr_path, s));
+  int hh = 0, hw = 0, lh = 0, lw = 0;
+  const bool hr_ok = probe_image_size(p.hr_path, &hh, &hw);
+  const bool lr_ok = probe_image_size(p.lr_path, &lh, &lw);
+  const int mh = hh - hh % s, mw = hw - hw % s;
+  if (hr_ok && lr_ok && (lh * s != mh || lw * s != mw)) throw_mismatch(p, s, mh, mw, lh, lw);
+  return (hr_ok ? size_t(3) * mh * mw : 0) + (lr_ok ? size_t(3) * lh * lw : 0);
+}
+
 std::vector<LoadedPair> load_pairs(const Dataset& ds, size_t max_bytes) {
   const int s = ds.scale;
   if (ds.pairs.empty()) {
@@ -636,16 +646,7 @@ std::vector<LoadedPair> load_pairs(const Dataset& ds, size_t max_bytes) {
   std::vector<size_t> estimate(n, 0);
   size_t known_total = 0;
   for (size_t i = 0; i < n; ++i) {
-    const ImagePair& p = ds.pairs[i];
-    int hh = 0, hw = 0, lh = 0, lw = 0;
-    const bool hr_ok = probe_image_size(p.hr_path, &hh, &hw);
-    const bool lr_ok = probe_image_size(p.lr_path, &lh, &lw);
-    if (hr_ok && lr_ok) {
-      const int mh = hh - hh % s, mw = hw - hw % s;
-      if (lh * s != mh || lw * s != mw) throw_mismatch(p, s, mh, mw, lh, lw);
-    }
-    if (hr_ok) estimate[i] += size_t(3) * (hh - hh % s) * (hw - hw % s);
-    if (lr_ok) estimate[i] += size_t(3) * lh * lw;
+    estimate[i] = pair_decoded_bytes_estimate(ds.pairs[i], s);
     known_total += estimate[i];
   }
   if (max_bytes > 0 && known_total > max_bytes) throw_over_cap(ds.root, double(known_total), max_bytes);

@@ -73,4 +73,9 @@ std::vector<std::string> list_images(const std::string& dir);
 // the header cannot be parsed (the file is then left for read_image() to report).
 bool probe_image_size(const std::string& path, int* height, int* width);
 
+// Decoded bytes of one pair (modcropped HR + LR, 3 bytes a pixel), from the headers only; a side
+// whose header cannot be parsed counts 0. Throws (naming both files and sizes) when both headers
+// parse and the sizes disagree at this scale. load_pairs' cap and the store's choice use it.
+size_t pair_decoded_bytes_estimate(const ImagePair& p, int scale);
+
 }  // namespace srnas

@@ -394,11 +394,7 @@ std::vector<DecodedCacheFile> prune_decoded_caches(const std::string& cache_dir)
 
 size_t decoded_size_estimate(const Dataset& ds) {
   size_t total = 0;
-  for (const ImagePair& p : ds.pairs) {
-    int hh = 0, hw = 0, lh = 0, lw = 0;
-    if (probe_image_size(p.hr_path, &hh, &hw)) total += size_t(3) * (hh - hh % ds.scale) * (hw - hw % ds.scale);
-    if (probe_image_size(p.lr_path, &lh, &lw)) total += size_t(3) * lh * lw;
-  }
+  for (const ImagePair& p : ds.pairs) total += pair_decoded_bytes_estimate(p, ds.scale);
   return total;
 }
 

@@ -98,7 +98,7 @@ std::vector<DecodedCacheFile> prune_decoded_caches(const std::string& cache_dir 
 std::string size_text(double bytes);
 
 // Bytes the decoded images of ds take (HR modcropped + LR), from the image headers; an image
-// whose header cannot be read counts 0.
+// whose header cannot be read counts 0; sizes that disagree throw (pair_decoded_bytes_estimate).
 size_t decoded_size_estimate(const Dataset& ds);
 
 // How load_train_images holds the training images.

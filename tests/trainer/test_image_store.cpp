@@ -397,6 +397,13 @@ TEST_F(StoreTest, BadInputFailsWithOneLineAndLeavesNoFile) {
     EXPECT_NE(msg.find("do not match at x4"), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }
+  // The size estimate (auto store choice, srnas plan) refuses the same pair, with the same words.
+  try {
+    decoded_size_estimate(bench());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("do not match at x4"), std::string::npos) << e.what();
+  }
   // An HR whose header reads but whose pixels do not decode: named, no temporary file left.
   fs::remove_all(dir_ / "bench");
   fs::create_directories(dir_ / "bench" / "HR");
