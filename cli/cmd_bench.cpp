@@ -76,7 +76,7 @@ void add_bench_commands(CLI::App& app) {
     StoreOptions so;
     so.store = store;
     so.max_bytes = size_t(8) << 30;
-    auto pairs = load_train_images(open_split(data, "train"), so);
+    auto pairs = load_images(open_split(data, "train"), so);
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
     torch::manual_seed(0);
     SRNet net(load_arch(arch).genome);

@@ -28,9 +28,10 @@ void add_data_commands(CLI::App& app) {
 
   static std::string config;
   static std::vector<std::string> roots;
-  auto* cache = data->add_subcommand("cache", "Decode the training images into the decoded-image cache file that "
-                                              "runs map (loader.store: mapped/auto), or check that it is current");
-  auto* by_config = cache->add_option("--config", config, "a search config: its data.train");
+  auto* cache = data->add_subcommand("cache", "Decode the training (and, with --config, validation) images into the "
+                                              "decoded-image cache files that runs map (loader.store: mapped/auto), "
+                                              "or list and prune those files");
+  auto* by_config = cache->add_option("--config", config, "a search config: its data.train and data.val");
   auto* by_roots = cache->add_option("--data", roots, "a training root (repeatable: DIV2K + Flickr2K)")->excludes(by_config);
   static bool list = false, prune = false;
   auto* list_flag = cache->add_flag("--list", list, "list the cache files, each checked against its images")
@@ -54,10 +55,14 @@ void add_data_commands(CLI::App& app) {
     if (!config.empty()) spec = load_search_config(config).data;
     else if (!roots.empty()) spec.train = roots;
     else throw Error("data cache: give --config or --data");
-    const Dataset ds = open_train_set(spec);
-    const auto images = map_decoded(ds);
-    fmt::print("{}: {} training images of {}, {:.2f} GiB decoded\n", images->mapped_path(), images->size(),
-               ds.root, images->decoded_bytes() / (1024.0 * 1024.0 * 1024.0));
+    // A study maps its validation images too (several ranks on a node, or loader.store: mapped).
+    std::vector<std::pair<const char*, Dataset>> sets = {{"training", open_train_set(spec)}};
+    if (!config.empty()) sets.emplace_back("validation", open_val_set(spec));
+    for (const auto& [what, ds] : sets) {
+      const auto images = map_decoded(ds);
+      fmt::print("{}: {} {} images of {}, {:.2f} GiB decoded\n", images->mapped_path(), images->size(), what,
+                 ds.root, images->decoded_bytes() / (1024.0 * 1024.0 * 1024.0));
+    }
   });
 }
 

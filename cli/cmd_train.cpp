@@ -72,8 +72,8 @@ void add_train_commands(CLI::App& app) {
     StoreOptions so;
     so.store = opt.store;
     so.max_bytes = cap;
-    td.train = load_train_images(train_ds, so);
-    td.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(val_ds, cap));
+    td.train = load_images(train_ds, so);
+    td.val = load_images(val_ds, so);
     TrainResult r = train(spec.genome, td, opt, out, resume, hooks);
     fmt::print("{} after {} iterations: val PSNR-RGB {:.3f} dB, PSNR-Y {:.3f} dB; {:.1f} s (loader wait {:.2f} s){}\n",
                r.status, r.iterations, r.val_psnr_rgb, r.val_psnr_y, r.train_seconds, r.loader_wait_s,

@@ -22,8 +22,14 @@ class LocalRunner : public CandidateRunner {
  public:
   LocalRunner(const SearchConfig& cfg, bool quiet, bool training_data, RunnerPlace place)
       : cfg_(cfg), quiet_(quiet), device_(pick_device(cfg.device)) {
-    // The training images as the study's options say (loader.store, loader.max_memory_mb);
-    // several ranks on a node share one mapped copy under `auto`.
+    // The training and validation images as the study's options say (loader.store,
+    // loader.max_memory_mb for the training images, 16 GiB for the validation images); several
+    // ranks on a node share one mapped copy of each under `auto`. Without training (srnas ask)
+    // only the runtime probe's images are decoded now; the rest of the validation set when the
+    // bicubic floor needs it (once per study), not every call.
+    val_set_ = open_val_set(cfg.data);
+    const size_t n = cfg.runtime.max_images > 0 ? std::min<size_t>(val_set_.pairs.size(), size_t(cfg.runtime.max_images))
+                                                : val_set_.pairs.size();
     if (training_data) {
       const TrainOptions base = load_train_options(cfg.train_options, cfg.train_set);
       StoreOptions so;
@@ -31,18 +37,15 @@ class LocalRunner : public CandidateRunner {
       so.max_bytes = size_t(base.max_memory_mb) << 20;
       so.shared_on_node = place.ranks_on_node > 1;
       so.quiet = !place.announce;
-      data_.train = load_train_images(open_train_set(cfg.data), so);
+      data_.train = load_images(open_train_set(cfg.data), so);
+      so.max_bytes = kDecodedBytes;
+      data_.val = load_images(val_set_, so);
     } else {
-      data_.train = std::make_shared<const TrainImages>(std::vector<LoadedPair>{});
+      data_.train = std::make_shared<const DecodedImages>(std::vector<LoadedPair>{});
+      Dataset first = val_set_;
+      first.pairs.resize(n);
+      data_.val = std::make_shared<const DecodedImages>(load_pairs(first, kDecodedBytes));
     }
-    // Without training (srnas ask) only the runtime probe's images are decoded now; the rest
-    // of the validation set when the bicubic floor needs it (once per study), not every call.
-    val_set_ = open_val_set(cfg.data);
-    const size_t n = cfg.runtime.max_images > 0 ? std::min<size_t>(val_set_.pairs.size(), size_t(cfg.runtime.max_images))
-                                                : val_set_.pairs.size();
-    Dataset first = val_set_;
-    if (!training_data) first.pairs.resize(n);
-    data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(first, kDecodedBytes));
     const auto& val = *data_.val;
     for (size_t i = 0; i < n; ++i) {
       torch::Tensor t = image_to_tensor(val[i].lr);
@@ -127,7 +130,7 @@ class LocalRunner : public CandidateRunner {
   BicubicFloor bicubic_floor() override {
     BicubicFloor f;
     if (data_.val->size() < val_set_.pairs.size())  // srnas ask: the probe's images only so far
-      data_.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(val_set_, kDecodedBytes));
+      data_.val = std::make_shared<const DecodedImages>(load_pairs(val_set_, kDecodedBytes));
     if (data_.val->empty()) return f;
     const QualityResult q = evaluate_quality(bicubic_function(), *data_.val, device_);
     f.psnr_rgb = q.psnr_rgb;

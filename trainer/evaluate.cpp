@@ -13,8 +13,8 @@
 
 namespace srnas {
 
-torch::Tensor image_to_tensor(const Image& img) {
-  auto t = torch::from_blob(const_cast<uint8_t*>(img.rgb.data()), {img.h, img.w, 3}, torch::kUInt8);
+torch::Tensor image_to_tensor(const ImageView& img) {
+  auto t = torch::from_blob(const_cast<uint8_t*>(img.rgb), {img.h, img.w, 3}, torch::kUInt8);
   return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div_(255.0f).contiguous();
 }
 
@@ -59,11 +59,12 @@ SRFunction self_ensemble(SRFunction f) {
   };
 }
 
-QualityResult evaluate_quality(const SRFunction& f, const std::vector<LoadedPair>& pairs, const torch::Device& device,
-                               int crop_px, bool with_ssim) {
+namespace {
+QualityResult evaluate_views(const SRFunction& f, const std::vector<PairView>& pairs, const torch::Device& device,
+                             int crop_px, bool with_ssim) {
   if (pairs.empty()) throw Error("evaluate: no validation images");
   QualityResult r;
-  for (const auto& p : pairs) {
+  for (const PairView& p : pairs) {
     torch::Tensor sr = f(image_to_tensor(p.lr).to(device));
     Image out = tensor_to_image(sr);
     if (out.h != p.hr.h || out.w != p.hr.w)
@@ -79,6 +80,20 @@ QualityResult evaluate_quality(const SRFunction& f, const std::vector<LoadedPair
   r.psnr_y /= double(pairs.size());
   r.ssim_y /= double(pairs.size());
   return r;
+}
+}  // namespace
+
+QualityResult evaluate_quality(const SRFunction& f, const DecodedImages& pairs, const torch::Device& device,
+                               int crop_px, bool with_ssim) {
+  return evaluate_views(f, pairs.pairs(), device, crop_px, with_ssim);
+}
+
+QualityResult evaluate_quality(const SRFunction& f, const std::vector<LoadedPair>& pairs, const torch::Device& device,
+                               int crop_px, bool with_ssim) {
+  std::vector<PairView> views;
+  views.reserve(pairs.size());
+  for (const LoadedPair& p : pairs) views.push_back({p.name, p.hr, p.lr});
+  return evaluate_views(f, views, device, crop_px, with_ssim);
 }
 
 void synchronize(const torch::Device& device) {

@@ -18,13 +18,14 @@
 #include "search_space/builder.h"
 #include "trainer/dataset.h"
 #include "trainer/image.h"
+#include "trainer/image_store.h"
 
 namespace srnas {
 
 // LR (N=1, 3 x h x w float in [0,1]) -> SR (1 x 3 x 4h x 4w, unclamped).
 using SRFunction = std::function<torch::Tensor(const torch::Tensor&)>;
 
-torch::Tensor image_to_tensor(const Image& img);              // 1 x 3 x h x w float in [0,1], CPU
+torch::Tensor image_to_tensor(const ImageView& img);          // 1 x 3 x h x w float in [0,1], CPU (a copy)
 Image tensor_to_image(const torch::Tensor& t);                // clamp [0,1], x255, round -> uint8
 SRFunction model_function(SRNet net);                         // eval mode, InferenceMode
 SRFunction bicubic_function();                                // MATLAB bicubic x4 on uint8 (the floor)
@@ -43,6 +44,10 @@ struct QualityResult {
   std::vector<ImageScore> images;
 };
 
+// The pairs as the data set's store holds them (in memory or mapped: the same numbers), or
+// decoded by load_pairs. Throws for no pairs or an output that is not the HR's size.
+QualityResult evaluate_quality(const SRFunction& f, const DecodedImages& pairs, const torch::Device& device,
+                               int crop_px = 4, bool with_ssim = false);
 QualityResult evaluate_quality(const SRFunction& f, const std::vector<LoadedPair>& pairs, const torch::Device& device,
                                int crop_px = 4, bool with_ssim = false);
 

@@ -141,6 +141,12 @@ void copy_to_rgb(const cv::Mat& m, Image& out) {
 }  // namespace
 
 std::string size_string(const Image& img) { return fmt::format("{}x{}", img.h, img.w); }
+std::string size_string(const ImageView& img) { return fmt::format("{}x{}", img.h, img.w); }
+
+ImageView::ImageView(const Image& img) : h(img.h), w(img.w), rgb(img.rgb.data()) {
+  if (img.rgb.size() != img.num_pixels() * 3)
+    throw Error(fmt::format("malformed image: {} bytes for {} pixels", img.rgb.size(), size_string(img)));
+}
 
 Image read_image(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file_bytes(path);

@@ -257,7 +257,7 @@ std::string size_text(double bytes) {
   return m < 1024.0 ? fmt::format("{:.1f} MiB", m) : fmt::format("{:.2f} GiB", m / 1024.0);
 }
 
-TrainImages::TrainImages(std::vector<LoadedPair> pairs) : owned_(std::move(pairs)) {
+DecodedImages::DecodedImages(std::vector<LoadedPair> pairs) : owned_(std::move(pairs)) {
   views_.reserve(owned_.size());
   for (const LoadedPair& p : owned_) {
     views_.push_back({p.name, {p.hr.h, p.hr.w, p.hr.rgb.data()}, {p.lr.h, p.lr.w, p.lr.rgb.data()}});
@@ -265,7 +265,7 @@ TrainImages::TrainImages(std::vector<LoadedPair> pairs) : owned_(std::move(pairs
   }
 }
 
-TrainImages::~TrainImages() {
+DecodedImages::~DecodedImages() {
   if (map_) ::munmap(map_, map_len_);
 }
 
@@ -277,7 +277,7 @@ std::string decoded_cache_path(const Dataset& ds, const std::string& cache_dir) 
   return (root / "decoded" / fmt::format("{:016x}_x{}.srimg", fnv1a64(key), ds.scale)).string();
 }
 
-std::shared_ptr<const TrainImages> map_decoded(const Dataset& ds, const std::string& cache_dir,
+std::shared_ptr<const DecodedImages> map_decoded(const Dataset& ds, const std::string& cache_dir,
                                                const std::function<void(const std::string&)>& log_fn) {
   if (ds.pairs.empty()) throw Error(fmt::format("{}: no images (expected .png .jpg .jpeg .bmp .tif .tiff files)", ds.root));
   const auto log = log_fn ? log_fn : [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
@@ -311,7 +311,7 @@ std::shared_ptr<const TrainImages> map_decoded(const Dataset& ds, const std::str
   const bool fits = pages > 0 && page > 0 && plan.file_bytes < size_t(pages) * size_t(page) / 2;
   ::madvise(map, plan.file_bytes, fits ? MADV_WILLNEED : MADV_RANDOM);
 
-  std::shared_ptr<TrainImages> out(new TrainImages());  // private constructor: no make_shared
+  std::shared_ptr<DecodedImages> out(new DecodedImages());  // private constructor: no make_shared
   out->map_ = map;
   out->map_len_ = plan.file_bytes;
   out->path_ = path;
@@ -404,12 +404,12 @@ bool store_maps(const StoreOptions& opt, size_t decoded_bytes, std::string* why)
     throw Error(fmt::format("loader.store: expected auto, memory or mapped, got '{}'", store));
   if (store != "auto") return store == "mapped";
   if (opt.shared_on_node) {
-    if (why) *why = "several processes on this node train on these images: they share one decoded copy, mapped from "
+    if (why) *why = "several processes on this node read these images: they share one decoded copy, mapped from "
                     "a cache file (loader.store: auto)";
     return true;
   }
   if (opt.max_bytes > 0 && decoded_bytes > opt.max_bytes) {
-    if (why) *why = fmt::format("the training images decode to {}, above loader.max_memory_mb ({} MiB): mapping them "
+    if (why) *why = fmt::format("these images decode to {}, above loader.max_memory_mb ({} MiB): mapping them "
                                 "from a cache file (loader.store: auto)", size_text(double(decoded_bytes)), opt.max_bytes >> 20);
     return true;
   }
@@ -422,12 +422,14 @@ std::string decoded_cache_status(const Dataset& ds, const std::string& cache_dir
   return why.empty() ? "current" : why;
 }
 
-std::shared_ptr<const TrainImages> load_train_images(const Dataset& ds, const StoreOptions& opt) {
+std::shared_ptr<const DecodedImages> load_images(const Dataset& ds, const StoreOptions& opt) {
   std::string why;
-  const bool mapped = store_maps(opt, opt.store == "auto" ? decoded_size_estimate(ds) : 0, &why);
+  // The headers are read for the estimate only where it decides (auto, one process).
+  const bool estimate = opt.store == "auto" && !opt.shared_on_node;
+  const bool mapped = store_maps(opt, estimate ? decoded_size_estimate(ds) : 0, &why);
   if (!why.empty() && !opt.quiet) fmt::print(stderr, "[data] {}: {}\n", ds.root, why);
   if (mapped) return map_decoded(ds, opt.cache_dir);
-  return std::make_shared<const TrainImages>(load_pairs(ds, opt.max_bytes));
+  return std::make_shared<const DecodedImages>(load_pairs(ds, opt.max_bytes));
 }
 
 }  // namespace srnas

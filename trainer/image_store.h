@@ -1,8 +1,9 @@
-// Decoded training images for the patch loader: held in this process's memory, or mapped
-// read-only from a decoded-image cache file, so that every process on a node (mpirun -np 8)
-// shares one copy through the page cache and a later run starts without decoding anything.
+// Decoded image pairs (the training images for the patch loader, the validation images for the
+// evaluator): held in this process's memory, or mapped read-only from a decoded-image cache
+// file, so that every process on a node (mpirun -np 8) shares one copy through the page cache
+// and a later run starts without decoding anything.
 //
-// Contract: a TrainImages is immutable and its views stay valid while it lives (it owns the
+// Contract: a DecodedImages is immutable and its views stay valid while it lives (it owns the
 // memory or the mapping). The mapped and the in-memory store hold the same bytes, so batches do
 // not depend on the store. The cache file is built under an exclusive lock (flock on
 // FILE.lock), written to a temporary file, synced, then renamed: a reader sees a complete file
@@ -21,27 +22,19 @@
 
 namespace srnas {
 
-struct ImageView {
-  int h = 0;
-  int w = 0;
-  const uint8_t* rgb = nullptr;  // h*w*3 bytes, row-major RGB, like Image::rgb
-  size_t bytes() const { return static_cast<size_t>(h) * w * 3; }
-  bool empty() const { return h <= 0 || w <= 0; }
-};
-
 struct PairView {
   std::string name;
   ImageView hr;  // modcropped
   ImageView lr;  // lr.h * scale == hr.h, lr.w * scale == hr.w
 };
 
-class TrainImages {
+class DecodedImages {
  public:
   // The in-memory store: keeps pairs and views them.
-  explicit TrainImages(std::vector<LoadedPair> pairs);
-  ~TrainImages();
-  TrainImages(const TrainImages&) = delete;
-  TrainImages& operator=(const TrainImages&) = delete;
+  explicit DecodedImages(std::vector<LoadedPair> pairs);
+  ~DecodedImages();
+  DecodedImages(const DecodedImages&) = delete;
+  DecodedImages& operator=(const DecodedImages&) = delete;
 
   size_t size() const { return views_.size(); }
   bool empty() const { return views_.empty(); }
@@ -52,8 +45,8 @@ class TrainImages {
   const std::string& mapped_path() const { return path_; }
 
  private:
-  TrainImages() = default;
-  friend std::shared_ptr<const TrainImages> map_decoded(const Dataset&, const std::string&,
+  DecodedImages() = default;
+  friend std::shared_ptr<const DecodedImages> map_decoded(const Dataset&, const std::string&,
                                                         const std::function<void(const std::string&)>&);
   std::vector<LoadedPair> owned_;
   void* map_ = nullptr;  // munmap'ed by the destructor
@@ -73,7 +66,7 @@ std::string decoded_cache_path(const Dataset& ds, const std::string& cache_dir =
 // holds a JSON index (every image's name, source paths, sizes, mtimes, offsets) and the HR and LR
 // pixels. Throws, naming the file, for an empty data set, an image that cannot be decoded, HR/LR
 // sizes that disagree, or too little free disk space (checked before anything is written).
-std::shared_ptr<const TrainImages> map_decoded(const Dataset& ds, const std::string& cache_dir = "",
+std::shared_ptr<const DecodedImages> map_decoded(const Dataset& ds, const std::string& cache_dir = "",
                                                const std::function<void(const std::string&)>& log = {});
 
 // One decoded-image cache file, as found in a cache folder.
@@ -101,7 +94,7 @@ std::string size_text(double bytes);
 // whose header cannot be read counts 0; sizes that disagree throw (pair_decoded_bytes_estimate).
 size_t decoded_size_estimate(const Dataset& ds);
 
-// How load_train_images holds the training images.
+// How load_images holds a data set's images (the training or the validation set).
 struct StoreOptions {
   std::string store = "auto";  // loader.store: auto | memory | mapped
   size_t max_bytes = 0;        // loader.max_memory_mb in bytes; 0 = no cap
@@ -110,7 +103,7 @@ struct StoreOptions {
   std::string cache_dir;        // "" = the LR cache's root
 };
 
-// Whether `opt` maps training images that decode to decoded_bytes (the rule below); why (when
+// Whether `opt` maps images that decode to decoded_bytes (the rule below); why (when
 // not null) gets what `auto` went by. Throws for a store name other than auto, memory, mapped.
 bool store_maps(const StoreOptions& opt, size_t decoded_bytes, std::string* why = nullptr);
 
@@ -118,9 +111,9 @@ bool store_maps(const StoreOptions& opt, size_t decoded_bytes, std::string* why 
 // changed", "damaged ..."). Reads the image headers, writes nothing.
 std::string decoded_cache_status(const Dataset& ds, const std::string& cache_dir = "");
 
-// The training images of ds: "memory" = load_pairs(ds, max_bytes); "mapped" =
+// The images of ds: "memory" = load_pairs(ds, max_bytes); "mapped" =
 // map_decoded(ds, cache_dir); "auto" = mapped when shared_on_node or when the decoded size is
 // above max_bytes (saying which on stderr), else memory. Throws for another store name.
-std::shared_ptr<const TrainImages> load_train_images(const Dataset& ds, const StoreOptions& opt);
+std::shared_ptr<const DecodedImages> load_images(const Dataset& ds, const StoreOptions& opt);
 
 }  // namespace srnas

@@ -63,7 +63,7 @@ void copy_patch(const ImageView& img, int y0, int x0, int P, int t, float* dst) 
 
 }  // namespace
 
-void validate_loader(const TrainImages& data, const LoaderOptions& opt) {
+void validate_loader(const DecodedImages& data, const LoaderOptions& opt) {
   if (opt.batch_size < 1) throw Error(fmt::format("loader: batch_size must be >= 1, got {}", opt.batch_size));
   if (opt.patch_lr < 1) throw Error(fmt::format("loader: patch_size must be >= 1 LR pixel, got {}", opt.patch_lr));
   if (opt.scale < 1) throw Error(fmt::format("loader: scale must be >= 1, got {}", opt.scale));
@@ -85,7 +85,7 @@ void validate_loader(const TrainImages& data, const LoaderOptions& opt) {
   }
 }
 
-Batch make_batch_slice(const TrainImages& data, const LoaderOptions& opt, int64_t k, int begin, int end) {
+Batch make_batch_slice(const DecodedImages& data, const LoaderOptions& opt, int64_t k, int begin, int end) {
   validate_loader(data, opt);
   if (begin < 0 || end < begin || end > opt.batch_size) {
     throw Error(fmt::format("loader: slice [{}, {}) is not within batch_size {}", begin, end, opt.batch_size));
@@ -111,11 +111,11 @@ Batch make_batch_slice(const TrainImages& data, const LoaderOptions& opt, int64_
   return b;
 }
 
-Batch make_batch(const TrainImages& data, const LoaderOptions& opt, int64_t k) {
+Batch make_batch(const DecodedImages& data, const LoaderOptions& opt, int64_t k) {
   return make_batch_slice(data, opt, k, 0, opt.batch_size);
 }
 
-PatchLoader::PatchLoader(std::shared_ptr<const TrainImages> data, LoaderOptions opt, int64_t start_batch)
+PatchLoader::PatchLoader(std::shared_ptr<const DecodedImages> data, LoaderOptions opt, int64_t start_batch)
     : data_(std::move(data)), opt_(opt), next_claim_(start_batch), next_consume_(start_batch) {
   if (!data_) throw Error("loader: no training images");
   validate_loader(*data_, opt_);

@@ -44,7 +44,7 @@ struct Batch {
 // Throws srnas::Error for batch_size, patch_lr, workers or queue_depth < 1, scale < 1, no data,
 // a pair whose sizes disagree with the scale, or a patch larger than the smallest LR image
 // (naming that image and its sizes).
-void validate_loader(const TrainImages& data, const LoaderOptions& opt);
+void validate_loader(const DecodedImages& data, const LoaderOptions& opt);
 
 // Samples [begin, end) of batch k (0 <= begin <= end <= batch_size), equal value for value to
 // the same samples of make_batch(data, opt, k); n = end - begin. For data-parallel ranks.
@@ -52,16 +52,16 @@ void validate_loader(const TrainImages& data, const LoaderOptions& opt);
 // over images, LR top-left (y, x) uniform over valid positions, HR patch at (scale*y, scale*x),
 // then (if augment) a transform t uniform in [0, 8), else t = 0, applied to both patches:
 // out(i, j) = in((t&2) ? P-1-a : a, (t&1) ? P-1-b : b) with (a, b) = (t&4) ? (j, i) : (i, j).
-Batch make_batch_slice(const TrainImages& data, const LoaderOptions& opt, int64_t k, int begin, int end);
+Batch make_batch_slice(const DecodedImages& data, const LoaderOptions& opt, int64_t k, int begin, int end);
 
 // Batch k: make_batch_slice(data, opt, k, 0, opt.batch_size).
-Batch make_batch(const TrainImages& data, const LoaderOptions& opt, int64_t k);
+Batch make_batch(const DecodedImages& data, const LoaderOptions& opt, int64_t k);
 
 // Workers build batches start, start+1, ... ahead into a bounded queue; next() returns them in
 // order. The destructor stops and joins the workers promptly, even when the queue is full.
 class PatchLoader {
  public:
-  PatchLoader(std::shared_ptr<const TrainImages> data, LoaderOptions opt, int64_t start_batch = 0);
+  PatchLoader(std::shared_ptr<const DecodedImages> data, LoaderOptions opt, int64_t start_batch = 0);
   ~PatchLoader();
   PatchLoader(const PatchLoader&) = delete;
   PatchLoader& operator=(const PatchLoader&) = delete;
@@ -74,7 +74,7 @@ class PatchLoader {
  private:
   void work();
 
-  std::shared_ptr<const TrainImages> data_;
+  std::shared_ptr<const DecodedImages> data_;
   LoaderOptions opt_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -11,13 +11,10 @@
 namespace srnas {
 namespace {
 
-void check_pair(const Image& sr, const Image& hr, int crop_px, const char* what, int min_side) {
+void check_pair(const ImageView& sr, const ImageView& hr, int crop_px, const char* what, int min_side) {
   if (sr.h != hr.h || sr.w != hr.w) {
     throw Error(fmt::format("{}: image sizes differ: SR {} vs HR {}", what, size_string(sr),
                             size_string(hr)));
-  }
-  if (sr.rgb.size() != sr.num_pixels() * 3 || hr.rgb.size() != hr.num_pixels() * 3) {
-    throw Error(fmt::format("{}: malformed image buffer", what));
   }
   if (crop_px < 0) throw Error(fmt::format("{}: crop must be >= 0, got {}", what, crop_px));
   if (sr.h - 2 * crop_px < min_side || sr.w - 2 * crop_px < min_side) {
@@ -38,7 +35,7 @@ double psnr_from_mse(double mse) {
 // Mean over the pixels inside a c-px border of f(sr pixel, hr pixel), each a pointer to an
 // RGB triple; the images have the same size (check_pair).
 template <class F>
-double cropped_mean(const Image& sr, const Image& hr, int c, F f) {
+double cropped_mean(const ImageView& sr, const ImageView& hr, int c, F f) {
   double sum = 0.0;
   for (int r = c; r < sr.h - c; ++r) {
     const uint8_t* a = sr.row(r) + static_cast<size_t>(c) * 3;
@@ -49,7 +46,7 @@ double cropped_mean(const Image& sr, const Image& hr, int c, F f) {
 }
 
 // Y of the cropped region, row-major (h - 2c) x (w - 2c).
-std::vector<double> cropped_y(const Image& img, int c, int* h, int* w) {
+std::vector<double> cropped_y(const ImageView& img, int c, int* h, int* w) {
   *h = img.h - 2 * c;
   *w = img.w - 2 * c;
   std::vector<double> y(static_cast<size_t>(*h) * *w);
@@ -88,13 +85,13 @@ std::vector<double> filter_valid(const std::vector<double>& a, int h, int w,
 
 }  // namespace
 
-std::vector<double> rgb_to_y(const Image& img) {
+std::vector<double> rgb_to_y(const ImageView& img) {
   std::vector<double> y(img.num_pixels());
   for (size_t i = 0; i < y.size(); ++i) y[i] = y_of(&img.rgb[3 * i]);
   return y;
 }
 
-double psnr_rgb(const Image& sr, const Image& hr, int crop_px) {
+double psnr_rgb(const ImageView& sr, const ImageView& hr, int crop_px) {
   check_pair(sr, hr, crop_px, "psnr_rgb", 1);
   // squared differences are integers: their double sums are exact in any order
   return psnr_from_mse(cropped_mean(sr, hr, crop_px, [](const uint8_t* a, const uint8_t* b) {
@@ -107,7 +104,7 @@ double psnr_rgb(const Image& sr, const Image& hr, int crop_px) {
                        }) / 3.0);
 }
 
-double psnr_y(const Image& sr, const Image& hr, int crop_px) {
+double psnr_y(const ImageView& sr, const ImageView& hr, int crop_px) {
   check_pair(sr, hr, crop_px, "psnr_y", 1);
   return psnr_from_mse(cropped_mean(sr, hr, crop_px, [](const uint8_t* a, const uint8_t* b) {
     const double d = y_of(a) - y_of(b);
@@ -115,7 +112,7 @@ double psnr_y(const Image& sr, const Image& hr, int crop_px) {
   }));
 }
 
-double ssim_y(const Image& sr, const Image& hr, int crop_px) {
+double ssim_y(const ImageView& sr, const ImageView& hr, int crop_px) {
   constexpr int kWin = 11;
   constexpr double kSigma = 1.5;
   check_pair(sr, hr, crop_px, "ssim_y", kWin);

@@ -69,8 +69,8 @@ struct TrainResult {
 };
 
 struct TrainData {
-  std::shared_ptr<const TrainImages> train;  // trainer/image_store.h: in memory or mapped
-  std::shared_ptr<const std::vector<LoadedPair>> val;
+  std::shared_ptr<const DecodedImages> train;  // trainer/image_store.h: in memory or mapped
+  std::shared_ptr<const DecodedImages> val;    // the same stores: shared on a node when mapped
 };
 
 // One optimisation step (forward, the pixel loss (L1 by default), backward, gradient averaging, Adam) and its loss

@@ -76,7 +76,7 @@ Genome tiny_genome() {
 }
 
 // Three deterministic 96x96 patterns and their bicubic x1/4 images.
-std::shared_ptr<const TrainImages> synthetic_data() {
+std::shared_ptr<const DecodedImages> synthetic_data() {
   std::vector<LoadedPair> train;
   for (int k = 0; k < 3; ++k) {
     Image hr(96, 96);
@@ -86,7 +86,7 @@ std::shared_ptr<const TrainImages> synthetic_data() {
           hr.at(y, x, c) = uint8_t((x * (3 + k) + y * (5 + c) + ((x / 8 + y / 8) % 2) * 60) % 256);
     train.push_back({"p" + std::to_string(k), hr, imresize_bicubic(hr, 0.25)});
   }
-  return std::make_shared<const TrainImages>(std::move(train));
+  return std::make_shared<const DecodedImages>(std::move(train));
 }
 
 void train_run(const Args& a, int rank, int size) {
@@ -104,7 +104,7 @@ void train_run(const Args& a, int rank, int size) {
   if (a.reparam) o.reparam.type = "conv3xc";
   TrainData d;
   d.train = synthetic_data();
-  d.val = std::make_shared<std::vector<LoadedPair>>();  // no validation
+  d.val = std::make_shared<const DecodedImages>(std::vector<LoadedPair>{});  // no validation
 
   const fs::path out(a.out), run_dir = fs::path(a.out + ".run");
   if (rank == 0) fs::remove_all(run_dir);

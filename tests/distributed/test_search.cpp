@@ -381,7 +381,10 @@ TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
   EXPECT_EQ(p["train_store"], "mapped");
   EXPECT_EQ(p["train_cache"], "missing");
   EXPECT_EQ(nlohmann::json::parse(one.out)["train_store"], "memory");
-  ASSERT_EQ(run_cli("data cache --config " + (d / "search.yaml").string()).status, 0);
+  auto made = run_cli("data cache --config " + (d / "search.yaml").string());
+  ASSERT_EQ(made.status, 0) << made.err;
+  EXPECT_NE(made.out.find(" training images of "), std::string::npos) << made.out;
+  EXPECT_NE(made.out.find(" validation images of "), std::string::npos) << made.out;
   auto cached = run_cli("plan --config " + (d / "search.yaml").string() + " --samples 8 --steps 1 --workers 2");
   ASSERT_EQ(cached.status, 0) << cached.err;
   EXPECT_NE(cached.out.find("mapped from a current cache file"), std::string::npos) << cached.out;
@@ -989,9 +992,11 @@ TEST(MpiSearch, TwoGroupsRunEveryTrialExactlyOnce) {
   ASSERT_EQ(st, 0) << text;
   EXPECT_NE(text.find("2 worker(s)"), std::string::npos) << text;
   EXPECT_NE(text.find("-> group 1 (world rank 1)"), std::string::npos) << "rank 1 got work: " << text;
-  // Both ranks map one decoded copy of the training images, which one of them decoded.
-  EXPECT_EQ(count_of(text, "they share one decoded copy"), 1u) << text;
+  // Both ranks map one decoded copy of the training images and one of the validation image,
+  // each decoded by one of them (rank 0 says so, once per set).
+  EXPECT_EQ(count_of(text, "they share one decoded copy"), 2u) << text;
   EXPECT_EQ(count_of(text, "[data] decoding 3 images"), 1u) << text;
+  EXPECT_EQ(count_of(text, "[data] decoding 1 images"), 1u) << text;
   expect_complete_study(trials_json(d), 6);
   expect_bicubic_floor(d);
 }

@@ -94,7 +94,7 @@ class StoreTest : public ::testing::Test {
   Dataset bench() const { return open_dataset((dir_ / "bench").string(), "", 4, cache_); }
   Dataset plain() const { return open_dataset((dir_ / "plain").string(), "", 4, cache_); }
   // map_decoded with its progress lines collected.
-  std::shared_ptr<const TrainImages> map(const Dataset& ds, std::vector<std::string>* lines = nullptr) const {
+  std::shared_ptr<const DecodedImages> map(const Dataset& ds, std::vector<std::string>* lines = nullptr) const {
     return map_decoded(ds, cache_, [lines](const std::string& l) {
       if (lines) lines->push_back(l);
     });
@@ -125,7 +125,7 @@ TEST_F(StoreTest, MappedImagesAndBatchesEqualDecodedOnes) {
     }
     EXPECT_EQ(mapped->decoded_bytes(), bytes);
     EXPECT_EQ(decoded_size_estimate(ds), bytes);
-    const TrainImages memory(decoded);
+    const DecodedImages memory(decoded);
     EXPECT_TRUE(memory.mapped_path().empty());
     LoaderOptions o;
     o.batch_size = 6;
@@ -369,7 +369,7 @@ TEST_F(StoreTest, LoadTrainImagesPicksTheStore) {
     o.shared_on_node = shared;
     o.quiet = true;
     o.cache_dir = cache_;
-    return load_train_images(ds, o);
+    return load_images(ds, o);
   };
   EXPECT_TRUE(with("auto", need, false)->mapped_path().empty());  // fits: memory
   EXPECT_FALSE(with("auto", need - 1, false)->mapped_path().empty());

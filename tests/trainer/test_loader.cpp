@@ -106,7 +106,7 @@ LoaderOptions small_options() {
 }
 
 TEST(Loader, BatchShapeAndValues) {
-  const TrainImages data(coded_data());
+  const DecodedImages data(coded_data());
   const LoaderOptions o = small_options();
   const Batch b = make_batch(data, o, 3);
   EXPECT_EQ(b.index, 3);
@@ -123,7 +123,7 @@ TEST(Loader, BatchShapeAndValues) {
 }
 
 TEST(Loader, BatchIsAPureFunctionOfSeedAndIndex) {
-  const TrainImages data(coded_data());
+  const DecodedImages data(coded_data());
   LoaderOptions o = small_options();
   const Batch a = make_batch(data, o, 7);
   EXPECT_TRUE(same_batch(a, make_batch(data, o, 7)));
@@ -136,7 +136,7 @@ TEST(Loader, BatchIsAPureFunctionOfSeedAndIndex) {
 }
 
 TEST(Loader, SliceEqualsTheSameSamplesOfTheFullBatch) {
-  const TrainImages data(coded_data());
+  const DecodedImages data(coded_data());
   const LoaderOptions o = small_options();
   const Batch full = make_batch(data, o, 11);
   const size_t lr1 = 3 * 12 * 12, hr1 = 3 * 48 * 48;
@@ -152,7 +152,7 @@ TEST(Loader, SliceEqualsTheSameSamplesOfTheFullBatch) {
 }
 
 TEST(Loader, HrPatchIsAlignedWithLrPatchUnderEveryTransform) {
-  const TrainImages data(coded_data());
+  const DecodedImages data(coded_data());
   LoaderOptions o = small_options();
   o.batch_size = 32;
   const int P = o.patch_lr, s = o.scale, PH = P * s;
@@ -196,7 +196,7 @@ TEST(Loader, HrPatchMatchesTheSourceImageExactly) {
   o.patch_lr = 6;
   o.batch_size = 64;
   const int P = 6, PH = 24;
-  const Batch b = make_batch(TrainImages(data), o, 0);
+  const Batch b = make_batch(DecodedImages(data), o, 0);
   for (int n = 0; n < b.n; ++n) {
     const float* lr = b.lr.data() + size_t(n) * 3 * P * P;
     const float* hr = b.hr.data() + size_t(n) * 3 * PH * PH;
@@ -213,7 +213,7 @@ TEST(Loader, HrPatchMatchesTheSourceImageExactly) {
 }
 
 TEST(Loader, SamplingCoversImagesPositionsAndAllEightTransforms) {
-  const TrainImages data(coded_data());
+  const DecodedImages data(coded_data());
   LoaderOptions o = small_options();
   o.batch_size = 50;
   std::array<int, 8> t_count{};
@@ -247,7 +247,7 @@ TEST(Loader, SamplingCoversImagesPositionsAndAllEightTransforms) {
 }
 
 TEST(Loader, NoAugmentMeansIdentityOnly) {
-  const TrainImages data(coded_data());
+  const DecodedImages data(coded_data());
   LoaderOptions o = small_options();
   o.augment = false;
   o.batch_size = 64;
@@ -256,7 +256,7 @@ TEST(Loader, NoAugmentMeansIdentityOnly) {
 }
 
 TEST(Loader, OneOrFourWorkersGiveTheSameSequence) {
-  auto data = std::make_shared<const TrainImages>(coded_data());
+  auto data = std::make_shared<const DecodedImages>(coded_data());
   LoaderOptions o = small_options();
   o.workers = 1;
   o.queue_depth = 3;
@@ -277,7 +277,7 @@ TEST(Loader, OneOrFourWorkersGiveTheSameSequence) {
 }
 
 TEST(Loader, ManyWorkersWithDepthOneStayInOrder) {
-  auto data = std::make_shared<const TrainImages>(coded_data());
+  auto data = std::make_shared<const DecodedImages>(coded_data());
   LoaderOptions o = small_options();
   o.workers = 6;
   o.queue_depth = 1;
@@ -286,7 +286,7 @@ TEST(Loader, ManyWorkersWithDepthOneStayInOrder) {
 }
 
 TEST(Loader, DestructorReturnsPromptlyWithAFullQueue) {
-  auto data = std::make_shared<const TrainImages>(coded_data());
+  auto data = std::make_shared<const DecodedImages>(coded_data());
   LoaderOptions o = small_options();
   o.workers = 4;
   o.queue_depth = 2;
@@ -302,8 +302,8 @@ TEST(Loader, DestructorReturnsPromptlyWithAFullQueue) {
 }
 
 TEST(Loader, OptionsAreValidated) {
-  auto shared = std::make_shared<const TrainImages>(coded_data());
-  const TrainImages& data = *shared;
+  auto shared = std::make_shared<const DecodedImages>(coded_data());
+  const DecodedImages& data = *shared;
   auto expect_msg = [&](LoaderOptions o, const std::vector<std::string>& parts) {
     try {
       PatchLoader loader(shared, o);
@@ -333,7 +333,7 @@ TEST(Loader, OptionsAreValidated) {
   o = small_options();
   o.scale = 2;  // the data is x4
   expect_msg(o, {"img0", "x2"});
-  EXPECT_THROW(make_batch(TrainImages(std::vector<LoadedPair>{}), small_options(), 0), Error);
+  EXPECT_THROW(make_batch(DecodedImages(std::vector<LoadedPair>{}), small_options(), 0), Error);
   o = small_options();
   o.patch_lr = 36;  // exactly the smallest side: fine
   EXPECT_EQ(make_batch(data, o, 0).n, 8);

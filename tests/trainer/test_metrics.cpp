@@ -93,6 +93,26 @@ TEST(Metrics, SizeMismatchNamesBothSizes) {
   }
 }
 
+// A view of borrowed pixels (a mapped cache file's) measures as the Image it views; an Image
+// whose buffer does not hold h*w*3 bytes is refused, not read past its end.
+TEST(Metrics, ViewsMeasureAsTheirImagesAndMalformedImagesThrow) {
+  Image a(12, 14), b(12, 14);
+  for (size_t i = 0; i < a.rgb.size(); ++i) a.rgb[i] = uint8_t(i * 37 % 256), b.rgb[i] = uint8_t(i * 11 % 256);
+  const std::vector<uint8_t> copy = b.rgb;  // pixels owned elsewhere
+  const ImageView view(12, 14, copy.data());
+  EXPECT_EQ(psnr_rgb(a, view, 1), psnr_rgb(a, b, 1));
+  EXPECT_EQ(psnr_y(view, a, 1), psnr_y(b, a, 1));
+  EXPECT_EQ(ssim_y(a, view, 0), ssim_y(a, b, 0));
+  EXPECT_TRUE(std::isfinite(psnr_rgb(a, view, 1)));
+  b.rgb.pop_back();
+  try {
+    psnr_rgb(a, b, 0);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "malformed image: 503 bytes for 12x14 pixels");
+  }
+}
+
 TEST(Metrics, CropTooLargeOrNegativeThrows) {
   const Image a(8, 8);
   EXPECT_THROW(psnr_rgb(a, a, 4), Error);

@@ -44,7 +44,7 @@ TrainData pattern_data() {
     Image hr = srnas::testing::checker_pattern(64, 64, k);
     pairs->push_back({"p" + std::to_string(k), hr, imresize_bicubic(hr, 0.25)});
   }
-  return {std::make_shared<const TrainImages>(*pairs), pairs};
+  return {std::make_shared<const DecodedImages>(*pairs), std::make_shared<const DecodedImages>(*pairs)};
 }
 
 TrainOptions options(int64_t iterations) {

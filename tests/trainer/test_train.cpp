@@ -53,8 +53,8 @@ TrainData small_data() {
     train->push_back({"p" + std::to_string(k), hr, imresize_bicubic(hr, 0.25)});
   }
   TrainData d;
-  d.train = std::make_shared<const TrainImages>(*train);
-  d.val = std::make_shared<std::vector<LoadedPair>>(std::vector<LoadedPair>{train->at(0)});
+  d.train = std::make_shared<const DecodedImages>(*train);
+  d.val = std::make_shared<const DecodedImages>(std::vector<LoadedPair>{train->at(0)});
   return d;
 }
 
@@ -363,8 +363,8 @@ TEST(Train, TinyGenomeBeatsBicubicOnTheSamplePhotos) {
   const std::string root = std::string(SRNAS_SOURCE_DIR) + "/data/samples";
   ASSERT_TRUE(fs::is_directory(root + "/train")) << root << " missing: run scripts/setup.sh";
   TrainData d;
-  d.train = std::make_shared<const TrainImages>(load_pairs(open_dataset(root, "train", 4), size_t(2) << 30));
-  d.val = std::make_shared<std::vector<LoadedPair>>(load_pairs(open_dataset(root, "val", 4), size_t(2) << 30));
+  d.train = std::make_shared<const DecodedImages>(load_pairs(open_dataset(root, "train", 4), size_t(2) << 30));
+  d.val = std::make_shared<const DecodedImages>(load_pairs(open_dataset(root, "val", 4), size_t(2) << 30));
   TrainOptions o = quick_options(300);
   o.batch_size = 8;
   o.patch_lr = 16;
