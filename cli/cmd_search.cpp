@@ -312,13 +312,16 @@ void add_search_commands(CLI::App& app) {
                cfg.macs_w);
     fmt::print("data {}: {} validation images (mean LR {}x{}), {} training images: {} to decode\n", cfg.data.describe(),
                p.val_images, p.val_lr_w, p.val_lr_h, p.train_images, format_duration(p.load_s));
-    fmt::print("  training images decode to {}, {}\n", size_text(double(p.train_decoded_bytes)),
-               p.train_store == "memory"
-                   ? fmt::format("held in memory by each of the {} worker(s)", p.workers)
-                   : p.train_cache == "current"
-                         ? std::string("mapped from a current cache file (srnas data cache --list)")
-                         : fmt::format("mapped from a cache file that one process builds first ({}; disk: that size "
-                                       "under $SRNAS_CACHE; srnas data cache builds it ahead)", p.train_cache));
+    auto held = [&](const char* what, int64_t bytes, const std::string& store, const std::string& cache) {
+      fmt::print("  {} images decode to {}, {}\n", what, size_text(double(bytes)),
+                 store == "memory" ? fmt::format("held in memory by each of the {} worker(s)", p.workers)
+                 : cache == "current"
+                     ? std::string("mapped from a current cache file (srnas data cache --list)")
+                     : fmt::format("mapped from a cache file that one process builds first ({}; disk: that size "
+                                   "under $SRNAS_CACHE; srnas data cache builds it ahead)", cache));
+    };
+    held("training", p.train_decoded_bytes, p.train_store, p.train_cache);
+    held("validation", p.val_decoded_bytes, p.val_store, p.val_cache);
     fmt::print("measured here ({} training steps each; candidates on {} thread(s)):\n", plan_steps,
                p.candidate_threads);
     fmt::print("  {:<32} {:>11} {:>8} {:>9} {:>10} {:>9}\n", "network", "params", "GMACs", "s/step", "val pass",

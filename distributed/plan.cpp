@@ -72,8 +72,13 @@ SearchPlan plan_search(const SearchConfig& cfg, int workers, int samples, int wa
   so.shared_on_node = workers > 1;  // mpirun ranks, as on one node
   p.train_store = store_maps(so, size_t(p.train_decoded_bytes)) ? "mapped" : "memory";
   if (p.train_store == "mapped") p.train_cache = decoded_cache_status(train_set);
-  const bool decode_train = p.train_cache != "current";
-  p.load_s = val_load_s * (1.0 + (decode_train ? double(p.train_images) / double(std::max(1, p.val_images)) : 0.0));
+  for (const LoadedPair& v : val) p.val_decoded_bytes += int64_t(v.hr.rgb.size() + v.lr.rgb.size());
+  so.max_bytes = size_t(16) << 30;  // the workers' cap for the validation images
+  p.val_store = store_maps(so, size_t(p.val_decoded_bytes)) ? "mapped" : "memory";
+  if (p.val_store == "mapped") p.val_cache = decoded_cache_status(open_val_set(cfg.data));
+  const bool decode_train = p.train_cache != "current", decode_val = p.val_cache != "current";
+  p.load_s = val_load_s * ((decode_val ? 1.0 : 0.0) +
+                           (decode_train ? double(p.train_images) / double(std::max(1, p.val_images)) : 0.0));
   for (const LoadedPair& v : val) p.val_lr_h += v.lr.h, p.val_lr_w += v.lr.w;
   p.val_lr_h = std::max<int64_t>(1, p.val_lr_h / std::max(1, p.val_images));
   p.val_lr_w = std::max<int64_t>(1, p.val_lr_w / std::max(1, p.val_images));
@@ -225,7 +230,8 @@ nlohmann::json to_json(const SearchPlan& p) {
           {"baseline_params", p.baseline_params}, {"batch", p.batch},
           {"patch", p.patch},       {"val_images", p.val_images},
           {"train_images", p.train_images}, {"train_decoded_bytes", p.train_decoded_bytes},
-          {"train_store", p.train_store}, {"train_cache", p.train_cache}, {"val_lr_size", {p.val_lr_h, p.val_lr_w}},
+          {"train_store", p.train_store}, {"train_cache", p.train_cache},
+          {"val_decoded_bytes", p.val_decoded_bytes}, {"val_store", p.val_store}, {"val_cache", p.val_cache}, {"val_lr_size", {p.val_lr_h, p.val_lr_w}},
           {"load_s", p.load_s},     {"timed", timed},
           {"stages", rows},         {"total_s", p.total_s}};
 }

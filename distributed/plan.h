@@ -59,10 +59,12 @@ struct SearchPlan {
   int batch = 0, patch = 0;          // the search's training options
   int val_images = 0, train_images = 0;
   int64_t val_lr_h = 0, val_lr_w = 0;  // the validation images' mean LR size
-  double load_s = 0;                 // decoding the data (validation measured, training scaled)
+  double load_s = 0;                 // decoding what is not in a current cache file (validation measured, training scaled)
   int64_t train_decoded_bytes = 0;   // the training images decoded (from their headers)
   std::string train_store;           // how the workers hold them: "memory" (each its own) or "mapped"
   std::string train_cache;           // mapped: "current" (nothing to decode), else why it is built first
+  int64_t val_decoded_bytes = 0;     // the validation images decoded
+  std::string val_store, val_cache;  // the same for them (their cap: 16 GiB)
   std::vector<TimedGenome> timed;    // at the search's options, then at the final stage's
   std::vector<PlanRow> rows;
   double total_s = 0;

@@ -199,8 +199,8 @@ void build(const Dataset& ds, const Plan& plan, const std::string& path,
   }
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   const auto t0 = std::chrono::steady_clock::now();
-  log(fmt::format("[data] decoding {} images of {} ({}) into {}", ds.pairs.size(), ds.root,
-                  size_text(double(plan.file_bytes)), path));
+  log(fmt::format("[data] decoding {} image{} of {} ({}) into {}", ds.pairs.size(), ds.pairs.size() == 1 ? "" : "s",
+                  ds.root, size_text(double(plan.file_bytes)), path));
   Fd f(::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (f.fd < 0) throw Error(fmt::format("{}: cannot create: {}", tmp, errno_text()));
   try {

@@ -381,13 +381,18 @@ TEST(Search, PlanPricesTheStagesWithoutTrainingOrWriting) {
   EXPECT_EQ(p["train_store"], "mapped");
   EXPECT_EQ(p["train_cache"], "missing");
   EXPECT_EQ(nlohmann::json::parse(one.out)["train_store"], "memory");
+  // The validation image (48x48 + 12x12) likewise, in its own file.
+  EXPECT_EQ(p["val_decoded_bytes"], (48 * 48 + 12 * 12) * 3);
+  EXPECT_EQ(p["val_store"], "mapped");
+  EXPECT_EQ(p["val_cache"], "missing");
+  EXPECT_EQ(nlohmann::json::parse(one.out)["val_store"], "memory");
   auto made = run_cli("data cache --config " + (d / "search.yaml").string());
   ASSERT_EQ(made.status, 0) << made.err;
   EXPECT_NE(made.out.find(" training images of "), std::string::npos) << made.out;
   EXPECT_NE(made.out.find(" validation images of "), std::string::npos) << made.out;
   auto cached = run_cli("plan --config " + (d / "search.yaml").string() + " --samples 8 --steps 1 --workers 2");
   ASSERT_EQ(cached.status, 0) << cached.err;
-  EXPECT_NE(cached.out.find("mapped from a current cache file"), std::string::npos) << cached.out;
+  EXPECT_EQ(count_of(cached.out, "mapped from a current cache file"), 2u) << "training and validation: " << cached.out;
   auto text = run_cli("plan --config " + (d / "search.yaml").string() + " --samples 40 --steps 1");
   ASSERT_EQ(text.status, 0) << text.err;
   EXPECT_NE(text.out.find("held in memory by each of the 1 worker(s)"), std::string::npos) << text.out;
@@ -996,7 +1001,7 @@ TEST(MpiSearch, TwoGroupsRunEveryTrialExactlyOnce) {
   // each decoded by one of them (rank 0 says so, once per set).
   EXPECT_EQ(count_of(text, "they share one decoded copy"), 2u) << text;
   EXPECT_EQ(count_of(text, "[data] decoding 3 images"), 1u) << text;
-  EXPECT_EQ(count_of(text, "[data] decoding 1 images"), 1u) << text;
+  EXPECT_EQ(count_of(text, "[data] decoding 1 image of"), 1u) << text;
   expect_complete_study(trials_json(d), 6);
   expect_bicubic_floor(d);
 }
