@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cctype>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <thread>
 #include <unordered_map>
 
 #include "search_space/error.h"
@@ -262,6 +264,20 @@ struct ResultsDB::Impl {
     }
   }
 
+  // PRAGMA journal_mode = WAL, retried until busy_ms has passed. Switching a new file takes a
+  // read lock and then upgrades it to a write lock inside SQLite, which returns SQLITE_BUSY at
+  // once (never calling the busy handler: that could deadlock) when another process creating the
+  // same file holds the write lock: concurrent first opens (several `srnas ask`) failed that way.
+  void set_wal() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_ms);
+    for (int attempt = 0;; ++attempt) {
+      const int rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", nullptr, nullptr, nullptr);
+      if (rc == SQLITE_OK) return;
+      if ((rc & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) fail("set WAL journal", rc);
+      // 1, 2, 4 ... 32 ms, then 32 ms: the other opener's switch takes well under a millisecond.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt, 5)));
+    }
+  }
   void read_version();
   void migrate();
   void load_rung_psnr(TrialRecord& t);
@@ -511,7 +527,7 @@ std::unique_ptr<ResultsDB> ResultsDB::open(const std::string& path, Mode mode, i
   } else {
     // WAL: readers never block the writer. Where the file system cannot do WAL, SQLite keeps
     // the rollback journal and everything still works, only with more waiting.
-    impl->exec("PRAGMA journal_mode = WAL", "set WAL journal");
+    impl->set_wal();
     impl->exec("PRAGMA synchronous = NORMAL", "set synchronous");
     if (impl->version < kCurrentVersion) impl->migrate();
   }
