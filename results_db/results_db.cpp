@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cctype>
@@ -278,6 +279,10 @@ struct ResultsDB::Impl {
       std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt, 5)));
     }
   }
+  // A connection to path: opened, its schema version read (and, ReadWrite, WAL set and the
+  // schema created or migrated). open() is this after its checks.
+  static std::unique_ptr<Impl> connect(const std::string& path, Mode mode, int busy_timeout_ms);
+  static void create_whole(const std::string& path, int busy_timeout_ms);
   void read_version();
   void migrate();
   void load_rung_psnr(TrialRecord& t);
@@ -489,12 +494,7 @@ void ResultsDB::Impl::migrate() {
   });
 }
 
-std::unique_ptr<ResultsDB> ResultsDB::open(const std::string& path, Mode mode, int busy_timeout_ms) {
-  if (busy_timeout_ms < 0) {
-    const char* env = std::getenv("SRNAS_BUSY_TIMEOUT_MS");
-    busy_timeout_ms = env && std::atoi(env) >= 0 ? std::atoi(env) : 10000;
-  }
-  check_path(path, mode);
+std::unique_ptr<ResultsDB::Impl> ResultsDB::Impl::connect(const std::string& path, Mode mode, int busy_timeout_ms) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->mode = mode;
@@ -531,7 +531,58 @@ std::unique_ptr<ResultsDB> ResultsDB::open(const std::string& path, Mode mode, i
     impl->exec("PRAGMA synchronous = NORMAL", "set synchronous");
     if (impl->version < kCurrentVersion) impl->migrate();
   }
-  return std::unique_ptr<ResultsDB>(new ResultsDB(std::move(impl)));
+  return impl;
+}
+
+namespace {
+
+// Where a new file's schema is written before it is linked into place: unique per process and
+// per call (threads of one process may create the same file at once).
+std::string creation_path(const std::string& path) {
+  static std::atomic<int> calls{0};
+  return path + ".creating-" + std::to_string(::getpid()) + "-" + std::to_string(calls++);
+}
+
+void remove_db_files(const std::string& file) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((file + suffix).c_str());
+}
+
+}  // namespace
+
+// A new DB file appears whole: its schema is written into a private file beside it (journal WAL,
+// every migration applied, closed so that the WAL is checkpointed into it), which link() then
+// names path. link() never replaces a file: when another process linked its own first, that
+// one is used and this one dropped. So a reader never finds a half-made file (an empty database),
+// and processes creating the same file at once never meet inside SQLite. On a file system
+// without hard links the file is made in place instead (the WAL switch is then retried).
+void ResultsDB::Impl::create_whole(const std::string& path, int busy_timeout_ms) {
+  const std::string tmp = creation_path(path);
+  remove_db_files(tmp);
+  try {
+    connect(tmp, Mode::ReadWrite, busy_timeout_ms).reset();
+  } catch (const Error& e) {
+    remove_db_files(tmp);
+    std::string msg = e.what();  // named after the file the user asked for
+    if (msg.rfind(tmp, 0) == 0) msg = path + msg.substr(tmp.size());
+    throw Error(msg);
+  }
+  const int rc = ::link(tmp.c_str(), path.c_str());
+  const int e = errno;
+  remove_db_files(tmp);
+  if (rc != 0 && e != EEXIST && e != EPERM && e != ENOTSUP && e != EOPNOTSUPP && e != EMLINK && e != ENOSYS) {
+    throw Error(path + ": cannot create results DB: " + errno_text(e));
+  }
+}
+
+std::unique_ptr<ResultsDB> ResultsDB::open(const std::string& path, Mode mode, int busy_timeout_ms) {
+  if (busy_timeout_ms < 0) {
+    const char* env = std::getenv("SRNAS_BUSY_TIMEOUT_MS");
+    busy_timeout_ms = env && std::atoi(env) >= 0 ? std::atoi(env) : 10000;
+  }
+  check_path(path, mode);
+  struct stat st;
+  if (mode == Mode::ReadWrite && ::stat(path.c_str(), &st) != 0) Impl::create_whole(path, busy_timeout_ms);
+  return std::unique_ptr<ResultsDB>(new ResultsDB(Impl::connect(path, mode, busy_timeout_ms)));
 }
 
 ResultsDB::ResultsDB(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
