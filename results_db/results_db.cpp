@@ -553,8 +553,9 @@ void remove_db_files(const std::string& file) {
 // every migration applied, closed so that the WAL is checkpointed into it), which link() then
 // names path. link() never replaces a file: when another process linked its own first, that
 // one is used and this one dropped. So a reader never finds a half-made file (an empty database),
-// and processes creating the same file at once never meet inside SQLite. On a file system
-// without hard links the file is made in place instead (the WAL switch is then retried).
+// and processes creating the same file at once never meet inside SQLite. When link() fails
+// otherwise (a file system without hard links), connect() makes the file in place, as it does
+// an existing empty file (the WAL switch is then retried).
 void ResultsDB::Impl::create_whole(const std::string& path, int busy_timeout_ms) {
   const std::string tmp = creation_path(path);
   remove_db_files(tmp);
@@ -566,12 +567,8 @@ void ResultsDB::Impl::create_whole(const std::string& path, int busy_timeout_ms)
     if (msg.rfind(tmp, 0) == 0) msg = path + msg.substr(tmp.size());
     throw Error(msg);
   }
-  const int rc = ::link(tmp.c_str(), path.c_str());
-  const int e = errno;
+  (void)::link(tmp.c_str(), path.c_str());
   remove_db_files(tmp);
-  if (rc != 0 && e != EEXIST && e != EPERM && e != ENOTSUP && e != EOPNOTSUPP && e != EMLINK && e != ENOSYS) {
-    throw Error(path + ": cannot create results DB: " + errno_text(e));
-  }
 }
 
 std::unique_ptr<ResultsDB> ResultsDB::open(const std::string& path, Mode mode, int busy_timeout_ms) {
