@@ -23,9 +23,12 @@
 
 #include "search_space/error.h"
 #include "../support/errors.h"
+#include "../support/processes.h"
 #include "../support/scratch.h"
 
+using srnas::testing::Child;
 using srnas::testing::error_of;
+using srnas::testing::in_processes;
 
 namespace srnas {
 namespace {
@@ -35,60 +38,6 @@ using Mode = ResultsDB::Mode;
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// What one forked process of in_processes ended with.
-struct Child {
-  int status = 0;    // waitpid's
-  std::string text;  // what body wrote to its string, or the message of what it threw
-  bool ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-};
-
-// Runs body(k, text) in n forked processes at once (k = 0..n-1): they start together, once the
-// last one is forked. A child exits with body's return value, or 1 when it throws. Open no
-// ResultsDB across the fork: connections do not survive it.
-std::vector<Child> in_processes(int n, const std::function<int(int, std::string&)>& body) {
-  int gate[2];  // the children wait for EOF on gate[0]: the parent closes gate[1] after the last fork
-  if (::pipe(gate) != 0) throw std::runtime_error("pipe failed");
-  std::vector<pid_t> pids;
-  std::vector<int> fds;
-  for (int k = 0; k < n; ++k) {
-    int fd[2];
-    if (::pipe(fd) != 0) throw std::runtime_error("pipe failed");
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-      ::close(fd[0]);
-      ::close(gate[1]);
-      char c;
-      while (::read(gate[0], &c, 1) > 0) {
-      }
-      std::string text;
-      int status = 1;
-      try {
-        status = body(k, text);
-      } catch (const std::exception& e) {
-        text = e.what();
-      }
-      if (::write(fd[1], text.data(), text.size()) != static_cast<ssize_t>(text.size())) status = 3;
-      ::close(fd[1]);
-      ::_exit(status);
-    }
-    ::close(fd[1]);
-    pids.push_back(pid);
-    fds.push_back(fd[0]);
-  }
-  ::close(gate[0]);
-  ::close(gate[1]);
-  std::vector<Child> out(n);
-  for (int k = 0; k < n; ++k) {
-    char buf[4096];
-    ssize_t got;
-    while ((got = ::read(fds[k], buf, sizeof buf)) > 0) out[k].text.append(buf, got);
-    ::close(fds[k]);
-    if (::waitpid(pids[k], &out[k].status, 0) != pids[k]) throw std::runtime_error("waitpid failed");
-  }
-  return out;
 }
 
 // A raw SQLite connection, for what the tests do behind ResultsDB's back.

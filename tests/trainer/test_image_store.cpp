@@ -26,6 +26,7 @@
 #include "trainer/image_store.h"
 #include "trainer/loader.h"
 #include "trainer/matlab_resize.h"
+#include "../support/processes.h"
 #include "../support/scratch.h"
 
 namespace srnas {
@@ -47,29 +48,11 @@ bool same_bytes(const ImageView& v, const Image& img) {
   return v.h == img.h && v.w == img.w && std::memcmp(v.rgb, img.rgb.data(), img.rgb.size()) == 0;
 }
 
-// Runs body(k) in n forked processes at once (k = 0..n-1), each exiting with what it returns
-// (an exception: 3), and expects every one to exit 0.
+// Runs body(k) in n forked processes started together (tests/support/processes.h) and expects
+// every one to exit 0.
 void in_processes(int n, const std::function<int(int)>& body) {
-  std::vector<pid_t> kids;
-  for (int k = 0; k < n; ++k) {
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int code = 3;
-      try {
-        code = body(k);
-      } catch (...) {
-      }
-      std::fflush(stderr);
-      ::_exit(code);
-    }
-    kids.push_back(pid);
-  }
-  for (pid_t pid : kids) {
-    int st = 0;
-    ASSERT_EQ(::waitpid(pid, &st, 0), pid);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
-  }
+  for (const auto& c : srnas::testing::in_processes(n, [&](int k, std::string&) { return body(k); }))
+    EXPECT_TRUE(c.ok()) << "status " << c.status << " " << c.text;
 }
 
 class StoreTest : public ::testing::Test {
