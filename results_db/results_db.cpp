@@ -147,8 +147,8 @@ std::string make_uri(const std::string& path, ResultsDB::Mode mode) {
 }
 
 // Clear one-line errors for the common ways a path cannot be opened, before SQLite's generic
-// "unable to open database file".
-void check_path(const std::string& path, ResultsDB::Mode mode) {
+// "unable to open database file". Returns whether the file exists (else ReadWrite creates it).
+bool check_path(const std::string& path, ResultsDB::Mode mode) {
   if (path.empty()) throw Error("results DB: expected a file path, got an empty string");
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) {
@@ -172,7 +172,7 @@ void check_path(const std::string& path, ResultsDB::Mode mode) {
         throw Error(path + ": not an srnas results DB (not an SQLite file)");
       }
     }
-    return;
+    return true;
   }
   int e = errno;
   if (mode == ResultsDB::Mode::ReadOnly || (e != ENOENT && e != ENOTDIR)) {
@@ -190,6 +190,7 @@ void check_path(const std::string& path, ResultsDB::Mode mode) {
     throw Error(path + ": cannot create results DB: directory '" + dir + "' is not writable (" +
                 errno_text(errno) + ")");
   }
+  return false;
 }
 
 }  // namespace
@@ -576,9 +577,7 @@ std::unique_ptr<ResultsDB> ResultsDB::open(const std::string& path, Mode mode, i
     const char* env = std::getenv("SRNAS_BUSY_TIMEOUT_MS");
     busy_timeout_ms = env && std::atoi(env) >= 0 ? std::atoi(env) : 10000;
   }
-  check_path(path, mode);
-  struct stat st;
-  if (mode == Mode::ReadWrite && ::stat(path.c_str(), &st) != 0) Impl::create_whole(path, busy_timeout_ms);
+  if (!check_path(path, mode)) Impl::create_whole(path, busy_timeout_ms);  // ReadOnly: check_path threw
   return std::unique_ptr<ResultsDB>(new ResultsDB(Impl::connect(path, mode, busy_timeout_ms)));
 }
 

@@ -53,8 +53,9 @@ class ResultsDB {
 
   // Opens the DB at path. ReadWrite creates the file and schema if missing (made beside path
   // and linked into place: a reader finds no file or a whole one, never an empty database, and
-  // processes creating it at once all succeed) and migrates an older schema (in one transaction); ReadOnly needs an existing DB and reads an older schema
-  // as it is, without migrating it (columns added since read as their defaults). Refuses a DB
+  // processes creating it at once all succeed) and migrates an older schema (in one
+  // transaction); ReadOnly needs an existing DB and reads an older schema as it is, without
+  // migrating it (columns added since read as their defaults). Refuses a DB
   // whose schema is newer than this build, and any file that is not an srnas results DB.
   // busy_timeout_ms < 0: $SRNAS_BUSY_TIMEOUT_MS if set, else 10 s.
   static std::unique_ptr<ResultsDB> open(const std::string& path, Mode mode = Mode::ReadWrite,
