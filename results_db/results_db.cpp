@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include <sqlite3.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -537,15 +538,56 @@ std::unique_ptr<ResultsDB::Impl> ResultsDB::Impl::connect(const std::string& pat
 
 namespace {
 
-// Where a new file's schema is written before it is linked into place: unique per process and
-// per call (threads of one process may create the same file at once).
-std::string creation_path(const std::string& path) {
-  static std::atomic<int> calls{0};
-  return path + ".creating-" + std::to_string(::getpid()) + "-" + std::to_string(calls++);
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
 }
 
+// Where a new file's schema is written before it is linked into place:
+// <path>.creating-<host>-<pid>-<n>, unique per host, process and call (threads of one process
+// may create the same file at once; several hosts may share the folder).
+std::string creation_path(const std::string& path) {
+  static std::atomic<int> calls{0};
+  return path + ".creating-" + host_name() + "-" + std::to_string(::getpid()) + "-" +
+         std::to_string(calls++);
+}
+
+constexpr const char* kDbSuffixes[] = {"-wal", "-shm", "-journal"};
+
 void remove_db_files(const std::string& file) {
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((file + suffix).c_str());
+  ::unlink(file.c_str());
+  for (const char* suffix : kDbSuffixes) ::unlink((file + suffix).c_str());
+}
+
+// Removes what creators of path killed mid-creation (kill -9 between making their private file
+// and linking it) left beside it: the creation files of this host whose process is gone. Files
+// of other hosts are left (their processes cannot be asked from here), and so is anything whose
+// name does not parse. Never throws: a leftover costs disk space, not correctness.
+void remove_dead_creations(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const std::string prefix = p.filename().string() + ".creating-" + host_name() + "-";
+  std::error_code ec;
+  fs::directory_iterator it(p.parent_path().empty() ? fs::path(".") : p.parent_path(), ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string rest = it->path().filename().string();
+    if (rest.rfind(prefix, 0) != 0) continue;
+    rest = rest.substr(prefix.size());  // <pid>-<n>[-wal|-shm|-journal]
+    for (const char* suffix : kDbSuffixes) {
+      const size_t n = std::strlen(suffix);
+      if (rest.size() > n && rest.compare(rest.size() - n, n, suffix) == 0) rest.resize(rest.size() - n);
+    }
+    const size_t dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos || dash + 1 == rest.size() ||
+        rest.find_first_not_of("0123456789-") != std::string::npos || rest.find('-', dash + 1) != std::string::npos) {
+      continue;
+    }
+    const long pid = std::strtol(rest.c_str(), nullptr, 10);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to ask
+    remove_db_files((it->path().parent_path() / (prefix + rest)).string());
+  }
 }
 
 }  // namespace
@@ -578,6 +620,7 @@ std::unique_ptr<ResultsDB> ResultsDB::open(const std::string& path, Mode mode, i
     busy_timeout_ms = env && std::atoi(env) >= 0 ? std::atoi(env) : 10000;
   }
   if (!check_path(path, mode)) Impl::create_whole(path, busy_timeout_ms);  // ReadOnly: check_path threw
+  if (mode == Mode::ReadWrite) remove_dead_creations(path);
   return std::unique_ptr<ResultsDB>(new ResultsDB(Impl::connect(path, mode, busy_timeout_ms)));
 }
 

@@ -53,7 +53,8 @@ class ResultsDB {
 
   // Opens the DB at path. ReadWrite creates the file and schema if missing (made beside path
   // and linked into place: a reader finds no file or a whole one, never an empty database, and
-  // processes creating it at once all succeed) and migrates an older schema (in one
+  // processes creating it at once all succeed; what a creator killed meanwhile left beside it
+  // is removed by the next ReadWrite open on that host) and migrates an older schema (in one
   // transaction); ReadOnly needs an existing DB and reads an older schema as it is, without
   // migrating it (columns added since read as their defaults). Refuses a DB
   // whose schema is newer than this build, and any file that is not an srnas results DB.

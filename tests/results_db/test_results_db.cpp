@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -291,6 +292,66 @@ TEST_F(ResultsDBTest, AReaderNeverFindsAHalfMadeFile) {
   EXPECT_EQ(first_error, "");
   for (const auto& entry : fs::directory_iterator(dir_))  // no file of a creation left behind
     EXPECT_EQ(entry.path().filename().string().find("creating"), std::string::npos) << entry.path();
+}
+
+TEST_F(ResultsDBTest, WhatAKilledCreatorLeftIsRemovedByTheNextReadWriteOpen) {
+  // A creator killed (kill -9) between making its private file and linking it leaves
+  // <db>.creating-<host>-<pid>-<n> and its -wal/-shm beside the DB. The next read-write open
+  // on that host removes those of dead processes, and nothing else.
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  const std::string mine = path() + ".creating-" + host + "-";
+  auto killed_creator = [&](const std::string& suffix_after_pid) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {  // a creator killed with its WAL file open: -wal and -shm stay
+      const std::string file = mine + std::to_string(::getpid()) + suffix_after_pid;
+      Raw raw(file, Raw::Create);
+      raw.exec("PRAGMA journal_mode = WAL; CREATE TABLE half (x); INSERT INTO half VALUES (1)");
+      ::kill(::getpid(), SIGKILL);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    return pid;
+  };
+  const pid_t dead = killed_creator("-0");
+  const pid_t dead2 = killed_creator("-12");
+  for (const std::string& f : {mine + std::to_string(dead) + "-0", mine + std::to_string(dead) + "-0-wal",
+                               mine + std::to_string(dead2) + "-12"}) {
+    ASSERT_TRUE(fs::exists(f)) << f;
+  }
+  const pid_t alive = ::fork();  // a creator still at work
+  if (alive == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  const std::vector<std::string> kept = {
+      mine + std::to_string(alive) + "-0",                                    // alive
+      path() + ".creating-other-host-" + std::to_string(dead) + "-0",         // another host's
+      mine + std::to_string(dead) + "-x",                                     // not a creation name
+      path("other.db") + ".creating-" + host + "-" + std::to_string(dead) + "-0",  // another DB's
+  };
+  for (const auto& f : kept) std::ofstream{f} << "x";
+
+  open_db(Mode::ReadWrite).reset();  // creates the DB (and sweeps)
+  open_db(Mode::ReadOnly).reset();
+  std::set<std::string> left;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".creating-") != std::string::npos) left.insert(entry.path().string());
+  }
+  ::kill(alive, SIGKILL);
+  ::waitpid(alive, nullptr, 0);
+  EXPECT_EQ(left, std::set<std::string>(kept.begin(), kept.end()));
+
+  // a reader removes nothing: it never writes
+  const pid_t dead3 = killed_creator("-1");
+  open_db(Mode::ReadOnly).reset();
+  EXPECT_TRUE(fs::exists(mine + std::to_string(dead3) + "-1"));
+  open_db(Mode::ReadWrite).reset();  // an existing DB: still swept
+  EXPECT_FALSE(fs::exists(mine + std::to_string(dead3) + "-1"));
+  EXPECT_FALSE(fs::exists(mine + std::to_string(dead3) + "-1-wal"));
+  EXPECT_FALSE(fs::exists(mine + std::to_string(dead3) + "-1-shm"));
 }
 
 TEST_F(ResultsDBTest, AVersion1FileMigratesKeepingEverything) {
