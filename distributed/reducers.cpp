@@ -30,6 +30,12 @@ class MpiReducer : public GradientReducer {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
+  void sum(double* values, int n) override {
+    if (size_ == 1 || n == 0) return;
+    const int rc = MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_SUM, comm_);
+    if (rc != MPI_SUCCESS) throw Error(fmt::format("MPI_Allreduce of {} values failed (code {})", n, rc));
+  }
+
   void average(std::vector<torch::Tensor>& grads) override {
     if (size_ == 1) return;  // the sum over one rank divided by 1: nothing to do
     torch::NoGradGuard no_grad;

@@ -69,14 +69,22 @@ class NcclReducer : public GradientReducer {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
+  void sum(double* values, int n) override {
+    // Through the GPU, like the gradients (also on one rank, for the GPU check); the copy
+    // back waits for the all-reduce on the stream.
+    if (n == 0) return;
+    torch::NoGradGuard no_grad;
+    torch::Tensor t = torch::from_blob(values, {n}, torch::kFloat64).to(torch::Device(torch::kCUDA, device_));
+    nccl_check(ncclAllReduce(t.data_ptr<double>(), t.data_ptr<double>(), size_t(n), ncclDouble, ncclSum, comm_,
+                             stream()),
+               "ncclAllReduce");
+    torch::from_blob(values, {n}, torch::kFloat64).copy_(t.cpu());
+  }
+
   void average(std::vector<torch::Tensor>& grads) override {
     // No shortcut for one rank: the GPU check exercises the all-reduce with one rank.
     torch::NoGradGuard no_grad;
-#ifdef SRNAS_TORCH_CUDA
-    cudaStream_t stream = at::cuda::getCurrentCUDAStream(device_).stream();
-#else
-    cudaStream_t stream = 0;  // the legacy default stream, LibTorch's stream without a stream guard
-#endif
+    cudaStream_t stream = this->stream();
     for (size_t i = 0; i < grads.size(); ++i) {
       const torch::Tensor& g = grads[i];
       if (g.defined() && !(g.is_cuda() && g.device().index() == device_))
@@ -109,6 +117,14 @@ class NcclReducer : public GradientReducer {
   }
 
  private:
+  cudaStream_t stream() const {
+#ifdef SRNAS_TORCH_CUDA
+    return at::cuda::getCurrentCUDAStream(device_).stream();
+#else
+    return 0;  // the legacy default stream, LibTorch's stream without a stream guard
+#endif
+  }
+
   ncclComm_t comm_ = nullptr;
   int rank_ = 0, size_ = 1, device_ = 0;
 };

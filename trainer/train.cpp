@@ -186,6 +186,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
   const torch::Device device = pick_device(opt.device);
   const int dp_rank = hooks.reducer ? hooks.reducer->rank() : 0;
   const int dp_size = hooks.reducer ? hooks.reducer->size() : 1;
+  GradientReducer* const group = dp_size > 1 ? hooks.reducer : nullptr;  // ranks that decide together
   if (opt.batch_size % dp_size)
     throw Error(fmt::format("batch_size {} is not divisible by the {} data-parallel ranks", opt.batch_size, dp_size));
 
@@ -242,12 +243,21 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
   int64_t window_n = 0;
   torch::Tensor pending_loss, last_loss;  // summed on the device since the last read-back
   int64_t pending_from = 0;
+  bool stop_asked = false, group_stops = false;  // a group: this rank was asked to stop; the group stops
   // Reads the pending losses back; false (status "diverged") if any was NaN/Inf, which
   // makes their sum non-finite. Runs every step on CPU, at log/validation/checkpoint
-  // steps and at the end on a GPU.
+  // steps and at the end on a GPU: at the same iterations on every rank of a group, which
+  // here sum their losses and stop requests, so they all see the same loss and decide alike.
   auto flush_losses = [&](int64_t done) {
     if (!pending_loss.defined()) return true;
-    const double sum = pending_loss.item<double>();
+    double v[3] = {pending_loss.item<double>(), last_loss.item<double>(), stop_asked ? 1.0 : 0.0};
+    if (group) {
+      group->sum(v, 3);
+      v[0] /= dp_size;  // the mean of equal slices' means: the global batch's loss
+      v[1] /= dp_size;
+      group_stops = v[2] > 0;
+    }
+    const double sum = v[0];
     pending_loss = torch::Tensor();
     if (!std::isfinite(sum)) {
       result.status = "diverged";
@@ -257,7 +267,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
       return false;
     }
     window_loss += sum;
-    result.final_loss = last_loss.item<double>();
+    result.final_loss = v[1];
     return true;
   };
 
@@ -276,9 +286,12 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
   int64_t it = start;
   for (; it < opt.iterations; ++it) {
     if (hooks.should_stop && hooks.should_stop()) {
-      result.status = "stopped";
-      result.reason = fmt::format("stopped at iteration {}", it);
-      break;
+      stop_asked = true;
+      if (!group) {
+        result.status = "stopped";
+        result.reason = fmt::format("stopped at iteration {}", it);
+        break;
+      }  // a group stops together, after the next read-back
     }
     const double lr = learning_rate(opt, it);
     set_lr(adam, lr);
@@ -306,6 +319,12 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
     const bool val_now = opt.val_every > 0 && done % opt.val_every == 0 && done != opt.iterations;
     const bool ckpt_now = opt.checkpoint_every > 0 && done % opt.checkpoint_every == 0 && done != opt.iterations;
     if ((sync_each_step || log_now || val_now || ckpt_now) && !flush_losses(done)) break;
+    if (group_stops && done < opt.iterations) {
+      it = done;
+      result.status = "stopped";
+      result.reason = fmt::format("stopped at iteration {}", done);
+      break;
+    }
     if (val_now) validate(done);
     if (log_now || val_now) {
       TrainProgress pr{done, opt.iterations, window_loss / double(std::max<int64_t>(1, window_n)), lr,

@@ -6,7 +6,11 @@
 // continues to bit-identical weights (CPU). A NaN/Inf loss ends the run with status
 // "diverged" and the reason instead of crashing (on CPU at that step; on a GPU the losses
 // are read back only at log, validation and checkpoint steps, so the reason names the
-// window, and nothing non-finite is ever checkpointed). options.perf (channels-last, bf16
+// window, and nothing non-finite is ever checkpointed). Data-parallel ranks (a reducer of
+// several ranks) decide together at each of those read-backs: the loss they check and log is
+// the group's (the global batch's), and a stop asked of any rank (should_stop) stops them all
+// after the same iteration, so no rank is ever left waiting in a collective for the others
+// (on a GPU a stop therefore waits for the next log, validation or checkpoint step). options.perf (channels-last, bf16
 // autocast, cuDNN benchmark, pinned batches) changes how a step runs, not what it computes.
 // With options.ema the validation and weights.safetensors are the weights' moving average
 // (checkpointed as checkpoint/ema.safetensors); the optimizer steps the raw weights. The trainer never sees the results DB
@@ -28,11 +32,14 @@
 
 namespace srnas {
 
-// Implemented by distributed/: averages gradients across the ranks of a group, in place.
+// Implemented by distributed/: averages gradients across the ranks of a group, in place, and
+// lets the ranks decide together. Both calls are collective over the group.
 class GradientReducer {
  public:
   virtual ~GradientReducer() = default;
   virtual void average(std::vector<torch::Tensor>& grads) = 0;
+  // Replaces each of the n host values with its sum over the group (one small all-reduce).
+  virtual void sum(double* values, int n) = 0;
   virtual int rank() const = 0;   // this rank's index within the group
   virtual int size() const = 0;   // ranks in the group (the global batch is split across them)
 };
@@ -48,7 +55,7 @@ struct TrainProgress {
 
 struct TrainHooks {
   std::function<void(const TrainProgress&)> on_log;  // every log_every iterations and at validation
-  std::function<bool()> should_stop;                 // polled each iteration; true: checkpoint and stop
+  std::function<bool()> should_stop;                 // polled each iteration; true: checkpoint and stop (see above for a group)
   GradientReducer* reducer = nullptr;
   bool quiet = false;                                 // no progress lines on stderr
   // Fine-tuning: a safetensors of this genome (srnas names) to start from instead of the

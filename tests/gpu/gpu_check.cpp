@@ -87,7 +87,11 @@ void check_nccl(const torch::Device& dev) {
     if (g[i].defined()) same &= torch::equal(g[i], before[i]);
   check(same, fmt::format("average() over {} buckets on one rank returns the gradients unchanged",
                           plan_buckets(g, kBucketElems).size()));
-  row({{"check", "nccl_allreduce_1rank"}, {"ok", same}});
+  double v[3] = {1.5, -2.25, 0.0};  // the group's loss and stop agreement (ncclDouble)
+  reducer->sum(v, 3);
+  const bool sum_same = v[0] == 1.5 && v[1] == -2.25 && v[2] == 0.0;
+  check(sum_same, "sum() of 3 host values on one rank returns them unchanged");
+  row({{"check", "nccl_allreduce_1rank"}, {"ok", same && sum_same}});
 }
 
 // 2. A CUDA training step equals the CPU step.
