@@ -38,13 +38,13 @@ class LocalRunner : public CandidateRunner {
       so.shared_on_node = place.ranks_on_node > 1;
       so.quiet = !place.announce;
       data_.train = load_images(open_train_set(cfg.data), so);
-      so.max_bytes = kDecodedBytes;
+      so.max_bytes = kValImagesMaxBytes;
       data_.val = load_images(val_set_, so);
     } else {
       data_.train = std::make_shared<const DecodedImages>(std::vector<LoadedPair>{});
       Dataset first = val_set_;
       first.pairs.resize(n);
-      data_.val = std::make_shared<const DecodedImages>(load_pairs(first, kDecodedBytes));
+      data_.val = std::make_shared<const DecodedImages>(load_pairs(first, kValImagesMaxBytes));
     }
     const auto& val = *data_.val;
     for (size_t i = 0; i < n; ++i) {
@@ -130,7 +130,7 @@ class LocalRunner : public CandidateRunner {
   BicubicFloor bicubic_floor() override {
     BicubicFloor f;
     if (data_.val->size() < val_set_.pairs.size())  // srnas ask: the probe's images only so far
-      data_.val = std::make_shared<const DecodedImages>(load_pairs(val_set_, kDecodedBytes));
+      data_.val = std::make_shared<const DecodedImages>(load_pairs(val_set_, kValImagesMaxBytes));
     if (data_.val->empty()) return f;
     const QualityResult q = evaluate_quality(bicubic_function(), *data_.val, device_);
     f.psnr_rgb = q.psnr_rgb;
@@ -144,7 +144,6 @@ class LocalRunner : public CandidateRunner {
   SearchConfig cfg_;
   bool quiet_;
   torch::Device device_;
-  static constexpr size_t kDecodedBytes = size_t(16) << 30;  // decoded validation images: cap
   TrainData data_;
   Dataset val_set_;  // data_.val decodes all of it, or (srnas ask) its first runtime.max_images
   std::vector<torch::Tensor> probe_;     // fp32 LR probe images on the device
@@ -266,12 +265,17 @@ WorkResult execute(CandidateRunner& runner, const WorkItem& item, GradientReduce
   r.trial_id = item.trial_id;
   r.kind = item.kind;
   if (item.kind == WorkItem::Kind::Probe) {
-    RuntimePair p = runner.runtime(item.genome);
-    r.runtime_s = p.runtime_s;
-    r.ref_runtime_s = p.ref_runtime_s;
-    r.runtime_ratio = p.ratio;
-    if (item.with_bicubic) r.bicubic = runner.bicubic_floor();
-    r.outcome.status = "complete";
+    try {  // e.g. a network too large for the device: that trial fails, the search goes on
+      RuntimePair p = runner.runtime(item.genome);
+      r.runtime_s = p.runtime_s;
+      r.ref_runtime_s = p.ref_runtime_s;
+      r.runtime_ratio = p.ratio;
+      if (item.with_bicubic) r.bicubic = runner.bicubic_floor();
+      r.outcome.status = "complete";
+    } catch (const std::exception& e) {
+      r.outcome.status = "failed";
+      r.outcome.reason = std::string("runtime probe: ") + e.what();
+    }
     return r;
   }
   CandidateJob job;

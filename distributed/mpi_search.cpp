@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <thread>
@@ -57,23 +58,90 @@ int assigned_threads(int world_rank) {
   return g_assigned.load();
 }
 
+// Ends the whole job (MPI_Abort) after saying why on one line: for a rank whose group or
+// rank 0 cannot go on without it. The trials it ran stay RUNNING; --resume re-queues them.
+[[noreturn]] void abort_job(int world_rank, const std::string& why) {
+  fmt::print(stderr, "srnas: error: world rank {}: {}: ending the job (srnas search --resume continues it)\n",
+             world_rank, why);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 2);
+  std::abort();  // MPI_Abort does not return
+}
+
+// How long a rank whose training failed waits for the rest of its group to finish the same
+// item before it concludes that they are stuck in a collective waiting for it (then it ends the
+// job): $SRNAS_GROUP_WAIT_S, default 120 s. The others reach that point within moments when
+// they failed too, or once the leader has written its weights and validated.
+double group_wait_s() {
+  const char* env = std::getenv("SRNAS_GROUP_WAIT_S");
+  return env && std::atof(env) > 0 ? std::atof(env) : 120.0;
+}
+
+// Fault injection for the tests: SRNAS_FAIL_RANK_AT="R:K" makes world rank R's training throw
+// at its K-th step (K >= 1) of each Train item, as an out-of-memory error on one rank would.
+struct InjectedFault {
+  int rank = -1;
+  long long step = 0;
+};
+InjectedFault injected_fault() {
+  InjectedFault f;
+  if (const char* env = std::getenv("SRNAS_FAIL_RANK_AT")) {
+    if (std::sscanf(env, "%d:%lld", &f.rank, &f.step) != 2 || f.step < 1)
+      throw Error(fmt::format("SRNAS_FAIL_RANK_AT: expected RANK:STEP (STEP >= 1), got '{}'", env));
+  }
+  return f;
+}
+
+// After a Train item the ranks of a group agree on how it ended: when any of them failed
+// (an exception, reported as status "failed"), every rank reports that failure, with the
+// failed rank's reason, so the leader records the trial FAILED and the group goes on with the
+// next item. A failed rank whose peers never arrive (they wait inside a gradient all-reduce
+// for it) ends the job, naming itself and the trial. Collective over group_comm.
+void agree_on_outcome(WorkResult& r, const GroupLayout& l, int world_rank) {
+  const bool failed = r.outcome.status == "failed";
+  int mine = failed ? l.group_rank + 1 : 0, worst = 0;
+  MPI_Request req;
+  MPI_Iallreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, l.group_comm, &req);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(group_wait_s());
+  for (int done = 0;;) {
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (done) break;
+    if (failed && std::chrono::steady_clock::now() > deadline)
+      abort_job(world_rank, fmt::format("trial {} failed here ({}) while the other ranks of group {} still train "
+                                        "it and cannot go on without this rank",
+                                        r.trial_id, r.outcome.reason, l.group));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (worst == 0) return;
+  std::string reason = failed ? fmt::format("world rank {}: {}", world_rank, r.outcome.reason) : "";
+  broadcast_string(reason, worst - 1, l.group_comm);
+  r.outcome.status = "failed";
+  r.outcome.reason = reason;
+}
+
 // Runs an item on this rank with the thread count it is entitled to. A probe always uses the
 // shared count (runtime ratios of one study are measured under one condition); a Train item
 // under `cores: adaptive` follows rank 0's assignments, checked between steps.
-WorkResult execute_with_threads(CandidateRunner& runner, const WorkItem& item, GradientReducer* reducer,
-                                const ThreadPlan& plan, int world_rank) {
+WorkResult execute_with_threads(CandidateRunner& runner, const WorkItem& item, const GroupLayout& layout,
+                                GradientReducer* reducer, const ThreadPlan& plan, int world_rank) {
   const bool train = item.kind == WorkItem::Kind::Train, follow = train && plan.adaptive;
   int threads = train && item.solo ? plan.solo : plan.shared;
   if (const int a = follow ? assigned_threads(world_rank) : 0; a > 0) threads = a;
   init_torch_threads(threads);
+  static const InjectedFault fault = injected_fault();
+  long long steps = 0;
   auto between_steps = [&] {
     if (follow) {
       const int a = assigned_threads(world_rank);
       if (a > 0 && a != threads) init_torch_threads(threads = a);
     }
+    if (fault.rank == world_rank && ++steps == fault.step)
+      throw Error(fmt::format("injected fault (SRNAS_FAIL_RANK_AT) at step {}", fault.step));
     return stop_requested();
   };
-  return execute(runner, item, reducer, nullptr, between_steps);
+  WorkResult r = execute(runner, item, reducer, nullptr, between_steps);
+  if (train && reducer && reducer->size() > 1) agree_on_outcome(r, layout, world_rank);
+  return r;
 }
 
 // A leader runs a Train item with its group: members get it by broadcast first.
@@ -83,7 +151,7 @@ WorkResult run_in_group(CandidateRunner& runner, const WorkItem& item, const Gro
     std::string msg = to_json(item).dump();
     broadcast_string(msg, 0, l.group_comm);
   }
-  return execute_with_threads(runner, item, reducer, plan, world_rank);
+  return execute_with_threads(runner, item, l, reducer, plan, world_rank);
 }
 
 // Non-leader ranks: follow the leader's Train items until Stop.
@@ -97,7 +165,7 @@ void member_loop(CandidateRunner& runner, const GroupLayout& l, GradientReducer*
       assigned_threads(world_rank);  // receive what is left
       return;
     }
-    execute_with_threads(runner, item, reducer, plan, world_rank);
+    execute_with_threads(runner, item, l, reducer, plan, world_rank);
   }
 }
 
@@ -222,9 +290,29 @@ SearchSummary mpi_search(const SearchConfig& cfg, const SearchOptions& opt, int 
   init_torch_threads(plan.shared);
   const std::vector<int> cores = gather_ints({env.node(), node_cores(), usable_cores(), plan.shared}, 0, MPI_COMM_WORLD);
   set_cuda_device_index(env.local_rank());
-  auto runner = make_local_runner(cfg, opt.quiet || env.world_rank() != 0, /*training_data=*/true,
-                                  RunnerPlace{env.local_size(), env.world_rank() == 0});
-  const bool cuda = pick_device(cfg.device).is_cuda();
+  // Start-up, agreed: every rank makes its runner (data, device), then all learn whether all
+  // did and whether all train on a GPU, so that no rank is left waiting in a collective for
+  // one that gave up, and no group mixes NCCL and MPI reducers.
+  std::unique_ptr<CandidateRunner> runner;
+  std::string failure;
+  int cuda = 0;
+  try {
+    runner = make_local_runner(cfg, opt.quiet || env.world_rank() != 0, /*training_data=*/true,
+                               RunnerPlace{env.local_size(), env.world_rank() == 0});
+    cuda = pick_device(cfg.device).is_cuda();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  int counts[2] = {failure.empty() ? 0 : 1, cuda};  // ranks that failed, ranks on a GPU
+  MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  if (!failure.empty()) throw Error(failure);
+  if (counts[0] > 0)
+    throw Error(fmt::format("{} of the {} MPI ranks could not start (their errors are above)", counts[0],
+                            env.world_size()));
+  if (counts[1] != 0 && counts[1] != env.world_size())
+    throw Error(fmt::format("device '{}': {} of the {} MPI ranks have a CUDA device, the others not; set device: cuda "
+                            "or device: cpu in the search config",
+                            cfg.device, counts[1], env.world_size()));
   auto reducer = make_reducer(l, cuda, env.local_rank());
   SearchSummary summary;
   if (env.world_rank() == 0) {
@@ -243,10 +331,15 @@ SearchSummary mpi_search(const SearchConfig& cfg, const SearchOptions& opt, int 
                          "node's cores (mpirun binds each rank to one core by default; add --bind-to none)\n");
     MpiPool pool(*runner, l, reducer.get(), env.host(), plan, std::move(ranks), cuda);
     summary = run_search(cfg, opt, pool);
-  } else if (l.leader) {
-    leader_loop(*runner, l, reducer.get(), plan, env.world_rank());
   } else {
-    member_loop(*runner, l, reducer.get(), plan, env.world_rank());
+    // Rank 0 waits for this rank's results and its group for its broadcasts: an error here
+    // that unwound into MPI_Finalize would leave them (and mpirun) waiting for ever.
+    try {
+      if (l.leader) leader_loop(*runner, l, reducer.get(), plan, env.world_rank());
+      else member_loop(*runner, l, reducer.get(), plan, env.world_rank());
+    } catch (const std::exception& e) {
+      abort_job(env.world_rank(), e.what());
+    }
   }
   reducer.reset();
   free_layout(l);

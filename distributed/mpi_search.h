@@ -7,7 +7,11 @@
 // with their group (gradients averaged by the group's reducer: MPI on CPU, NCCL on GPU)
 // and send WorkResults back; runtime probes run on the leader only. Contract: with g = 1
 // and N = 1 this is the single-process search. A rank that dies ends the job (OpenMPI's
-// default); rank 0 logs which trial each group runs, and --resume re-queues them.
+// default); rank 0 logs which trial each group runs, and --resume re-queues them. No rank is
+// ever left waiting for ever: start-up is agreed (a rank that cannot start stops them all
+// with errors), a group's ranks stop and diverge together (trainer/train.h), agree on a
+// failed item after it (FAILED when all failed), and a rank whose group cannot go on without
+// it, or any rank but 0 hit by an error, ends the job with MPI_Abort, naming itself and the trial.
 #pragma once
 
 #include "distributed/search.h"

@@ -273,6 +273,10 @@ bool prune_before_training(Ctx& c, TrialRecord& t) {
 std::optional<WorkItem> on_result(Ctx& c, const WorkResult& r) {
   TrialRecord t = *c.db.trial(r.trial_id);
   if (r.kind == WorkItem::Kind::Probe) {
+    if (r.outcome.status == "failed") {
+      finish(c, t, TrialState::Failed, r.outcome.reason);
+      return std::nullopt;
+    }
     t.runtime_s = r.runtime_s;
     t.runtime_ratio = r.runtime_ratio;
     // One transaction: a probe is recorded with its bicubic floor (kept with the baseline,
@@ -402,6 +406,18 @@ Session open_session(const SearchConfig& cfg, const SearchOptions& opt, const st
   ss.space = Space::load(cfg.space);
   ss.sampler = make_sampler(cfg.sampler);
   ss.base_opt = load_train_options(cfg.train_options, cfg.train_set);
+  if (cfg.asha && ss.base_opt.schedule.type == "cosine_restarts") {
+    // Successive halving trains the last rung (and the baseline) for max_budget iterations,
+    // whatever the options' `iterations`: a cosine schedule must last that long.
+    int64_t sum = 0;
+    for (int64_t p : ss.base_opt.schedule.periods) sum += p;
+    const int64_t last = max_budget(*cfg.asha);
+    if (sum < last)
+      throw Error(fmt::format("{}: search.train: schedule.periods sum to {} iterations, fewer than the {} of the last "
+                              "successive-halving rung (search.asha): its last {} would all train at eta_min; make "
+                              "them sum to {}",
+                              cfg.origin, sum, last, last - sum, last));
+  }
   if (cfg.final_stage) ss.final_opt = load_train_options(cfg.final_stage->options, cfg.final_stage->set);
   for (const std::string& name : cfg.enqueue) ss.enqueued.push_back(load_arch(name).genome);
   const std::string measure = measurement_settings(cfg, ss.base_opt, device).dump();

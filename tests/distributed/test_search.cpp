@@ -1069,6 +1069,96 @@ TEST(MpiSearch, KillingANonZeroRankThenResumeLosesNothing) {
   }
 }
 
+// One group of two ranks trains every trial data-parallel (the global batch split over both).
+TEST(MpiSearch, AGroupOfTwoRanksRunsEveryTrialExactlyOnce) {
+  if (std::system("command -v mpirun >/dev/null") != 0) GTEST_FAIL() << "mpirun missing: install openmpi-bin";
+  fs::path d = make_study("mpigroup", 3);
+  const std::string out = (d / "log.txt").string();
+  const int st = std::system((mpirun(2, search_cmd(d, false) + " --group-size 2") + " >" + out + " 2>&1").c_str());
+  const std::string text = read_text(out);
+  ASSERT_EQ(st, 0) << text;
+  EXPECT_NE(text.find("-> group 0 (world rank 0)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("group 1"), std::string::npos) << "one group of two ranks: " << text;
+  expect_complete_study(trials_json(d), 3);
+}
+
+// Runs `mpirun -np 2 srnas search --group-size 2` on study d in the background, with `env`
+// (NAME=VALUE ...) passed to the ranks; its output goes to d/log.txt.
+pid_t start_group_search(const fs::path& d, const std::vector<std::string>& env = {}) {
+  std::string flags, vars;
+  for (const std::string& e : env) {
+    flags += " -x " + e.substr(0, e.find('='));
+    vars += e + " ";
+  }
+  const pid_t mp = fork();
+  if (mp == 0) {
+    const std::string cmd = "exec env " + vars + mpirun(2, search_cmd(d, false) + " --group-size 2", flags) + " >" +
+                            (d / "log.txt").string() + " 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  return mp;
+}
+
+// A rank of a group that fails alone (an exception on it only, as a GPU running out of
+// memory would throw) leaves the others of its group waiting inside a gradient all-reduce. It
+// ends the job, naming itself and the trial, instead of leaving it hanging (it used to hang
+// until mpirun was killed); --resume then trains that trial again and loses nothing.
+TEST(MpiSearch, ARankThatFailsAloneEndsTheJobThenResumeLosesNothing) {
+  if (std::system("command -v mpirun >/dev/null") != 0) GTEST_FAIL() << "mpirun missing: install openmpi-bin";
+  fs::path d = make_study("mpifail", 3);
+  const auto t0 = std::chrono::steady_clock::now();
+  const pid_t mp = start_group_search(d, {"SRNAS_FAIL_RANK_AT=1:3", "SRNAS_GROUP_WAIT_S=2"});
+  int st = 0;
+  waitpid(mp, &st, 0);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string text = read_text(d / "log.txt");
+  ASSERT_TRUE(WIFEXITED(st)) << text;
+  EXPECT_NE(WEXITSTATUS(st), 0) << text;
+  EXPECT_NE(WEXITSTATUS(st), 124) << "the job hung until its timeout: " << text;
+  EXPECT_LT(secs, 120) << text;
+  EXPECT_NE(text.find("srnas: error: world rank 1: trial 1 failed here (injected fault (SRNAS_FAIL_RANK_AT) at step 3) "
+                      "while the other ranks of group 0 still train it"),
+            std::string::npos)
+      << text;
+  auto r = run_cli(search_cmd(d, true));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("re-queued trial 1"), std::string::npos) << r.err;
+  expect_complete_study(trials_json(d), 3);
+}
+
+// SIGTERM to rank 0 alone: its group stops together after the same step (the stop request is
+// summed with the loss), checkpoints, and the job ends as a stopped search does (exit 2,
+// "run again with --resume"); the member used to stay in the
+// gradient all-reduce for ever. --resume finishes the study.
+TEST(MpiSearch, AGroupStopsTogetherWhenOneRankIsAskedTo) {
+  if (std::system("command -v mpirun >/dev/null") != 0) GTEST_FAIL() << "mpirun missing: install openmpi-bin";
+  fs::path d = make_study("mpistop", 2, "random", "", 300, /*asha=*/false);
+  const fs::path baseline_log = d / "s.db.runs" / "mpistop" / "trial_0" / "log.jsonl";
+  const pid_t mp = start_group_search(d);
+  bool signalled = false, exited = false;
+  int st = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kJobSeconds);
+  while (!exited && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    exited = waitpid(mp, &st, WNOHANG) == mp;
+    if (signalled || read_text(baseline_log).find("\"loss\"") == std::string::npos) continue;
+    for (pid_t p : rank_pids(0, (d / "s.db").string())) {  // the baseline trains: stop rank 0 only
+      kill(p, SIGTERM);
+      signalled = true;
+    }
+  }
+  if (!exited) waitpid(mp, &st, 0);
+  const std::string text = read_text(d / "log.txt");
+  ASSERT_TRUE(signalled) << "the baseline never trained: " << text;
+  ASSERT_TRUE(WIFEXITED(st)) << text;
+  EXPECT_EQ(WEXITSTATUS(st), 2) << "rank 0 reports the interruption (124: the job hung): " << text;
+  EXPECT_NE(text.find("interrupted by a signal; run again with --resume"), std::string::npos) << text;
+  auto r = run_cli(search_cmd(d, true));
+  ASSERT_EQ(r.status, 0) << r.err;
+  expect_complete_study(trials_json(d), 2);
+}
+
 namespace {
 // The `threads` of every training log line of trial `number` (the trainer logs its LibTorch
 // thread count with each loss).
