@@ -53,7 +53,7 @@ void add_upscale_command(CLI::App& app) {
       ->check(int_range(0, 1 << 20))->capture_default_str();
   cmd->add_option("--context", context,
                   "LR pixels of context around each tile (default: the network's receptive radius, "
-                  "so tiles equal one pass; 32 for SE and RLFB blocks)")
+                  "so tiles equal one pass; 32 for blocks that pool: SE, RLFB/RFDB attention, IMD's CCA)")
       ->check(int_range(0, 1 << 20));
   cmd->add_flag("--self-ensemble", ensemble, "average the 8 flips/transposes (EDSR's '+', 8x the time)");
   cmd->callback([] {
@@ -86,7 +86,7 @@ void add_upscale_command(CLI::App& app) {
       what = fmt::format("{} ({} params)", model_dir.empty() ? spec.name : model_dir, group_digits(count_params(spec.genome)));
       if (context < 0 && receptive_radius(spec.genome) < 0 && tiles > 0)
         fmt::print(stderr,
-                   "[upscale] note: SE blocks pool the whole input and RLFB's attention most of it, so {}-px tiles approximate one pass "
+                   "[upscale] note: this network pools (SE, CCA: the whole input; RLFB/RFDB attention: most of it), so {}-px tiles approximate one pass "
                    "(--tile 0 for the exact one)\n",
                    tiles);
     } else {

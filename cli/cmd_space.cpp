@@ -47,7 +47,7 @@ void add_space_commands(CLI::App& app) {
   show->add_option("--seed", seed, "RNG seed of the --stats draws")->capture_default_str();
   show->add_option("--lr-size", lr_size, "LR input size HxW for MACs (a search's macs_lr_size)")->capture_default_str();
   show->add_option("--max-params", max_params, "with --stats: the share of draws within this params limit")
-      ->check(CLI::PositiveNumber);
+      ->check(int_range(1, 2000000000));
   show->add_option("--max-gmacs", max_gmacs, "with --stats: the share of draws within this GMACs limit")
       ->check(CLI::PositiveNumber);
   show->callback([] {

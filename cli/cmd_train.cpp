@@ -27,7 +27,7 @@ void add_train_commands(CLI::App& app) {
       ->required();
   cmd->add_option("--val", val, "validation root or folder (repeatable); default: --data's val split");
   cmd->add_option("--val-images", val_images, "validate on the first N validation images (0: all)")
-      ->check(CLI::Range(0, 1000000));
+      ->check(int_range(0, 1000000));
   cmd->add_option("--options", options, "training options YAML (configs/train/*.yaml)")->required();
   cmd->add_option("--out", out, "output folder (checkpoint, log, weights, result.json)")->required();
   cmd->add_option("--set", sets, "override an option: key.path=value (repeatable)");
@@ -73,6 +73,7 @@ void add_train_commands(CLI::App& app) {
     so.store = opt.store;
     so.max_bytes = cap;
     td.train = load_images(train_ds, so);
+    so.max_bytes = kValImagesMaxBytes;  // loader.max_memory_mb caps the training images (docs/data.md)
     td.val = load_images(val_ds, so);
     TrainResult r = train(spec.genome, td, opt, out, resume, hooks);
     fmt::print("{} after {} iterations: val PSNR-RGB {:.3f} dB, PSNR-Y {:.3f} dB; {:.1f} s (loader wait {:.2f} s){}\n",

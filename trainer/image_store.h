@@ -94,6 +94,9 @@ std::string size_text(double bytes);
 // whose header cannot be read counts 0; sizes that disagree throw (pair_decoded_bytes_estimate).
 size_t decoded_size_estimate(const Dataset& ds);
 
+// The validation images' cap (max_bytes): loader.max_memory_mb caps the training images only.
+constexpr size_t kValImagesMaxBytes = size_t(16) << 30;
+
 // How load_images holds a data set's images (the training or the validation set).
 struct StoreOptions {
   std::string store = "auto";  // loader.store: auto | memory | mapped

@@ -194,6 +194,10 @@ class BadInputs : public ::testing::Test {
     write_text(dir_ / "cfg_latin1.yaml",
                replace_all(search_yaml("bad_inputs"), "tiny.yaml}", "tiny.yaml, set: {device: \"caf\xe9\"}}"));
     write_text(dir_ / "cfg_cores.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "cores: all\n"));
+    // a cosine schedule shorter than the last rung (8 iterations): its tail would train at eta_min
+    write_text(dir_ / "cfg_cosine.yaml",
+               replace_all(search_yaml("bad_inputs"), "tiny.yaml}",
+                           "tiny.yaml, set: {schedule: {type: cosine_restarts, periods: [6]}}}"));
     write_text(dir_ / "cfg_keep.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "keep_checkpoints: 3\n"));
     write_text(dir_ / "cfg_limit_key.yaml",
                search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1", "limits: {params: 500000}\n"));
@@ -303,6 +307,9 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "search.runtime.reference: expected one of {each, once}, got 'always'"},
       {"search cfg: cores", "search --resume --config @D/cfg_cores.yaml --db @DB",
        "search.cores: expected one of {fixed, adaptive}, got 'all'"},
+      {"search cfg: cosine shorter than the last rung", "search --resume --config @D/cfg_cosine.yaml --db @DB",
+       "cfg_cosine.yaml: search.train: schedule.periods sum to 6 iterations, fewer than the 8 of the last "
+       "successive-halving rung (search.asha): its last 2 would all train at eta_min; make them sum to 8"},
       {"search cfg: keep_checkpoints", "search --resume --config @D/cfg_keep.yaml --db @DB",
        "search.keep_checkpoints: expected true or false, got"},
       {"search cfg: limits key", "search --resume --config @D/cfg_limit_key.yaml --db @DB",

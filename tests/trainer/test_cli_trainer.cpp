@@ -259,6 +259,32 @@ TEST(CliTrainer, PrepareThenTrainThenEvalWithTheWeights) {
                    "--tile: expected an integer in [0, 1048576], got -1");
 }
 
+// loader.max_memory_mb caps the training images; the validation images, which every validation
+// upscales whole, have their own cap (16 GiB), as in a search. `srnas train` used to apply the
+// training cap to them too and stop on a large validation image.
+TEST(CliTrainer, MaxMemoryCapsTheTrainingImagesOnly) {
+  const fs::path b = benchmark("capped", 2), v = dir("capped_val");
+  fs::create_directories(v / "HR");
+  fs::create_directories(v / "LR_bicubic" / "X4");
+  const Image big = pattern(640, 640, 3);  // 640*640*3 + 160*160*3 bytes = 1.25 MiB decoded
+  write_png((v / "HR" / "big.png").string(), big);
+  write_png((v / "LR_bicubic" / "X4" / "bigx4.png").string(), imresize_bicubic(big, 0.25));
+  fs::path genome = dir("capped_genome") / "g.json";
+  std::ofstream(genome) << R"({"head":{"act":{"type":"none"}},"lr":{"width":8,"blocks":[{"type":"res_relu"}]},
+    "upsampler":{"type":"pixelshuffle4","act":{"type":"none"}},"x4":{"width":4},"tail":{"hr_conv":false},
+    "global_skip":"bicubic","init":{"type":"kaiming","scale":0.1}})";
+  const std::string opts = options_file("iterations: 2\nbatch_size: 2\npatch_size: 8\nlog_every: 2\ndevice: cpu\n"
+                                        "loader: {store: memory, max_memory_mb: 1}\n");
+  auto t = run_cli("train --arch " + genome.string() + " --data " + b.string() + " --val " + v.string() +
+                   " --options " + opts + " --out " + dir("capped_out").string());
+  ASSERT_EQ(t.status, 0) << t.err;
+  EXPECT_NE(t.out.find("complete after 2 iterations"), std::string::npos) << t.out;
+  // the same image among the training images is over the cap
+  expect_cli_error("train --arch " + genome.string() + " --data " + v.string() + " --val " + b.string() +
+                       " --options " + opts + " --out " + dir("capped_out2").string(),
+                   "above the cap of 1.0 MiB (loader.max_memory_mb)");
+}
+
 // A child keeps one core busy: `srnas train` on every core (no --threads, no $SRNAS_THREADS)
 // warns that it oversubscribes the node; with a chosen count it says nothing.
 // Fine-tuning: --init starts from given weights (checked, renamed to srnas's names and kept in
