@@ -3,7 +3,8 @@
 //   srnas_dp_check --out FILE --steps K --batch B [--seed S] [--threads T] [--reparam 1]   (alone, or under mpirun -np N)
 // trains a tiny genome on synthetic in-memory data for K steps with global batch B (split over
 // the N ranks, gradients averaged with the MPI reducer), T (1) LibTorch threads, on the CPU; rank 0
-// writes the final weights to FILE. The same (K, B, S) must give the same weights for any N.
+// writes the final weights to FILE and the last step's loss (the group's, i.e. the global batch's)
+// to FILE.loss. The same (K, B, S) must give the same weights and loss for any N.
 //
 //   srnas_dp_check --out FILE --layout G                          (under mpirun -np N)
 // checks make_layout(G), the string messages and the reducer on each group; rank 0 writes one
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -123,7 +125,8 @@ void train_run(const Args& a, int rank, int size) {
     if (out.has_parent_path()) fs::create_directories(out.parent_path());
     fs::copy_file(run_dir / "weights.safetensors", out, fs::copy_options::overwrite_existing);
     fs::remove_all(run_dir);
-    std::printf("srnas_dp_check: %d rank(s), batch %d, %lld steps, seed %llu, rank-0 loss %.6f -> %s\n", size,
+    std::ofstream(a.out + ".loss") << fmt::format("{:.17g}\n", r.final_loss);  // the group's: the global batch's
+    std::printf("srnas_dp_check: %d rank(s), batch %d, %lld steps, seed %llu, loss %.6f -> %s\n", size,
                 a.batch, (long long)a.steps, (unsigned long long)a.seed, r.final_loss, out.c_str());
   }
 }

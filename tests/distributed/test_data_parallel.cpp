@@ -139,6 +139,14 @@ Difference compare_weights(const fs::path& a, const fs::path& b) {
   return d;
 }
 
+// The last step's loss srnas_dp_check wrote beside its weights.
+double loss_of(const fs::path& weights) {
+  std::ifstream in(weights.string() + ".loss");
+  double loss = NAN;
+  in >> loss;
+  return loss;
+}
+
 }  // namespace
 
 TEST(DataParallel, TwoRanksTrainToTheWeightsOfOneRank) {
@@ -150,6 +158,9 @@ TEST(DataParallel, TwoRanksTrainToTheWeightsOfOneRank) {
   const Difference same = compare_weights(dir / "np1.safetensors", dir / "np2.safetensors");
   EXPECT_LT(same.scaled, 1e-5);
   EXPECT_LT(same.elementwise, 1e-3);
+  // The loss the ranks check and log is the group's (the global batch's), not rank 0's slice's.
+  const double l1 = loss_of(dir / "np1.safetensors"), l2 = loss_of(dir / "np2.safetensors");
+  EXPECT_LT(std::abs(l1 - l2), 1e-5 * std::abs(l1)) << l1 << " vs " << l2;
   // Not vacuous: another seed gives other weights.
   EXPECT_GT(compare_weights(dir / "np2.safetensors", dir / "np2_seed8.safetensors").scaled, 1e-2);
   fs::remove_all(dir);
@@ -178,6 +189,8 @@ TEST(DataParallel, FourRanksTrainToTheWeightsOfOneRank) {
   const Difference same = compare_weights(dir / "np1.safetensors", dir / "np4.safetensors");
   EXPECT_LT(same.scaled, 1e-5);
   EXPECT_LT(same.elementwise, 1e-3);
+  const double l1 = loss_of(dir / "np1.safetensors"), l4 = loss_of(dir / "np4.safetensors");
+  EXPECT_LT(std::abs(l1 - l4), 1e-5 * std::abs(l1)) << l1 << " vs " << l4;
   fs::remove_all(dir);
 }
 
