@@ -40,12 +40,12 @@ double constraint_violation(const TrialRecord& t, const Constraints& c);
 
 struct SamplerConfig {
   std::string type = "random";  // random | evolution | nsga2 | tpe
-  int population = 20;          // evolution: the last `population` complete trials; nsga2: survivors
+  int population = 20;          // evolution: the last `population` trained trials; nsga2: survivors
   int tournament = 5;           // evolution: tournament size (sampled with replacement)
   double crossover_prob = 0.9;  // nsga2: uniform crossover probability
   double mutation_prob = 1.0;   // nsga2: probability of mutating one gene of the child
   int max_attempts = 1000;      // draws before giving up (space exhausted)
-  int n_startup = 10;           // tpe: random until this many COMPLETE trials
+  int n_startup = 10;           // tpe: random until this many trained trials
   int n_candidates = 24;        // tpe: draws from l(x) per proposal, the best l/g wins
   double gamma = 0.1;           // tpe: the good fraction of the ranked pool (at most 25 trials)
   double prior_weight = 1.0;    // tpe: uniform prior mass per gene, for l and g alike
@@ -79,18 +79,22 @@ class Sampler {
 };
 
 // random: space.sample until the hash is new.
-// evolution: population = the last `population` COMPLETE non-baseline trials of the space by
-//   number (the oldest dies); fewer than that: random. Else each attempt draws `tournament`
+// A trial is trained when COMPLETE, or PRUNED by successive halving after a rung (it has a PSNR,
+// at a smaller budget): the random start of evolution, nsga2 and tpe ends after that many
+// trained trials, so successive halving (1 in eta^(rungs-1) trials COMPLETE) does not stretch it.
+// evolution: population = the last `population` trained non-baseline trials of the space by
+//   number (the oldest dies; the PRUNED ones count as infeasible, violation >= 1e-9); fewer
+//   than that: random. Else each attempt draws `tournament`
 //   members with replacement, takes the best by (violation asc, psnr_rgb desc) and mutates
 //   one gene (space.mutate).
 // nsga2: pool = COMPLETE plus PRUNED-with-metrics non-baseline trials of the space (PRUNED ones
 //   are infeasible: violation >= 1e-9); objectives (-psnr_rgb, params, runtime_ratio), a missing
-//   value taking the worst present. Fewer than `population` COMPLETE: random. Else survivors =
+//   value taking the worst present. Fewer than `population` trained: random. Else survivors =
 //   best `population` by (constrained rank, crowding desc, older first); each attempt picks two
 //   parents by binary tournament, uniform crossover (crossover_prob) then one-gene mutation
 //   (mutation_prob). Trials whose genome is not in the space never act as parents.
 // tpe: the same pool ranked the same way (constrained rank, crowding desc, older first); fewer
-//   than n_startup COMPLETE: random. Else good = the best min(ceil(gamma * n), 25) (at least 1,
+//   than n_startup trained: random. Else good = the best min(ceil(gamma * n), 25) (at least 1,
 //   at most n - 1), bad = the rest; per gene l(v) = (prior_weight / |values| + good count of v)
 //   / (prior_weight + |good|), g(v) likewise over bad; n_candidates gene vectors drawn from l
 //   (genes independent) and the new one with the largest sum of log(l / g) is proposed

@@ -326,6 +326,31 @@ TEST(Samplers, BelowPopulationEvolutionNsga2AndTpeDrawAtRandom) {
   }
 }
 
+// Under successive halving most trials are PRUNED after a rung (they have a PSNR at its budget):
+// they end the random start as COMPLETE ones do. Trials pruned before training (params or
+// runtime over the baseline's: no PSNR) do not. Before, 2 COMPLETE + 8 rung-pruned trials
+// kept every model-based sampler random (the shipped nsga2 study: ~355 of 400 trials).
+TEST(Samplers, TrialsPrunedAfterARungEndTheRandomStart) {
+  const Synthetic& syn = synthetic();
+  auto r = make_sampler(config("random"));
+  for (const bool after_training : {true, false}) {
+    std::vector<TrialRecord> h = syn.history(10, 4);
+    for (int i = 2; i < 10; ++i) {
+      h[i].state = TrialState::Pruned;
+      if (after_training) h[i].reason = "successive halving: ...";
+      else h[i].psnr_rgb.reset();  // pruned before training: measured, never trained
+    }
+    for (const std::string type : {"evolution", "nsga2", "tpe"}) {
+      auto s = make_sampler(config(type, 5));
+      int same = 0;
+      for (int64_t n = 10; n < 20; ++n)
+        same += *s->propose({*syn.space, h, {}, 5, n}) == *r->propose({*syn.space, h, {}, 5, n});
+      if (after_training) EXPECT_LT(same, 3) << type << ": 10 trained trials, population 5: past the random start";
+      else EXPECT_EQ(same, 10) << type << ": 2 trained trials: still random";
+    }
+  }
+}
+
 TEST(Evolution, MutatesOneGeneOfTheTournamentWinner) {
   const Synthetic& syn = synthetic();
   std::vector<TrialRecord> h = syn.history(12, 9);
