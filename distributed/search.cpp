@@ -170,6 +170,16 @@ std::optional<TrialRecord> probed_baseline_of(const std::vector<TrialRecord>& tr
   return std::nullopt;
 }
 
+// A study whose baseline FAILED cannot go on: candidates are pruned and constrained against it.
+void refuse_failed_baseline(const std::vector<TrialRecord>& trials, const std::string& db_path,
+                            const std::string& study) {
+  for (const TrialRecord& b : trials)
+    if (b.is_baseline && b.state == TrialState::Failed)
+      throw Error(fmt::format("{}: study '{}': the baseline (trial {}) FAILED ({}): candidates are measured "
+                              "against it; start a new study",
+                              db_path, study, b.id, b.reason));
+}
+
 // A trial's folder (checkpoint, log, weights) under the study's runs folder.
 std::string run_dir_of(const std::string& runs_dir, const TrialRecord& t) {
   return (fs::path(runs_dir) / fmt::format("trial_{}", t.number)).string();
@@ -242,8 +252,12 @@ WorkItem first_item(Ctx& c, TrialRecord& t) {
 // was pruned.
 bool prune_before_training(Ctx& c, TrialRecord& t) {
   if (t.is_baseline || is_retrain(t)) return false;
-  auto base = probed_baseline_of(c.db.trials(c.study_id));
-  if (!base) throw Error("internal: candidate trial before the baseline's probe");
+  const std::vector<TrialRecord> trials = c.db.trials(c.study_id);
+  auto base = probed_baseline_of(trials);
+  if (!base) {
+    refuse_failed_baseline(trials, c.db.path(), c.cfg.study);  // it failed while candidates were measured
+    throw Error("internal: candidate trial before the baseline's probe");
+  }
   const std::string over = c.cfg.limits.pure_violation(*t.params, *t.macs);
   if (!over.empty()) {
     finish(c, t, TrialState::Pruned, over + " (before training)");
@@ -675,6 +689,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
   };
 
   summary.interrupted = !drive(next_trial, progress);
+  if (!summary.interrupted) refuse_failed_baseline(search_trials(db->trials(study_id)), opt.db_path, cfg.study);
 
   // The final stage: the baseline and each track's first `top` trials, retrained once per seed
   // with the final options, by the same workers; it starts once every candidate is final.
@@ -883,11 +898,8 @@ std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions
       bool probing = false;  // the baseline handed out by another ask, its probe not recorded yet
       for (const TrialRecord& b : search_trials(db.trials(ss.study_id))) {
         probing |= b.is_baseline && b.state == TrialState::Running && !b.runtime_ratio;
-        if (b.is_baseline && b.state == TrialState::Failed)
-          throw Error(fmt::format("{}: study '{}': the baseline (trial {}) FAILED ({}): candidates are measured "
-                                  "against it; start a new study",
-                                  opt.db_path, cfg.study, b.id, b.reason));
       }
+      refuse_failed_baseline(search_trials(db.trials(ss.study_id)), opt.db_path, cfg.study);
       if (!probing || now_s() - t0 > 120) return std::nullopt;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;

@@ -14,8 +14,14 @@ namespace srnas {
 namespace fs = std::filesystem;
 
 Dataset open_split(const std::string& dir, const std::string& split, int scale) {
-  const bool has_splits = fs::is_directory(fs::path(dir) / split) ||
-                          fs::is_directory(fs::path(dir) / (split == "val" ? "DIV2K_valid_HR" : "DIV2K_train_HR"));
+  // A root with any split (train/, val/, DIV2K's DIV2K_train_HR/, DIV2K_valid_HR/) must have the
+  // one asked for: DIV2K with only its training images downloaded used to fall through to the
+  // one-*_HR-folder layout and validate on DIV2K_train_HR, silently.
+  const fs::path root(dir);
+  bool has_splits = false;
+  for (const char* sub : {"train", "val", "DIV2K_train_HR", "DIV2K_valid_HR"})
+    has_splits |= fs::is_directory(root / sub);
+  has_splits |= fs::is_directory(root / split);
   return open_dataset(dir, has_splits ? split : "", scale);
 }
 

@@ -19,7 +19,8 @@
 
 namespace srnas {
 
-// A root with train/ + val/ (or DIV2K) gives the split; any other folder is used as is.
+// A root with train/ + val/ (or DIV2K) gives the split, and throws when it lacks that split
+// ("no 'val' split: expected a subfolder val/ or DIV2K_valid_HR/"); any other folder is used as is.
 Dataset open_split(const std::string& dir, const std::string& split, int scale = 4);
 
 // The training images: each train root's train split, concatenated. One root: open_split's data

@@ -600,6 +600,11 @@ Dataset open_dataset(const std::string& dir, const std::string& split, int scale
         hr_dirs.push_back(it->path());
     }
     std::sort(hr_dirs.begin(), hr_dirs.end());
+    for (const fs::path& d : hr_dirs)
+      if (d.filename() == "DIV2K_train_HR" || d.filename() == "DIV2K_valid_HR")
+        throw Error(fmt::format("{}: a DIV2K folder ({}): expected its split (train or val) to be named, or the "
+                                "folder {} itself",
+                                dir, d.filename().string(), d.string()));
     if (hr_dirs.size() > 1) {
       std::vector<std::string> names;
       for (const fs::path& d : hr_dirs) names.push_back(d.filename().string());

@@ -456,6 +456,26 @@ TEST(Search, SurvivesKill9AtRandomMomentsWithResume) {
 
 // enqueue (Optuna's enqueue_trial): the listed genomes are the first candidates, in order; one
 // already in the study (here the baseline's) is not added again; bad entries are config errors.
+// A baseline that fails (here: diverges) ends the study with its reason: every candidate is
+// constrained by it. The search used to end as if complete (exit 0, "1 failed"), or, with
+// candidates overlapping the baseline, stop on "internal: candidate trial before the baseline's probe".
+TEST(Search, AFailedBaselineEndsTheStudyWithItsReason) {
+  fs::path d = make_study("basefail", 2, "random", "", 8, /*asha=*/false);
+  std::string tiny = read_text(d / "tiny.yaml");
+  tiny.replace(tiny.find("lr: 1.0e-3"), 10, "lr: 10");  // Adam steps of ~10 per weight: inf within a few steps
+  std::ofstream(d / "tiny.yaml") << tiny;
+  for (bool resume : {false, true}) {
+    auto r = run_cli(search_cmd(d, resume));
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_NE(r.err.find("study 'basefail': the baseline (trial 1) FAILED (diverged: loss is "), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("start a new study"), std::string::npos) << r.err;
+  }
+  const auto ts = trials_json(d);
+  ASSERT_EQ(ts.size(), 1u) << ts.dump(1);
+  EXPECT_EQ(ts[0]["state"], "FAILED");
+}
+
 TEST(Search, EnqueuedGenomesAreTheFirstCandidates) {
   const fs::path genomes = fresh("enqueue_genomes");
   auto sample = run_cli("space sample --space unified_small --n 2 --seed 99");

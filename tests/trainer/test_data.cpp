@@ -258,6 +258,14 @@ TEST_F(DataTest, Div2kWithoutLrFolderMakesLr) {
   EXPECT_EQ(ds.layout, "div2k");
   EXPECT_EQ(ds.pairs[0].lr_path.rfind(cache_, 0), 0u) << ds.pairs[0].lr_path;
   EXPECT_EQ(read_image(ds.pairs[0].lr_path), bicubic_lr(h1, 4));
+  // Only the training images downloaded: asked for its validation images, the root says that
+  // split is missing. It used to be taken as a one-*_HR-folder set (Flickr2K's layout), so a
+  // search validated on DIV2K_train_HR without a word.
+  const std::string root = path("DIV2K").string();
+  expect_error([&] { open_split(root, "val", 4); }, {root, "no 'val' split", "DIV2K_valid_HR/"});
+  expect_error([&] { open_dataset(root, "", 4, cache_); }, {root, "a DIV2K folder (DIV2K_train_HR)"});
+  DataSpec spec = DataSpec::root(root);
+  expect_error([&] { open_val_set(spec); }, {root, "no 'val' split"});
 }
 
 TEST_F(DataTest, BenchmarkLayoutAndNaming) {
