@@ -97,16 +97,6 @@ TrialRecord retrain_record(const TrialRecord& p, const std::string& settings) {
   return r;
 }
 
-// The training options that decide a trial's numbers: all but the validation, logging and
-// checkpoint intervals, the loader, threads, the device setting, cuDNN autotuning and pinned memory.
-nlohmann::json decisive_train_json(const TrainOptions& o) {
-  nlohmann::json train = to_json(o);
-  for (const char* k : {"val_every", "checkpoint_every", "log_every", "loader", "threads", "device"}) train.erase(k);
-  train["perf"].erase("cudnn_benchmark");
-  train["perf"].erase("pin_memory");
-  return train;
-}
-
 // The settings that decide a trial's numbers, stored with the study (StudyRecord::
 // measure_json) so that --resume with other ones is refused. Left out: what only changes how
 // a run goes (validation, logging and checkpoint intervals, loader, threads, cuDNN autotuning,

@@ -213,6 +213,14 @@ json to_json(const TrainOptions& o) {
   return j;
 }
 
+json decisive_train_json(const TrainOptions& o) {
+  json train = to_json(o);
+  for (const char* k : {"val_every", "checkpoint_every", "log_every", "loader", "threads", "device"}) train.erase(k);
+  train["perf"].erase("cudnn_benchmark");
+  train["perf"].erase("pin_memory");
+  return train;
+}
+
 double learning_rate(const TrainOptions& o, int64_t t) {
   const Schedule& s = o.schedule;
   if (s.type == "multistep") {

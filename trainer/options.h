@@ -85,6 +85,10 @@ TrainOptions parse_train_options(const nlohmann::json& j, const std::string& ori
 TrainOptions load_train_options(const std::string& path, const std::vector<std::string>& overrides = {});
 void apply_override(nlohmann::json& j, const std::string& assignment);
 nlohmann::json to_json(const TrainOptions& o);
+// The options that decide a run's numbers: to_json(o) without the validation, logging and
+// checkpoint intervals, the loader, threads, the device setting, cuDNN autotuning and pinned
+// memory (how a run goes, not what it computes).
+nlohmann::json decisive_train_json(const TrainOptions& o);
 
 // Learning rate for iteration t (0-based; the step that is about to run).
 double learning_rate(const TrainOptions& o, int64_t t);

@@ -1,17 +1,20 @@
 #include "trainer/train.h"
 #include "trainer/reparam.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "search_space/builder.h"
 #include "search_space/error.h"
 #include "search_space/weights.h"
+#include "search_space/yaml_json.h"
 #include "trainer/checkpoint.h"
 #include "trainer/evaluate.h"
 #include "trainer/loader.h"
@@ -52,6 +55,14 @@ void ema_copy(SRNet& ema, SRNet& net) {
 // checkpoint/ = model.safetensors + optimizer.pt + state.json (+ ema.safetensors, + reparam.safetensors:
 // the expanded convs of options.reparam, model.safetensors then holding their fused values),
 // replaced atomically.
+// What a checkpoint must be continued with: the options that decide the numbers, but for
+// `iterations` (successive halving and `--set iterations=N` extend a run from its checkpoint).
+json resumable_options(const TrainOptions& opt) {
+  json o = decisive_train_json(opt);
+  o.erase("iterations");
+  return o;
+}
+
 void save_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, int64_t iteration,
                      const Genome& genome, const TrainOptions& opt, SRNet& ema, Conv3XCReparam& rep) {
   fs::path tmp = out / kCheckpointTmpDir, dst = out / kCheckpointDir, old = out / kCheckpointOldDir;
@@ -67,15 +78,16 @@ void save_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, 
   write_json(tmp / "state.json", {{"iteration", iteration},
                                   {"genome_hash", genome_hash(genome)},
                                   {"seed", opt.seed},
-                                  {"loader_next_batch", iteration}});
+                                  {"loader_next_batch", iteration},
+                                  {"options", resumable_options(opt)}});
   fs::remove_all(old);
   if (fs::exists(dst)) fs::rename(dst, old);
   fs::rename(tmp, dst);
   fs::remove_all(old);
 }
 
-int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, const Genome& genome, SRNet& ema,
-                        Conv3XCReparam& rep) {
+int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, const Genome& genome,
+                        const TrainOptions& opt, SRNet& ema, Conv3XCReparam& rep) {
   fs::path dir = out / kCheckpointDir;
   json state;
   try {
@@ -86,6 +98,18 @@ int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& ada
   if (state.value("genome_hash", "") != genome_hash(genome))
     throw Error(fmt::format("{}: checkpoint is for genome {}, not {}", dir.string(), state.value("genome_hash", "?"),
                             genome_hash(genome)));
+  if (state.contains("options")) {  // checkpoints before 2026-12-06 do not record them
+    std::vector<std::string> diffs;
+    for (const JsonDifference& d : json_differences(state["options"], resumable_options(opt))) {
+      std::string name = d.path.substr(1);
+      std::replace(name.begin(), name.end(), '/', '.');
+      diffs.push_back(fmt::format("{}: {} then, {} now", name, d.was, d.now));
+    }
+    if (!diffs.empty())
+      throw Error(fmt::format("{}: the run was started with other training options ({}); continuing it would mix "
+                              "two runs: set them back, or train into another folder",
+                              dir.string(), fmt::join(diffs, "; ")));
+  }
   load_weights(*net, (dir / "model.safetensors").string());
   const bool has_rep = fs::exists(dir / "reparam.safetensors");
   if (has_rep != !rep.is_empty())
@@ -212,10 +236,18 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
     if (opt.perf.channels_last) to_channels_last(*ema);
   }
   int64_t start = 0;
-  if (resume && has_checkpoint(out)) start = load_checkpoint(out, net, adam, genome, ema, rep);
+  if (resume && has_checkpoint(out)) start = load_checkpoint(out, net, adam, genome, opt, ema, rep);
   else if (!hooks.init_weights.empty()) {
     if (!rep.is_empty()) throw Error("options.reparam: cannot start from given weights (--init): they are the fused convs");
     load_weights(*net, hooks.init_weights);  // fine-tuning
+  }
+  if (group) {  // every rank continues from the same iteration: rank 0 writes the checkpoints
+    double v[2] = {double(start), double(start) * double(start)};
+    group->sum(v, 2);
+    if (v[0] * v[0] != v[1] * dp_size)
+      throw Error(fmt::format("{}: the {} ranks of this data-parallel group found different checkpoints (iteration {} "
+                              "on rank {}): they must share the run folder",
+                              out.string(), dp_size, start, dp_rank));
   }
   if (!ema.is_empty() && start == 0) ema_copy(ema, net);  // the average starts at the initial weights
   if (dp_rank == 0) {

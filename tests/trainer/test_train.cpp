@@ -344,6 +344,34 @@ TEST(Train, ResumeRejectsADifferentGenome) {
   EXPECT_THROW(train(tiny_genome(3), d, quick_options(4), a.string(), true, quiet()), Error);
 }
 
+// A checkpoint continues only the run it belongs to: other options that decide the numbers
+// (learning rate, batch, seed, ...) are refused, naming each; more iterations (successive
+// halving's next rung, `--set iterations=N`) and how the run goes (logging, threads) are fine.
+TEST(Train, ResumeRefusesOtherDecisiveOptions) {
+  TrainData d = small_data();
+  fs::path a = fresh_dir("options");
+  ASSERT_EQ(train(tiny_genome(), d, quick_options(2), a.string(), false, quiet()).status, "complete");
+  TrainOptions other = quick_options(4);
+  other.lr = 2e-3;
+  other.batch_size = 2;
+  try {
+    train(tiny_genome(), d, other, a.string(), true, quiet());
+    ADD_FAILURE() << "resumed with another lr and batch size";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind((a / "checkpoint").string() + ": the run was started with other training options (", 0), 0u)
+        << msg;
+    EXPECT_NE(msg.find("batch_size: 4 then, 2 now"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("lr: 0.001 then, 0.002 now"), std::string::npos) << msg;
+  }
+  TrainOptions more = quick_options(4);
+  more.log_every = 1;
+  more.threads = 1;
+  const TrainResult r = train(tiny_genome(), d, more, a.string(), true, quiet());
+  EXPECT_EQ(r.status, "complete");
+  EXPECT_EQ(r.iterations, 4);
+}
+
 TEST(Train, NonFiniteLossEndsTheRunWithAReason) {
   TrainData d = small_data();
   fs::path a = fresh_dir("nan");
