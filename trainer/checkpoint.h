@@ -13,7 +13,9 @@ inline constexpr const char* kCheckpointDir = "checkpoint";
 inline constexpr const char* kCheckpointTmpDir = "checkpoint.tmp";
 inline constexpr const char* kCheckpointOldDir = "checkpoint.old";
 
-// Whether run_dir holds a complete checkpoint (what a resumed train() continues from).
+// Whether run_dir holds a complete checkpoint (what a resumed train() continues from). A save
+// killed between its renames (no checkpoint/, a complete checkpoint.old/) is recovered here:
+// checkpoint.old/ becomes checkpoint/ again.
 bool has_checkpoint(const std::filesystem::path& run_dir);
 
 // Removes run_dir's checkpoint folders (all three). Returns "" or, when one could not be

@@ -34,6 +34,8 @@ void write_json(const fs::path& path, const json& j) {
     std::ofstream f(tmp);
     if (!f) throw Error(fmt::format("{}: cannot write", tmp.string()));
     f << j.dump(2) << "\n";
+    f.flush();
+    if (!f) throw Error(fmt::format("{}: write failed (disk full?)", tmp.string()));  // never renamed into place
   }
   fs::rename(tmp, path);
 }
@@ -130,7 +132,14 @@ void set_lr(torch::optim::Adam& adam, double lr) {
 
 }  // namespace
 
-bool has_checkpoint(const fs::path& run_dir) { return fs::exists(run_dir / kCheckpointDir / "state.json"); }
+bool has_checkpoint(const fs::path& run_dir) {
+  // A save killed between its two renames left no checkpoint/, but a complete checkpoint.old/:
+  // the one it was replacing. Put it back rather than start the run again.
+  const fs::path dst = run_dir / kCheckpointDir, old = run_dir / kCheckpointOldDir;
+  std::error_code ec;
+  if (!fs::exists(dst) && fs::exists(old / "state.json")) fs::rename(old, dst, ec);
+  return fs::exists(dst / "state.json");
+}
 
 std::string remove_checkpoint(const fs::path& run_dir) {
   std::string first;
