@@ -114,6 +114,23 @@ TracksReport rank_tracks(const std::vector<TrialRecord>& trials) {
             by([](const TrialRecord& t) { return std::make_pair(*t.runtime_ratio, -*t.psnr_rgb); }));
   std::sort(r.tracks[2].ranked.begin(), r.tracks[2].ranked.end(),
             by([](const TrialRecord& t) { return std::make_pair(-*t.psnr_rgb, double(*t.params)); }));
+  if (r.baseline) {
+    const TrialRecord& b = *r.baseline;
+    auto note = [&](TrackResult& tr, bool beats, const std::string& measure) {
+      if (!tr.ranked.empty() && !beats)
+        tr.not_beaten = fmt::format("no trial beats the baseline's {}: the winner, trial {}, only matches its "
+                                    "constraints",
+                                    measure, tr.ranked.front().id);
+    };
+    if (!r.tracks[0].ranked.empty())
+      note(r.tracks[0], *r.tracks[0].ranked.front().params < *b.params, fmt::format("params ({})", *b.params));
+    if (!r.tracks[1].ranked.empty())
+      note(r.tracks[1], *r.tracks[1].ranked.front().runtime_ratio < *b.runtime_ratio,
+           fmt::format("runtime ratio ({:.3f})", *b.runtime_ratio));
+    if (!r.tracks[2].ranked.empty())
+      note(r.tracks[2], *r.tracks[2].ranked.front().psnr_rgb > *b.psnr_rgb,
+           fmt::format("PSNR ({:.3f} dB)", *b.psnr_rgb));
+  }
   return r;
 }
 

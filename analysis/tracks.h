@@ -46,6 +46,10 @@ struct TrackResult {
   std::string name;                  // "params", "runtime", "fidelity"
   std::vector<TrialRecord> ranked;   // best first
   std::vector<Unranked> unranked;
+  // When the winner (ranked[0]) is not strictly better than the baseline on the track's own
+  // measure (fewer params, lower runtime ratio, higher PSNR): one line saying so, else "". The
+  // winner then only matches the baseline's constraints; the baseline still holds the track.
+  std::string not_beaten;
 };
 
 inline constexpr char kBicubicPsnrRgb[] = "bicubic_psnr_rgb";

@@ -458,7 +458,8 @@ void add_search_commands(CLI::App& app) {
         nlohmann::json ranked = nlohmann::json::array(), unranked = nlohmann::json::array();
         for (const auto& x : t.ranked) ranked.push_back(trial_json(x));
         for (const auto& u : t.unranked) unranked.push_back({{"trial", u.trial.id}, {"reason", u.reason}});
-        j["tracks"].push_back({{"track", t.track}, {"name", t.name}, {"ranked", ranked}, {"unranked", unranked}});
+        j["tracks"].push_back({{"track", t.track}, {"name", t.name}, {"ranked", ranked}, {"unranked", unranked},
+                               {"not_beaten", t.not_beaten.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.not_beaten)}});
       }
       j["retrains"] = groups_json(retrain_groups(d->trials(st.id)));
       std::cout << j.dump(2) << "\n";
@@ -495,6 +496,7 @@ void add_search_commands(CLI::App& app) {
         fmt::print("  {:>2}. trial {:>4}  {:>11} params  {:.3f} dB  ratio {:.3f}\n", ++rank, x.id,
                    group_digits(*x.params), *x.psnr_rgb, *x.runtime_ratio);
       if (t.ranked.empty()) fmt::print("  (no eligible trial)\n");
+      if (!t.not_beaten.empty()) fmt::print("  note: {}\n", t.not_beaten);
       for (const auto& u : t.unranked) fmt::print("   -  trial {:>4}  unranked: {}\n", u.trial.id, u.reason);
     }
     print_groups(retrain_groups(d->trials(st.id)), r.bicubic_psnr_rgb);
@@ -539,6 +541,8 @@ void add_search_commands(CLI::App& app) {
       auto w = track_winner(ts, track);
       if (!w) throw Error(fmt::format("{}: track {} has no eligible trial in study '{}' (see srnas tracks)", d->path(), track, st.name));
       t = *w;
+      if (const std::string& nb = rank_tracks(ts).tracks[size_t(track - 1)].not_beaten; !nb.empty())
+        fmt::print(stderr, "note: track {}: {}\n", track, nb);
       if (const size_t n = retrain_groups(ts).size())
         fmt::print(stderr, "note: study '{}' has {} retrain group{} (srnas tracks): --retrained exports track {}'s "
                            "winner among them instead of this search trial\n",
