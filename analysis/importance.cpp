@@ -161,7 +161,11 @@ ImportanceReport gene_importance(const Space& space, const std::vector<TrialReco
     try {
       const Genome g = genome_from_string(t.genome_json);
       values = space.encode(g);
-      hash = genome_hash(space.decode(values));
+      const Genome decoded = space.decode(values);
+      // An enqueued reference that differs from its encoding in the space's fixed parts
+      // (krahaon's encode ignores block types): not a point of the space (as the samplers see it).
+      if (decoded != g) throw Error("outside the space");
+      hash = genome_hash(decoded);
     } catch (const Error&) {
       ++r.outside_space;
       continue;

@@ -154,9 +154,18 @@ TEST(Importance, InactiveGenesAndGenomesOutsideTheSpaceAreLeftOut) {
   outside.number = 5;
   outside.genome_json = canonical_json(load_arch("msrresnet").genome);
   ts.push_back(outside);
+  // Encodable, but not a point of the space: it differs from every genome the space decodes
+  // in a part the space fixes (the init scale). The samplers never take it as a member either.
+  TrialRecord near = ts[3];
+  near.number = 6;
+  nlohmann::json j = nlohmann::json::parse(near.genome_json);
+  j["init"]["scale"] = 0.123;
+  near.genome_json = j.dump();
+  ASSERT_EQ(s->encode(genome_from_string(near.genome_json)), base);
+  ts.push_back(near);
   const ImportanceReport r = gene_importance(*s, ts, ImportanceObjective::Psnr, "random");
   EXPECT_EQ(r.candidates, 4);
-  EXPECT_EQ(r.outside_space, 1);
+  EXPECT_EQ(r.outside_space, 2);
   EXPECT_EQ(gene(r, "lr_block_3").n, 3);
   EXPECT_EQ(gene(r, "lr_block_3").levels.size(), 3u);
   EXPECT_EQ(gene(r, "lr_blocks").n, 4);
