@@ -118,7 +118,7 @@ TracksReport rank_tracks(const std::vector<TrialRecord>& trials) {
     const TrialRecord& b = *r.baseline;
     auto note = [&](TrackResult& tr, bool beats, const std::string& measure) {
       if (!tr.ranked.empty() && !beats)
-        tr.not_beaten = fmt::format("no trial beats the baseline's {}: the winner, trial {}, only matches its "
+        tr.not_beaten = fmt::format("no trial beats the baseline's {}: the winner, trial {}, only meets its "
                                     "constraints",
                                     measure, tr.ranked.front().id);
     };

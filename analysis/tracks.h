@@ -48,7 +48,7 @@ struct TrackResult {
   std::vector<Unranked> unranked;
   // When the winner (ranked[0]) is not strictly better than the baseline on the track's own
   // measure (fewer params, lower runtime ratio, higher PSNR): one line saying so, else "". The
-  // winner then only matches the baseline's constraints; the baseline still holds the track.
+  // winner then only meets the baseline's constraints; the baseline still holds the track.
   std::string not_beaten;
 };
 

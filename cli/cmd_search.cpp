@@ -541,7 +541,7 @@ void add_search_commands(CLI::App& app) {
       auto w = track_winner(ts, track);
       if (!w) throw Error(fmt::format("{}: track {} has no eligible trial in study '{}' (see srnas tracks)", d->path(), track, st.name));
       t = *w;
-      if (const std::string& nb = rank_tracks(ts).tracks[size_t(track - 1)].not_beaten; !nb.empty())
+      if (const std::string nb = rank_tracks(ts).tracks[size_t(track - 1)].not_beaten; !nb.empty())
         fmt::print(stderr, "note: track {}: {}\n", track, nb);
       if (const size_t n = retrain_groups(ts).size())
         fmt::print(stderr, "note: study '{}' has {} retrain group{} (srnas tracks): --retrained exports track {}'s "

@@ -274,7 +274,7 @@ WorkResult execute(CandidateRunner& runner, const WorkItem& item, GradientReduce
       r.outcome.status = "complete";
     } catch (const std::exception& e) {
       r.outcome.status = "failed";
-      r.outcome.reason = std::string("runtime probe: ") + e.what();
+      r.outcome.reason = std::string(item.with_bicubic ? "probe (runtime, bicubic floor): " : "runtime probe: ") + e.what();
     }
     return r;
   }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <future>
 #include <thread>
 
@@ -21,12 +22,44 @@ namespace srnas {
 
 namespace {
 
-constexpr int kTagJob = 101, kTagResult = 102, kTagCores = 103;
+constexpr int kTagJob = 101, kTagResult = 102, kTagCores = 103, kTagHalt = 104;
 
-std::unique_ptr<GradientReducer> make_reducer(const GroupLayout& l, bool cuda, int local_rank) {
+// A group's reducer, counting its collectives. After an item the ranks compare the counts: an
+// NCCL all-reduce that a failed rank queued and its peers never joined would otherwise pair
+// with the next item's first collective.
+class CountingReducer : public GradientReducer {
+ public:
+  explicit CountingReducer(std::unique_ptr<GradientReducer> r) : r_(std::move(r)) {}
+  void average(std::vector<torch::Tensor>& grads) override {
+    ++calls_;
+    r_->average(grads);
+  }
+  void sum(double* values, int n) override {
+    ++calls_;
+    r_->sum(values, n);
+  }
+  int rank() const override { return r_->rank(); }
+  int size() const override { return r_->size(); }
+  long long calls() const { return calls_; }
+
+ private:
+  std::unique_ptr<GradientReducer> r_;
+  long long calls_ = 0;
+};
+
+std::unique_ptr<CountingReducer> make_reducer(const GroupLayout& l, bool cuda, int local_rank) {
   if (l.group_size == 1) return nullptr;
-  if (cuda) return make_nccl_reducer(l.group_comm, local_rank);
-  return make_mpi_reducer(l.group_comm);
+  return std::make_unique<CountingReducer>(cuda ? make_nccl_reducer(l.group_comm, local_rank)
+                                                : make_mpi_reducer(l.group_comm));
+}
+
+// Rank 0 halts the other groups (kTagHalt) when its search ends early (a signal, an error):
+// they stop their items at the next step, checkpointed, instead of finishing them first.
+std::atomic<bool> g_halted{false};
+
+bool halted(int world_rank) {
+  if (world_rank != 0 && !g_halted && latest_int(0, kTagHalt, MPI_COMM_WORLD, 0) != 0) g_halted = true;
+  return g_halted;
 }
 
 // LibTorch threads per rank: the node's cores shared by the ranks on it; a solo item (the
@@ -97,11 +130,12 @@ InjectedFault injected_fault() {
 // failed rank's reason, so the leader records the trial FAILED and the group goes on with the
 // next item. A failed rank whose peers never arrive (they wait inside a gradient all-reduce
 // for it) ends the job, naming itself and the trial. Collective over group_comm.
-void agree_on_outcome(WorkResult& r, const GroupLayout& l, int world_rank) {
+void agree_on_outcome(WorkResult& r, const GroupLayout& l, const CountingReducer& reducer, int world_rank) {
   const bool failed = r.outcome.status == "failed";
-  int mine = failed ? l.group_rank + 1 : 0, worst = 0;
+  // MAX of (failed group rank + 1 or 0, collective calls, -collective calls)
+  long long mine[3] = {failed ? l.group_rank + 1 : 0, reducer.calls(), -reducer.calls()}, all[3] = {0, 0, 0};
   MPI_Request req;
-  MPI_Iallreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, l.group_comm, &req);
+  MPI_Iallreduce(mine, all, 3, MPI_LONG_LONG, MPI_MAX, l.group_comm, &req);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(group_wait_s());
   for (int done = 0;;) {
     MPI_Test(&req, &done, MPI_STATUS_IGNORE);
@@ -112,6 +146,12 @@ void agree_on_outcome(WorkResult& r, const GroupLayout& l, int world_rank) {
                                         r.trial_id, r.outcome.reason, l.group));
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+  if (all[1] != -all[2])
+    abort_job(world_rank, fmt::format("trial {}: the ranks of group {} made {} to {} gradient collectives{}: their "
+                                      "communicator is out of step",
+                                      r.trial_id, l.group, -all[2], all[1],
+                                      all[0] > 0 ? fmt::format(" (group rank {} failed)", all[0] - 1) : ""));
+  const int worst = int(all[0]);
   if (worst == 0) return;
   std::string reason = failed ? fmt::format("world rank {}: {}", world_rank, r.outcome.reason) : "";
   broadcast_string(reason, worst - 1, l.group_comm);
@@ -123,7 +163,7 @@ void agree_on_outcome(WorkResult& r, const GroupLayout& l, int world_rank) {
 // shared count (runtime ratios of one study are measured under one condition); a Train item
 // under `cores: adaptive` follows rank 0's assignments, checked between steps.
 WorkResult execute_with_threads(CandidateRunner& runner, const WorkItem& item, const GroupLayout& layout,
-                                GradientReducer* reducer, const ThreadPlan& plan, int world_rank) {
+                                CountingReducer* reducer, const ThreadPlan& plan, int world_rank) {
   const bool train = item.kind == WorkItem::Kind::Train, follow = train && plan.adaptive;
   int threads = train && item.solo ? plan.solo : plan.shared;
   if (const int a = follow ? assigned_threads(world_rank) : 0; a > 0) threads = a;
@@ -137,15 +177,15 @@ WorkResult execute_with_threads(CandidateRunner& runner, const WorkItem& item, c
     }
     if (fault.rank == world_rank && ++steps == fault.step)
       throw Error(fmt::format("injected fault (SRNAS_FAIL_RANK_AT) at step {}", fault.step));
-    return stop_requested();
+    return stop_requested() || halted(world_rank);
   };
   WorkResult r = execute(runner, item, reducer, nullptr, between_steps);
-  if (train && reducer && reducer->size() > 1) agree_on_outcome(r, layout, world_rank);
+  if (train && reducer && reducer->size() > 1) agree_on_outcome(r, layout, *reducer, world_rank);
   return r;
 }
 
 // A leader runs a Train item with its group: members get it by broadcast first.
-WorkResult run_in_group(CandidateRunner& runner, const WorkItem& item, const GroupLayout& l, GradientReducer* reducer,
+WorkResult run_in_group(CandidateRunner& runner, const WorkItem& item, const GroupLayout& l, CountingReducer* reducer,
                         const ThreadPlan& plan, int world_rank) {
   if (l.group_size > 1 && item.kind != WorkItem::Kind::Probe) {
     std::string msg = to_json(item).dump();
@@ -155,7 +195,7 @@ WorkResult run_in_group(CandidateRunner& runner, const WorkItem& item, const Gro
 }
 
 // Non-leader ranks: follow the leader's Train items until Stop.
-void member_loop(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, const ThreadPlan& plan,
+void member_loop(CandidateRunner& runner, const GroupLayout& l, CountingReducer* reducer, const ThreadPlan& plan,
                  int world_rank) {
   while (true) {
     std::string msg;
@@ -170,13 +210,14 @@ void member_loop(CandidateRunner& runner, const GroupLayout& l, GradientReducer*
 }
 
 // Leaders of groups 1..n-1: receive items from rank 0, run them, send results back.
-void leader_loop(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, const ThreadPlan& plan,
+void leader_loop(CandidateRunner& runner, const GroupLayout& l, CountingReducer* reducer, const ThreadPlan& plan,
                  int world_rank) {
   while (true) {
     wait_for_message(0, kTagJob, MPI_COMM_WORLD);
     WorkItem item = work_item_from_json(nlohmann::json::parse(recv_string(0, kTagJob, MPI_COMM_WORLD)));
     if (item.kind == WorkItem::Kind::Stop) {
       assigned_threads(world_rank);  // receive what is left
+      halted(world_rank);
       if (l.group_size > 1) {
         std::string msg = to_json(item).dump();
         broadcast_string(msg, 0, l.group_comm);
@@ -192,11 +233,17 @@ void leader_loop(CandidateRunner& runner, const GroupLayout& l, GradientReducer*
 // ranks (every rank's node, cores and share) serve `cores: adaptive`; cuda: the ranks train on GPUs.
 class MpiPool : public WorkerPool {
  public:
-  MpiPool(CandidateRunner& runner, const GroupLayout& l, GradientReducer* reducer, std::string host, ThreadPlan plan,
+  MpiPool(CandidateRunner& runner, const GroupLayout& l, CountingReducer* reducer, std::string host, ThreadPlan plan,
           std::vector<RankCores> ranks, bool cuda)
       : runner_(runner), l_(l), reducer_(reducer), host_(std::move(host)), plan_(plan), ranks_(std::move(ranks)),
         activity_(size_t(l.n_groups), RankActivity::Idle), sent_(ranks_.size(), 0), cuda_(cuda) {}
   ~MpiPool() override {
+    // Ended early (a signal, or an error unwinding through here): the groups still training
+    // stop at their next step, checkpointed (--resume continues them), rather than finish first.
+    if (stop_requested() || std::uncaught_exceptions() > 0) {
+      request_stop();  // group 0, in this process
+      for (int w = 1; w < l_.n_groups; ++w) send_int(1, w * l_.group_size, kTagHalt, MPI_COMM_WORLD);
+    }
     if (local_.valid()) local_.wait();
     WorkItem stop;
     stop.kind = WorkItem::Kind::Stop;
@@ -271,7 +318,7 @@ class MpiPool : public WorkerPool {
 
   CandidateRunner& runner_;
   const GroupLayout& l_;
-  GradientReducer* reducer_;
+  CountingReducer* reducer_;
   std::string host_;
   ThreadPlan plan_;
   std::vector<RankCores> ranks_;

@@ -10,8 +10,11 @@
 // default); rank 0 logs which trial each group runs, and --resume re-queues them. No rank is
 // ever left waiting for ever: start-up is agreed (a rank that cannot start stops them all
 // with errors), a group's ranks stop and diverge together (trainer/train.h), agree on a
-// failed item after it (FAILED when all failed), and a rank whose group cannot go on without
-// it, or any rank but 0 hit by an error, ends the job with MPI_Abort, naming itself and the trial.
+// failed item after it (FAILED when all failed; their gradient collectives counted, so a
+// communicator left out of step ends the job), and a rank whose group cannot go on without
+// it, or any rank but 0 hit by an error, ends the job with MPI_Abort, naming itself and the
+// trial. A search that ends early on rank 0 (a signal there, or a "stopped" result from a
+// group one of whose ranks was signalled, or an error) halts the other groups at their next step.
 #pragma once
 
 #include "distributed/search.h"

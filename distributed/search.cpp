@@ -299,6 +299,7 @@ std::optional<WorkItem> on_result(Ctx& c, const WorkResult& r) {
   const CandidateOutcome& o = r.outcome;
   t.budget = o.iterations;
   if (o.status == "stopped") {
+    g_stop = true;  // another rank was asked to stop (mpirun): the whole search stops
     t.state = TrialState::Pending;
     t.worker.clear();
     t.reason = "interrupted: will continue from its checkpoint on --resume";
@@ -366,6 +367,7 @@ void install_stop_signals() {
   std::signal(SIGTERM, on_signal);
 }
 bool stop_requested() { return g_stop.load(); }
+void request_stop() { g_stop = true; }
 
 std::string default_runs_dir(const std::string& db_path) { return db_path + ".runs"; }
 

@@ -84,5 +84,6 @@ std::string study_runs_dir(const SearchConfig& cfg, const std::string& db_path);
 std::string trial_run_dir(const SearchConfig& cfg, const std::string& db_path, const TrialRecord& t);
 void install_stop_signals();  // SIGINT/SIGTERM -> stop_requested()
 bool stop_requested();
+void request_stop();  // what a signal does: the running trials checkpoint and stop
 
 }  // namespace srnas

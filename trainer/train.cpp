@@ -54,9 +54,6 @@ void ema_copy(SRNet& ema, SRNet& net) {
   for (size_t i = 0; i < e.size(); ++i) e[i].copy_(w[i]);
 }
 
-// checkpoint/ = model.safetensors + optimizer.pt + state.json (+ ema.safetensors, + reparam.safetensors:
-// the expanded convs of options.reparam, model.safetensors then holding their fused values),
-// replaced atomically.
 // What a checkpoint must be continued with: the options that decide the numbers, but for
 // `iterations` (successive halving and `--set iterations=N` extend a run from its checkpoint).
 json resumable_options(const TrainOptions& opt) {
@@ -65,6 +62,9 @@ json resumable_options(const TrainOptions& opt) {
   return o;
 }
 
+// checkpoint/ = model.safetensors + optimizer.pt + state.json (+ ema.safetensors, + reparam.safetensors:
+// the expanded convs of options.reparam, model.safetensors then holding their fused values),
+// replaced atomically. state.json records resumable_options(opt).
 void save_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& adam, int64_t iteration,
                      const Genome& genome, const TrainOptions& opt, SRNet& ema, Conv3XCReparam& rep) {
   fs::path tmp = out / kCheckpointTmpDir, dst = out / kCheckpointDir, old = out / kCheckpointOldDir;
@@ -137,7 +137,12 @@ bool has_checkpoint(const fs::path& run_dir) {
   // the one it was replacing. Put it back rather than start the run again.
   const fs::path dst = run_dir / kCheckpointDir, old = run_dir / kCheckpointOldDir;
   std::error_code ec;
-  if (!fs::exists(dst) && fs::exists(old / "state.json")) fs::rename(old, dst, ec);
+  if (!fs::exists(dst) && fs::exists(old / "state.json")) {
+    fs::rename(old, dst, ec);  // another rank of the group may have done it: then dst is there
+    if (ec && !fs::exists(dst))
+      throw Error(fmt::format("{}: cannot put the checkpoint back in place ({}): {}", old.string(),
+                              dst.filename().string(), ec.message()));
+  }
   return fs::exists(dst / "state.json");
 }
 
@@ -312,8 +317,10 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
     return true;
   };
 
+  // Data-parallel: rank 0 validates (the others would compute the same numbers, which nobody
+  // reads) while the others wait for it in the next step's all-reduce.
   auto validate = [&](int64_t it) {
-    if (!data.val || data.val->empty()) return;
+    if (dp_rank != 0 || !data.val || data.val->empty()) return;
     if (!rep.is_empty()) rep->bake();
     QualityResult q = evaluate_quality(model_function(ema.is_empty() ? net : ema), *data.val, device);
     net->train();

@@ -10,7 +10,8 @@
 // several ranks) decide together at each of those read-backs: the loss they check and log is
 // the group's (the global batch's), and a stop asked of any rank (should_stop) stops them all
 // after the same iteration, so no rank is ever left waiting in a collective for the others
-// (on a GPU a stop therefore waits for the next log, validation or checkpoint step). options.perf (channels-last, bf16
+// (on a GPU a stop therefore waits for the next log, validation or checkpoint step). Rank 0
+// alone validates and writes (checkpoints, weights, logs): the others' val_psnr stay NaN. options.perf (channels-last, bf16
 // autocast, cuDNN benchmark, pinned batches) changes how a step runs, not what it computes.
 // With options.ema the validation and weights.safetensors are the weights' moving average
 // (checkpointed as checkpoint/ema.safetensors); the optimizer steps the raw weights. The trainer never sees the results DB

@@ -49,7 +49,7 @@ TEST(Tracks, RulesOfTheChallenge) {
   for (const auto& t : r.tracks) EXPECT_EQ(t.not_beaten, "") << t.track;  // trial 2 beats it everywhere
 }
 
-// A winner that only matches the baseline on the track's own measure is said not to beat it.
+// A winner no better than the baseline on the track's own measure is said not to beat it.
 TEST(Tracks, AWinnerThatDoesNotBeatTheBaselineIsNamed) {
   std::vector<TrialRecord> ts = {
       trial(1, 25.0, 1000, 1.0, true),  // baseline
@@ -58,16 +58,16 @@ TEST(Tracks, AWinnerThatDoesNotBeatTheBaselineIsNamed) {
   };
   TracksReport r = rank_tracks(ts);
   EXPECT_EQ(ids(r.tracks[0].ranked), (std::vector<int64_t>{3}));
-  EXPECT_EQ(r.tracks[0].not_beaten, "no trial beats the baseline's params (1000): the winner, trial 3, only matches "
+  EXPECT_EQ(r.tracks[0].not_beaten, "no trial beats the baseline's params (1000): the winner, trial 3, only meets "
                                     "its constraints");
   EXPECT_EQ(r.tracks[1].not_beaten, "no trial beats the baseline's runtime ratio (1.000): the winner, trial 3, "
-                                    "only matches its constraints");
+                                    "only meets its constraints");
   EXPECT_EQ(ids(r.tracks[2].ranked), (std::vector<int64_t>{3, 2}));
   EXPECT_EQ(r.tracks[2].not_beaten, "");  // trial 3: 25.5 dB
   ts[2].psnr_rgb = 24.5;
   r = rank_tracks(ts);
   EXPECT_EQ(r.tracks[2].not_beaten, "no trial beats the baseline's PSNR (25.000 dB): the winner, trial 3, only "
-                                    "matches its constraints");
+                                    "meets its constraints");
 }
 
 TEST(Tracks, NoBaselineNothingRanked) {

@@ -454,8 +454,6 @@ TEST(Search, SurvivesKill9AtRandomMomentsWithResume) {
   expect_complete_study(trials_json(d), 48);
 }
 
-// enqueue (Optuna's enqueue_trial): the listed genomes are the first candidates, in order; one
-// already in the study (here the baseline's) is not added again; bad entries are config errors.
 // A baseline that fails (here: diverges) ends the study with its reason: every candidate is
 // constrained by it. The search used to end as if complete (exit 0, "1 failed"), or, with
 // candidates overlapping the baseline, stop on "internal: candidate trial before the baseline's probe".
@@ -476,6 +474,8 @@ TEST(Search, AFailedBaselineEndsTheStudyWithItsReason) {
   EXPECT_EQ(ts[0]["state"], "FAILED");
 }
 
+// enqueue (Optuna's enqueue_trial): the listed genomes are the first candidates, in order; one
+// already in the study (here the baseline's) is not added again; bad entries are config errors.
 TEST(Search, EnqueuedGenomesAreTheFirstCandidates) {
   const fs::path genomes = fresh("enqueue_genomes");
   auto sample = run_cli("space sample --space unified_small --n 2 --seed 99");
@@ -1177,6 +1177,50 @@ TEST(MpiSearch, AGroupStopsTogetherWhenOneRankIsAskedTo) {
   auto r = run_cli(search_cmd(d, true));
   ASSERT_EQ(r.status, 0) << r.err;
   expect_complete_study(trials_json(d), 2);
+}
+
+// SIGTERM to rank 0 alone while another group trains a long candidate: rank 0 halts the other
+// groups, which checkpoint at their next step, so the job ends in seconds instead of after
+// their trials (here 60,000 iterations, about 200 s; on DIV2K, hours).
+TEST(MpiSearch, ASignalToRankZeroHaltsTheOtherGroups) {
+  if (std::system("command -v mpirun >/dev/null") != 0) GTEST_FAIL() << "mpirun missing: install openmpi-bin";
+  fs::path d = make_study("mpihalt", 1, "random", "cores: adaptive\n", 60000, /*asha=*/false);
+  const fs::path candidate_log = d / "s.db.runs" / "mpihalt" / "trial_1" / "log.jsonl";
+  const pid_t mp = fork();
+  if (mp == 0) {
+    const std::string cmd = "exec " + mpirun(2, search_cmd(d, false) + " --group-size 1", "--bind-to none") + " >" +
+                            (d / "log.txt").string() + " 2>&1";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  bool exited = false;
+  int st = 0;
+  auto signalled = std::chrono::steady_clock::time_point{};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kJobSeconds);
+  while (!exited && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    exited = waitpid(mp, &st, WNOHANG) == mp;
+    if (signalled != std::chrono::steady_clock::time_point{} ||
+        read_text(candidate_log).find("\"loss\"") == std::string::npos)
+      continue;
+    for (pid_t p : rank_pids(0, (d / "s.db").string())) {  // the candidate trains on rank 1: stop rank 0 only
+      kill(p, SIGTERM);
+      signalled = std::chrono::steady_clock::now();
+    }
+  }
+  if (!exited) waitpid(mp, &st, 0);
+  const std::string text = read_text(d / "log.txt");
+  ASSERT_NE(signalled, std::chrono::steady_clock::time_point{}) << "the candidate never trained: " << text;
+  const double after = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+  ASSERT_TRUE(WIFEXITED(st)) << text;
+  EXPECT_EQ(WEXITSTATUS(st), 2) << text;
+  EXPECT_NE(text.find("interrupted by a signal; run again with --resume"), std::string::npos) << text;
+  EXPECT_LT(after, 30) << "the job waited for the other group's trial: " << text;
+  // the candidate stopped early, checkpointed, and waits for --resume
+  const auto state = nlohmann::json::parse(
+      std::ifstream(d / "s.db.runs" / "mpihalt" / "trial_1" / "checkpoint" / "state.json"));
+  EXPECT_LT(state["iteration"].get<int64_t>(), 60000) << state.dump();
+  for (const auto& t : trials_json(d)) EXPECT_NE(t["state"], "COMPLETE") << t.dump();
 }
 
 namespace {
