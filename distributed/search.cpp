@@ -125,13 +125,7 @@ nlohmann::json measurement_settings(const SearchConfig& cfg, const TrainOptions&
 std::vector<std::string> setting_differences(const std::string& then_json, const std::string& now_json) {
   const nlohmann::json stored = nlohmann::json::parse(then_json, nullptr, false);
   if (stored.is_discarded()) return {"(the stored settings do not parse)"};
-  std::vector<std::string> out;
-  for (const JsonDifference& d : json_differences(stored, nlohmann::json::parse(now_json))) {
-    std::string name = d.path.substr(1);
-    std::replace(name.begin(), name.end(), '/', '.');
-    out.push_back(fmt::format("{}: {} then, {} now", name, d.was, d.now));
-  }
-  return out;
+  return srnas::setting_differences(stored, nlohmann::json::parse(now_json));
 }
 
 // Study state needed while running trials.
@@ -887,11 +881,10 @@ std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions
     std::optional<TrialRecord> t = db.claim_pending(ss.study_id, c.worker);
     if (!t) {
       if (propose_candidate(ss, cfg, /*overlap_baseline=*/true)) continue;
+      const std::vector<TrialRecord> trials = search_trials(db.trials(ss.study_id));
+      refuse_failed_baseline(trials, opt.db_path, cfg.study);
       bool probing = false;  // the baseline handed out by another ask, its probe not recorded yet
-      for (const TrialRecord& b : search_trials(db.trials(ss.study_id))) {
-        probing |= b.is_baseline && b.state == TrialState::Running && !b.runtime_ratio;
-      }
-      refuse_failed_baseline(search_trials(db.trials(ss.study_id)), opt.db_path, cfg.study);
+      for (const TrialRecord& b : trials) probing |= b.is_baseline && b.state == TrialState::Running && !b.runtime_ratio;
       if (!probing || now_s() - t0 > 120) return std::nullopt;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;

@@ -201,12 +201,10 @@ class EvolutionSampler : public Sampler {
   std::optional<Genome> propose(const SamplerContext& ctx) override {
     Rng rng(mix_seed(ctx.seed, ctx.number));
     const std::set<std::string> seen = history_hashes(ctx.history);
+    int n_trained = 0;
     std::vector<Member> pop;
-    for (Member& m : members(ctx, true)) {
-      if (!trained(*m.t)) continue;
-      if (m.t->state != TrialState::Complete) m.violation = std::max(m.violation, 1e-9);
-      pop.push_back(std::move(m));
-    }
+    for (Member& m : ranked_pool_members(ctx, &n_trained))
+      if (trained(*m.t)) pop.push_back(std::move(m));
     if (int(pop.size()) < cfg_.population) return random_proposal(ctx, seen, rng, cfg_.max_attempts);
     pop.erase(pop.begin(), pop.end() - cfg_.population);
     auto better = [](const Member& a, const Member& b) {

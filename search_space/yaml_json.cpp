@@ -1,5 +1,6 @@
 #include "search_space/yaml_json.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -141,6 +142,16 @@ std::vector<JsonDifference> json_differences(const nlohmann::json& was, const nl
     const auto x = a.find(p), y = b.find(p);
     JsonDifference d{p, x == a.end() ? "unset" : x->dump(), y == b.end() ? "unset" : y->dump()};
     if (d.was != d.now) out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::vector<std::string> setting_differences(const nlohmann::json& then, const nlohmann::json& now) {
+  std::vector<std::string> out;
+  for (const JsonDifference& d : json_differences(then, now)) {
+    std::string name = d.path.substr(1);
+    std::replace(name.begin(), name.end(), '/', '.');
+    out.push_back(fmt::format("{}: {} then, {} now", name, d.was, d.now));
   }
   return out;
 }

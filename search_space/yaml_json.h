@@ -23,5 +23,7 @@ struct JsonDifference {
   std::string path, was, now;
 };
 std::vector<JsonDifference> json_differences(const nlohmann::json& was, const nlohmann::json& now);
+// The same as lines "train.lr: 0.001 then, 0.002 now" (dotted paths), for refusal messages.
+std::vector<std::string> setting_differences(const nlohmann::json& then, const nlohmann::json& now);
 
 }  // namespace srnas

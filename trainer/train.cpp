@@ -1,7 +1,6 @@
 #include "trainer/train.h"
 #include "trainer/reparam.h"
 
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -101,12 +100,7 @@ int64_t load_checkpoint(const fs::path& out, SRNet& net, torch::optim::Adam& ada
     throw Error(fmt::format("{}: checkpoint is for genome {}, not {}", dir.string(), state.value("genome_hash", "?"),
                             genome_hash(genome)));
   if (state.contains("options")) {  // checkpoints before 2026-12-06 do not record them
-    std::vector<std::string> diffs;
-    for (const JsonDifference& d : json_differences(state["options"], resumable_options(opt))) {
-      std::string name = d.path.substr(1);
-      std::replace(name.begin(), name.end(), '/', '.');
-      diffs.push_back(fmt::format("{}: {} then, {} now", name, d.was, d.now));
-    }
+    const std::vector<std::string> diffs = setting_differences(state["options"], resumable_options(opt));
     if (!diffs.empty())
       throw Error(fmt::format("{}: the run was started with other training options ({}); continuing it would mix "
                               "two runs: set them back, or train into another folder",
