@@ -67,7 +67,8 @@ LookupTable lookup_table(const std::vector<TrialRecord>& trials, const std::stri
     LookupEntry e;
     e.trial = t;
     e.complete = t.state == TrialState::Complete && finite(t.psnr_rgb) && t.params && finite(t.runtime_ratio);
-    const bool infeasible = t.state == TrialState::Pruned && starts_with(t.reason, "constraint");
+    const bool infeasible =
+        t.state == TrialState::Pruned && (starts_with(t.reason, "constraint: ") || starts_with(t.reason, "limit: "));
     if (!e.complete && !infeasible) continue;
     if (!hashes.insert(t.genome_hash).second) continue;
     try {
@@ -78,7 +79,7 @@ LookupTable lookup_table(const std::vector<TrialRecord>& trials, const std::stri
     table.entries.push_back(std::move(e));
   }
   if (table.entries.empty())
-    throw Error(fmt::format("{}: replay: no COMPLETE or constraint-PRUNED candidate recorded: nothing to replay", where));
+    throw Error(fmt::format("{}: replay: no COMPLETE or constraint- or limit-PRUNED candidate recorded: nothing to replay", where));
 
   // Normalisation over the recorded COMPLETE set.
   table.lo.assign(3, std::numeric_limits<double>::infinity());
@@ -165,6 +166,8 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
       cons.min_psnr = t.psnr_rgb;
     }
   }
+  cons = opt.limits.tighten(cons);
+  const std::function<bool(const Genome&)> admissible = opt.limits.admissible(opt.macs_h, opt.macs_w);
   for (size_t i = 0; i < entries.size(); ++i) by_hash.emplace(entries[i].trial.genome_hash, i);
   const size_t n = entries.size();
   const size_t budget = opt.budget == 0 ? n : std::min(n, size_t(opt.budget));
@@ -193,6 +196,7 @@ ReplayCurve replay(const std::vector<TrialRecord>& trials, const std::string& sp
         seen[i].reason.clear();
       }
       SamplerContext ctx{*space, seen, cons, uint64_t(seed), int64_t(history.size())};
+      ctx.admissible = admissible;
       const auto t0 = std::chrono::steady_clock::now();
       std::optional<Genome> g = sampler->propose(ctx);
       c.propose_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

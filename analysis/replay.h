@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "results_db/results_db.h"
+#include "sampler/sampler.h"
 
 namespace srnas {
 
@@ -28,6 +29,11 @@ struct ReplayOptions {
   int workers = 1;
   bool constant_liar = false;      // SamplerConfig::constant_liar (tpe)
   bool multivariate = false;       // SamplerConfig::multivariate (tpe)
+  // The study's `limits:` and MACs LR size (its search config; `srnas report replay` reads
+  // them from the study), applied as the search applies them: they tighten the constraints,
+  // and no genome above the params/MACs limits is proposed.
+  Limits limits;
+  int macs_h = 339, macs_w = 510;
 };
 
 struct ReplayCurve {
@@ -69,11 +75,12 @@ LookupTable lookup_table(const std::vector<TrialRecord>& trials, const std::stri
 std::string lookup_table_json(const LookupTable& table);
 
 // The lookup table: the study's COMPLETE candidates with PSNR-RGB, params and runtime ratio,
-// and its PRUNED-by-constraint ones (reason "constraint: ..."; infeasible, with their metrics);
+// and its PRUNED-by-constraint or -by-limit ones (reason "constraint: ..." or "limit: ...";
+// infeasible, with their metrics);
 // not FAILED, successive-halving-PRUNED, unfinished, baseline or retrain trials (one entry per
 // genome hash, the lowest-numbered). A run asks the real sampler (make_sampler with the
-// options; Space::load(study.space); constraints from the COMPLETE baseline, as the search
-// does) with the run's history: the study's baseline trials, then the evaluated entries
+// options; Space::load(study.space); constraints from the COMPLETE baseline tightened by
+// opt.limits, and opt.limits' admissible genomes, as the search does) with the run's history: the study's baseline trials, then the evaluated entries
 // renumbered in evaluation order. A recorded proposal is "evaluated" by looking it up. An
 // unrecorded one (the space is larger than the recorded set) is mapped to the NEAREST
 // recorded genome not yet evaluated: fewest differing genes (space.encode; a genome outside

@@ -14,6 +14,7 @@
 #include "analysis/report.h"
 #include "cli/commands.h"
 #include "cli/db_util.h"
+#include "distributed/search_config.h"
 #include "results_db/results_db.h"
 #include "sampler/sampler.h"
 #include "search_space/error.h"
@@ -141,9 +142,17 @@ void add_report_commands(CLI::App& app) {
                                        d->trials(st.id), st.space, fmt::format("{} (study {})", d->path(), st.name))));
     std::vector<std::string> names = sampler == "all" ? sampler_types()
                                                       : std::vector<std::string>{sampler};
+    // The study's limits, as its search applied them (from its stored config).
+    ReplayOptions study_opt;
+    if (!st.config_yaml.empty()) {
+      const SearchConfig cfg = load_search_config_text(st.config_yaml, fmt::format("{} (study {})", d->path(), st.name));
+      study_opt.limits = cfg.limits;
+      study_opt.macs_h = cfg.macs_h;
+      study_opt.macs_w = cfg.macs_w;
+    }
     std::vector<ReplayCurve> curves;
     for (const auto& name : names) {
-      ReplayOptions o;
+      ReplayOptions o = study_opt;
       o.sampler = name;
       o.budget = budget;
       o.seeds = seeds;
@@ -160,7 +169,8 @@ void add_report_commands(CLI::App& app) {
       std::cout << replay_json(curves);
       return;
     }
-    fmt::print("study '{}': replay, {} evaluations per run\n", st.name, curves.front().mean.size());
+    fmt::print("study '{}': replay, {} evaluations per run{}\n", st.name, curves.front().mean.size(),
+               study_opt.limits.any() ? ", within the study's limits: " + study_opt.limits.describe(study_opt.macs_h, study_opt.macs_w) : "");
     std::cout << replay_table(curves);
     for (const auto& p : plots) fmt::print("{}\n", p);
   });

@@ -522,16 +522,8 @@ bool propose_candidate(Session& ss, const SearchConfig& cfg, bool overlap_baseli
     cons.max_params = base->params;
     cons.max_runtime_ratio = base->runtime_ratio;
     if (base->state == TrialState::Complete) cons.min_psnr = base->psnr_rgb;
-    const Limits& lim = cfg.limits;
-    if (lim.max_params) cons.max_params = std::min(*cons.max_params, *lim.max_params);
-    if (lim.max_gmacs) cons.max_macs = int64_t(*lim.max_gmacs * 1e9);
-    if (lim.max_runtime_ratio) cons.max_runtime_ratio = std::min(*cons.max_runtime_ratio, *lim.max_runtime_ratio);
-    SamplerContext ctx{*ss.space, history, cons, cfg.seed, int64_t(history.size())};
-    if (lim.max_params || lim.max_gmacs)
-      ctx.admissible = [&](const Genome& g) {
-        const Accounting a = account(g, cfg.macs_h, cfg.macs_w);
-        return lim.pure_violation(a.params, a.macs).empty();
-      };
+    SamplerContext ctx{*ss.space, history, cfg.limits.tighten(cons), cfg.seed, int64_t(history.size())};
+    ctx.admissible = cfg.limits.admissible(cfg.macs_h, cfg.macs_w);
     std::set<std::string> have;
     for (const auto& h : history) have.insert(h.genome_hash);
     std::optional<Genome> g;
@@ -573,10 +565,7 @@ SearchSummary run_search(const SearchConfig& cfg, const SearchOptions& opt, Work
              cfg.study, opt.db_path, cfg.trials, cfg.space, ss.sampler->name(), pool.size(), pool.device());
   if (cfg.limits.any() || cfg.timeout_s > 0) {
     std::vector<std::string> l;
-    if (cfg.limits.max_params) l.push_back(fmt::format("params <= {}", *cfg.limits.max_params));
-    if (cfg.limits.max_gmacs)
-      l.push_back(fmt::format("GMACs <= {} (at {}x{} LR)", *cfg.limits.max_gmacs, cfg.macs_h, cfg.macs_w));
-    if (cfg.limits.max_runtime_ratio) l.push_back(fmt::format("runtime ratio <= {}", *cfg.limits.max_runtime_ratio));
+    if (cfg.limits.any()) l.push_back(cfg.limits.describe(cfg.macs_h, cfg.macs_w));
     if (cfg.timeout_s > 0) l.push_back(fmt::format("timeout {}", format_duration(cfg.timeout_s)));
     fmt::print(stderr, "[search] limits: {}\n", fmt::join(l, ", "));
   }

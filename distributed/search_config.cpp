@@ -60,13 +60,6 @@ std::string format_duration(double seconds) {
   return fmt::format("{}m{:02}s", t / 60, t % 60);
 }
 
-std::string Limits::pure_violation(int64_t params, int64_t macs) const {
-  if (max_params && params > *max_params) return fmt::format("limit: params {} > max_params {}", params, *max_params);
-  if (max_gmacs && double(macs) > *max_gmacs * 1e9)
-    return fmt::format("limit: {:.3f} GMACs > max_gmacs {}", double(macs) / 1e9, *max_gmacs);
-  return "";
-}
-
 SearchConfig load_search_config(const std::string& path) { return load_search_config_text(read_text_file(path), path); }
 
 SearchConfig load_search_config_text(const std::string& text, const std::string& path) {

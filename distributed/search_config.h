@@ -27,19 +27,6 @@ struct RuntimeProbe {
   bool channels_last = false;
 };
 
-// Absolute budgets on top of the baseline's constraints (e.g. a phone's params or MACs
-// budget). params and MACs are pure functions of the genome: the sampler never proposes a
-// genome above them (an enqueued one is PRUNED before training). The runtime ratio is
-// measured: a candidate above it is PRUNED after its untrained probe. Each optional.
-struct Limits {
-  std::optional<int64_t> max_params;
-  std::optional<double> max_gmacs;          // 1e9 MACs at macs_lr_size
-  std::optional<double> max_runtime_ratio;  // candidate / MSRResNet, as recorded
-  bool any() const { return max_params || max_gmacs || max_runtime_ratio; }
-  // Why params/MACs break the params or MACs limit ("" when within them).
-  std::string pure_violation(int64_t params, int64_t macs) const;
-};
-
 // After the search, its best are retrained at a final budget, as retrains (analysis/retrains.h)
 // with the baseline retrained alike: the baseline and the first `top` trials of each track,
 // once per seed. The AIM 2019 numbers are those of fully trained networks; the search's short

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sampler/pareto.h"
+#include "search_space/accounting.h"
 #include "search_space/error.h"
 #include "search_space/json_reader.h"
 #include "search_space/rng.h"
@@ -422,6 +423,40 @@ const std::vector<std::string>& sampler_types() {
 }
 
 uint64_t mix_seed(uint64_t seed, int64_t number) { return splitmix64(splitmix64(seed) ^ uint64_t(number)); }
+
+std::string Limits::pure_violation(int64_t params, int64_t macs) const {
+  if (max_params && params > *max_params) return fmt::format("limit: params {} > max_params {}", params, *max_params);
+  if (max_gmacs && double(macs) > *max_gmacs * 1e9)
+    return fmt::format("limit: {:.3f} GMACs > max_gmacs {}", double(macs) / 1e9, *max_gmacs);
+  return "";
+}
+
+std::string Limits::describe(int lr_h, int lr_w) const {
+  std::vector<std::string> l;
+  if (max_params) l.push_back(fmt::format("params <= {}", *max_params));
+  if (max_gmacs) l.push_back(fmt::format("GMACs <= {} (at {}x{} LR)", *max_gmacs, lr_h, lr_w));
+  if (max_runtime_ratio) l.push_back(fmt::format("runtime ratio <= {}", *max_runtime_ratio));
+  return fmt::format("{}", fmt::join(l, ", "));
+}
+
+Constraints Limits::tighten(Constraints c) const {
+  if (max_params) c.max_params = c.max_params ? std::min(*c.max_params, *max_params) : *max_params;
+  if (max_gmacs) {
+    const auto macs = int64_t(*max_gmacs * 1e9);
+    c.max_macs = c.max_macs ? std::min(*c.max_macs, macs) : macs;
+  }
+  if (max_runtime_ratio)
+    c.max_runtime_ratio = c.max_runtime_ratio ? std::min(*c.max_runtime_ratio, *max_runtime_ratio) : *max_runtime_ratio;
+  return c;
+}
+
+std::function<bool(const Genome&)> Limits::admissible(int lr_h, int lr_w) const {
+  if (!max_params && !max_gmacs) return nullptr;
+  return [lim = *this, lr_h, lr_w](const Genome& g) {
+    const Accounting a = account(g, lr_h, lr_w);
+    return lim.pure_violation(a.params, a.macs).empty();
+  };
+}
 
 double constraint_violation(const TrialRecord& t, const Constraints& c) {
   double v = 0;

@@ -33,6 +33,27 @@ struct Constraints {
   std::optional<int64_t> max_macs = std::nullopt;
 };
 
+// Absolute budgets on top of the baseline's constraints (e.g. a phone's params or MACs
+// budget): a search config's `limits:`. params and MACs are pure functions of the genome: the
+// sampler never proposes a genome above them (an enqueued one is PRUNED before training). The
+// runtime ratio is measured: a candidate above it is PRUNED after its untrained probe. Each
+// optional. MACs are counted at an LR size (the config's macs_lr_size).
+struct Limits {
+  std::optional<int64_t> max_params;
+  std::optional<double> max_gmacs;          // 1e9 MACs at macs_lr_size
+  std::optional<double> max_runtime_ratio;  // candidate / MSRResNet, as recorded
+  bool any() const { return max_params || max_gmacs || max_runtime_ratio; }
+  // Why params/MACs break the params or MACs limit ("" when within them).
+  std::string pure_violation(int64_t params, int64_t macs) const;
+  // "params <= 15000, GMACs <= 5 (at 339x510 LR), runtime ratio <= 0.5"; "" when none is set.
+  std::string describe(int lr_h, int lr_w) const;
+  // `c` tightened by the limits (the lower maximum of each).
+  Constraints tighten(Constraints c) const;
+  // SamplerContext::admissible for the params/MACs limits (MACs at lr_h x lr_w); nullptr
+  // when neither is set.
+  std::function<bool(const Genome&)> admissible(int lr_h, int lr_w) const;
+};
+
 // Sum of normalised violations (0 = feasible): max(0, params/max_params - 1)
 // + max(0, macs/max_macs - 1) + max(0, ratio/max_ratio - 1) + max(0, (min_psnr - psnr) / 1 dB);
 // a missing metric counts as feasible for its term.

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -23,6 +24,7 @@
 #include "analysis/tracks.h"
 #include "results_db/results_db.h"
 #include "sampler/pareto.h"
+#include "search_space/accounting.h"
 #include "search_space/error.h"
 #include "search_space/genome.h"
 #include "search_space/rng.h"
@@ -703,6 +705,75 @@ TEST(Replay, TinyDominatedSetRandomMeanByHand) {
   std::set<int64_t> firsts;
   for (const auto& order : c.orders) firsts.insert(order[0]);
   EXPECT_GT(firsts.size(), 1u) << "ten seeds should not all start on the same genome";
+}
+
+// A two-genome space (krahaon with x 48 and nx 1 or 2) whose study ran under `limits:
+// {max_params: <the smaller genome's params>}`: the search never proposed the larger one, so
+// a replay within the study's limits evaluates the smaller one first on every seed. Without
+// them, random starts on both. A trial PRUNED by a limit is in the table, infeasible.
+TEST(Replay, TheStudysLimitsKeepTheSamplerWithinThem) {
+  TempDir d;
+  const std::string space_file = (d.path() / "two.yaml").string();
+  {
+    std::ofstream f(space_file);
+    f << "kind: krahaon\nx: [48]\ny_div: [2]\nz_div: [2]\nnx: {min: 1, max: 2}\nny: [0]\nnz: [0]\n"
+         "block: {type: res_relu}\nhr_conv: false\n";
+  }
+  auto space = Space::load(space_file);
+  Rng rng(1);
+  std::map<int64_t, Genome> by_params;  // the space's two genomes, by their params
+  while (by_params.size() < 2) {
+    Genome g = space->sample(rng);
+    by_params.emplace(account(g, 339, 510).params, g);
+  }
+  const int64_t small = by_params.begin()->first, large = by_params.rbegin()->first;
+  ASSERT_LT(small, large);
+  const std::string db_path = (d.path() / "limits.db").string();
+  auto db = ResultsDB::open(db_path);
+  StudyRecord st;
+  st.name = "two";
+  st.space = space_file;
+  st.config_yaml = fmt::format("study: two\nspace: {}\nlimits: {{max_params: {}}}\n", space_file, small);
+  st.id = db->create_study(st);
+  db->add_trial(baseline(st.id, genomes(1, 2)[0]));
+  int64_t ids[2] = {0, 0};
+  int i = 0;
+  for (const auto& [params, g] : by_params) {  // the larger one is better on PSNR: non-dominated
+    TrialRecord t = record(st.id, g, TrialState::Complete);
+    t.params = params;
+    t.psnr_rgb = 25.0 + i;
+    t.runtime_ratio = 0.5;
+    ids[i++] = db->add_trial(t);
+  }
+  TrialRecord over = record(st.id, genomes(2, 2)[1], TrialState::Pruned);  // enqueued, outside the space
+  over.params = 30000;
+  over.runtime_ratio = 0.9;
+  over.reason = "limit: runtime ratio 0.900 > max_runtime_ratio 0.8 (untrained, before training)";
+  const int64_t over_id = db->add_trial(over);
+
+  const LookupTable table = lookup_table(db->trials(st.id), st.space, "t");
+  ASSERT_EQ(table.entries.size(), 3u);
+  EXPECT_EQ(table.entries[2].trial.id, over_id);
+  EXPECT_FALSE(table.entries[2].complete);
+
+  ReplayOptions o;
+  o.sampler = "random";
+  std::set<int64_t> firsts;
+  for (const auto& order : replay(*db, st, o).orders) firsts.insert(order[0]);
+  EXPECT_EQ(firsts, (std::set<int64_t>{ids[0], ids[1]})) << "without the limits, random starts on both";
+  o.limits.max_params = small;
+  for (const std::string type : {"random", "evolution", "nsga2", "tpe"}) {
+    o.sampler = type;
+    for (const auto& order : replay(*db, st, o).orders) EXPECT_EQ(order[0], ids[0]) << type;
+  }
+
+  // The CLI reads the limits from the study's config, and says so.
+  auto r = srnas::testing::run_cli(fmt::format("replay --db {} --sampler random --seeds 10", db_path));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find(fmt::format("within the study's limits: params <= {}", small)), std::string::npos) << r.out;
+  r = srnas::testing::run_cli(fmt::format("replay --db {} --sampler random --seeds 10 --format json", db_path));
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const auto& order : nlohmann::json::parse(r.out)[0]["orders"]) EXPECT_EQ(order[0].get<int64_t>(), ids[0]);
 }
 
 TEST(Replay, Errors) {

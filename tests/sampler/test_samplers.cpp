@@ -127,6 +127,58 @@ TEST(Constraints, ViolationByHand) {
   EXPECT_NEAR(constraint_violation(t, m), 2.25, 1e-12);
 }
 
+// A study's `limits:` on top of the baseline's constraints. MSRResNet: 1,517,571 params
+// (protocol.md) and, per LR pixel, 3*64*9 + 32*64*64*9 + 64*256*9 (LR) + 64*256*9*4 (x2)
+// + (64*64*9 + 64*3*9)*16 (x4) = 2,536,128 MACs: 438,471,169,920 at 339x510 LR.
+TEST(Limits, TightenAdmissibleAndDescribeByHand) {
+  const Constraints base{40000, 1.0, 25.5};
+  const Limits none;
+  EXPECT_FALSE(none.any());
+  EXPECT_EQ(none.admissible(339, 510), nullptr);
+  EXPECT_EQ(none.describe(339, 510), "");
+  const Constraints same = none.tighten(base);
+  EXPECT_EQ(same.max_params, base.max_params);
+  EXPECT_EQ(same.max_runtime_ratio, base.max_runtime_ratio);
+  EXPECT_FALSE(same.max_macs);
+
+  Limits l;
+  l.max_params = 30000;
+  l.max_gmacs = 2.5;
+  l.max_runtime_ratio = 1.5;
+  Constraints c = l.tighten(base);
+  EXPECT_EQ(c.max_params, 30000);
+  EXPECT_EQ(c.max_macs, 2'500'000'000);
+  EXPECT_EQ(c.max_runtime_ratio, 1.0) << "the baseline's is lower";
+  EXPECT_EQ(c.min_psnr, 25.5);
+  l.max_runtime_ratio = 0.5;
+  l.max_params = 50000;
+  c = l.tighten(base);
+  EXPECT_EQ(c.max_runtime_ratio, 0.5);
+  EXPECT_EQ(c.max_params, 40000) << "the baseline's is lower";
+  c = l.tighten(Constraints{});
+  EXPECT_EQ(c.max_params, 50000);
+  EXPECT_EQ(c.max_runtime_ratio, 0.5);
+  EXPECT_FALSE(c.min_psnr);
+  EXPECT_EQ(l.describe(339, 510), "params <= 50000, GMACs <= 2.5 (at 339x510 LR), runtime ratio <= 0.5");
+
+  const Genome m = load_arch("msrresnet").genome;
+  Limits p;
+  p.max_params = 1517571;
+  EXPECT_TRUE(p.admissible(339, 510)(m));
+  p.max_params = 1517570;
+  EXPECT_FALSE(p.admissible(339, 510)(m));
+  EXPECT_EQ(p.pure_violation(1517571, 0), "limit: params 1517571 > max_params 1517570");
+  Limits g;
+  g.max_gmacs = 438.47117;
+  EXPECT_TRUE(g.admissible(339, 510)(m));
+  g.max_gmacs = 438.47116;
+  EXPECT_FALSE(g.admissible(339, 510)(m));
+  EXPECT_TRUE(g.admissible(170, 255)(m)) << "109,941,148,800 MACs at 170x255";
+  g.max_runtime_ratio = 0.1;  // measured, not a property of the genome
+  EXPECT_TRUE(g.admissible(170, 255)(m));
+  EXPECT_EQ(g.pure_violation(438471169920, 438471169920), "limit: 438.471 GMACs > max_gmacs 438.47116");
+}
+
 TEST(SamplerConfig, Parse) {
   SamplerConfig c = parse_sampler_config(nlohmann::json::object(), "sampler");
   EXPECT_EQ(c.type, "random");
