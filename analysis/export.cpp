@@ -567,7 +567,12 @@ void export_model_dir(const Genome& g, const TensorMap& weights, const std::stri
                     {{"genome_hash", genome_hash(g)}, {"genome", canonical_json(g)}});
   save_atomic(m, g, (dir / "model.pt").string());
   write_text_atomic((dir / "model.py").string(), pytorch_source(g));
-  if (!trial_json.empty()) write_text_atomic((dir / "trial.json").string(), trial_json);
+  if (!trial_json.empty()) {
+    write_text_atomic((dir / "trial.json").string(), trial_json);
+  } else if (fs::remove(dir / "trial.json", ec); ec) {  // an earlier export's: it describes another network
+    throw Error(fmt::format("{}: cannot remove the trial.json of an earlier export: {}", (dir / "trial.json").string(),
+                            ec.message()));
+  }
 }
 
 }  // namespace srnas

@@ -34,7 +34,8 @@ void export_torchscript(const Genome& g, const TensorMap& weights, const std::st
 
 // Creates out_dir and writes out_dir/genome.json (canonical JSON, pretty),
 // out_dir/weights.safetensors (srnas names), out_dir/model.pt and out_dir/model.py, and
-// out_dir/trial.json when trial_json is not empty (what the trial measured: srnas export).
+// out_dir/trial.json when trial_json is not empty (what the trial measured: srnas export);
+// otherwise an out_dir/trial.json left by an earlier export is removed (it is another network's).
 void export_model_dir(const Genome& g, const TensorMap& weights, const std::string& out_dir,
                       const std::string& trial_json = "");
 

@@ -1,6 +1,7 @@
 #include "analysis/tracks.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -40,6 +41,14 @@ std::string to_string(Objective o) {
 }
 
 namespace {
+
+// "PSNR 28.950 dB < baseline 29.000 dB"; when both round to the same text, the difference is
+// added ("PSNR 31.531 dB < baseline 31.531 dB (by 1e-05 dB)"), not a contradiction.
+std::string worse(const char* what, double v, const char* op, double base, const char* unit) {
+  const std::string a = fmt::format("{:.3f}", v), b = fmt::format("{:.3f}", base);
+  return fmt::format("{} {}{} {} baseline {}{}{}", what, a, unit, op, b, unit,
+                     a == b ? fmt::format(" (by {:.2g}{})", std::abs(v - base), unit) : "");
+}
 
 bool has_metrics(const TrialRecord& t) {
   return t.state == TrialState::Complete && t.psnr_rgb && t.params && t.runtime_ratio;
@@ -90,9 +99,9 @@ TracksReport rank_tracks(const std::vector<TrialRecord>& trials) {
       std::string why;
       const bool psnr_ok = *t.psnr_rgb >= *b.psnr_rgb, params_ok = *t.params <= *b.params,
                  runtime_ok = *t.runtime_ratio <= *b.runtime_ratio;
-      auto psnr_why = fmt::format("PSNR {:.3f} dB < baseline {:.3f} dB", *t.psnr_rgb, *b.psnr_rgb);
+      auto psnr_why = worse("PSNR", *t.psnr_rgb, "<", *b.psnr_rgb, " dB");
       auto params_why = fmt::format("params {} > baseline {}", *t.params, *b.params);
-      auto runtime_why = fmt::format("runtime ratio {:.3f} > baseline {:.3f}", *t.runtime_ratio, *b.runtime_ratio);
+      auto runtime_why = worse("runtime ratio", *t.runtime_ratio, ">", *b.runtime_ratio, "");
       if (tr.track == 1) why = !psnr_ok ? psnr_why : !runtime_ok ? runtime_why : "";
       if (tr.track == 2) why = !params_ok ? params_why : !psnr_ok ? psnr_why : "";
       if (tr.track == 3) why = !params_ok ? params_why : !runtime_ok ? runtime_why : "";

@@ -10,6 +10,7 @@
 
 #include "analysis/export.h"
 #include "cli/commands.h"
+#include "cli/format.h"
 #include "distributed/ask_tell.h"
 #include "search_space/builder.h"
 #include "search_space/error.h"
@@ -29,7 +30,7 @@ void add_ask_commands(CLI::App& app) {
 
   auto* ask = app.add_subcommand("ask", "Hand out the study's next trial to train outside srnas (exit 3: none left)");
   ask->add_option("--config", config, "search config YAML (no final:)")->required();
-  ask->add_option("--db", db, "results DB file (default: the config's db, else <study>.db)");
+  ask->add_option("--db", db, "results DB file (default: the config's db, else <study>.db)")->check(non_empty_path());
   ask->add_option("--format", format, "json (one object) or text")->check(CLI::IsMember({"json", "text"}))
       ->capture_default_str();
   ask->add_option("--requeue-stale", stale,
@@ -45,9 +46,9 @@ void add_ask_commands(CLI::App& app) {
     auto pool = make_local_pool(make_local_runner(cfg, true, /*training_data=*/false), "ask");
     const std::optional<AskedTrial> a = ask_trial(cfg, so, *pool, stale_s);
     if (!a) {
-      fmt::print(stderr, "[ask] study '{}': nothing left to hand out ({} candidates proposed; trials still training "
-                         "outside are told with srnas tell)\n",
-                 cfg.study, cfg.trials);
+      fmt::print(stderr, "[ask] study '{}': nothing left to hand out (no candidate left to propose; trials still "
+                         "training outside are told with srnas tell)\n",
+                 cfg.study);
       throw ExitStatus{3};
     }
     // The trial's folder: what a trainer in another language needs, next to where tell keeps the weights.
@@ -91,7 +92,7 @@ void add_ask_commands(CLI::App& app) {
     }
     fmt::print("trial {} (#{}{}): {} params, runtime ratio {:.3f}; train {} iterations (seed {}) from {}\n"
                "then: {}\n",
-               t.id, t.number, t.is_baseline ? ", the baseline" : "", t.params.value_or(0),
+               t.id, t.number, t.is_baseline ? ", the baseline" : "", group_digits(t.params.value_or(0)),
                t.runtime_ratio.value_or(NAN), a->options.iterations, a->options.seed,
                (dir / "init.safetensors").string(), job["tell"].get<std::string>());
   });
@@ -136,7 +137,7 @@ void add_ask_commands(CLI::App& app) {
     else if (t.state == TrialState::Complete)
       fmt::print("trial {} COMPLETE: PSNR-RGB {:.3f} dB, PSNR-Y {:.3f} dB on the study's validation images; {} params, "
                  "runtime ratio {:.3f}\n",
-                 t.id, *t.psnr_rgb, *t.psnr_y, t.params.value_or(0), t.runtime_ratio.value_or(NAN));
+                 t.id, *t.psnr_rgb, *t.psnr_y, group_digits(t.params.value_or(0)), t.runtime_ratio.value_or(NAN));
     else
       fmt::print("trial {} {}: {}\n", t.id, to_string(t.state), t.reason);
   });

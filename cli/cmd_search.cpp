@@ -3,6 +3,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
@@ -233,7 +234,7 @@ void add_search_commands(CLI::App& app) {
 
   auto* s = app.add_subcommand("search", "Run (or --resume) a search study from a config");
   s->add_option("--config", config, "search config YAML (configs/search/*.yaml)")->required();
-  s->add_option("--db", db, "results DB file (default: the config's db, else <study>.db)");
+  s->add_option("--db", db, "results DB file (default: the config's db, else <study>.db)")->check(non_empty_path());
   s->add_flag("--resume", resume, "continue the study: re-queue interrupted trials, keep everything recorded");
   s->add_flag("--verbose", verbose, "print training progress lines");
   s->add_option("--timeout", timeout,
@@ -470,7 +471,8 @@ void add_search_commands(CLI::App& app) {
       for (const auto& t : r.tracks) {
         int rank = 0;
         for (const auto& x : t.ranked)
-          std::cout << fmt::format("{},{},{},{},{},{},\n", t.track, ++rank, x.id, *x.params, *x.psnr_rgb, *x.runtime_ratio);
+          std::cout << fmt::format("{},{},{},{},{:.6f},{:.6f},\n", t.track, ++rank, x.id, *x.params, *x.psnr_rgb,
+                                   *x.runtime_ratio);
         for (const auto& u : t.unranked) std::cout << fmt::format("{},,{},,,,{}\n", t.track, u.trial.id, csv_escape(u.reason));
       }
       return;
@@ -527,7 +529,7 @@ void add_search_commands(CLI::App& app) {
       const Genome& g = mf.arch.genome;
       export_model_dir(g, read_safetensors(mf.weights), out);
       fmt::print("exported {} ({} params) to {}/ (genome.json, weights.safetensors, model.pt, model.py)\n", from,
-                 count_params(g), out);
+                 group_digits(count_params(g)), out);
       return;
     }
     if (db.empty()) throw Error("export: pass --db DB (with --trial N or --track 1|2|3) or --from DIR");
@@ -592,7 +594,7 @@ void add_search_commands(CLI::App& app) {
     export_model_dir(g, read_safetensors(t.weights_path), out, meta.dump(2) + "\n");
     fmt::print("exported trial {} ({} params, {:.3f} dB) to {}/ (genome.json, weights.safetensors, model.pt, "
                "model.py, trial.json)\n{}",
-               t.id, t.params.value_or(0), t.psnr_rgb.value_or(NAN), out, what);
+               t.id, group_digits(t.params.value_or(0)), t.psnr_rgb.value_or(NAN), out, what);
   });
 
   auto* rt = app.add_subcommand(
@@ -605,7 +607,9 @@ void add_search_commands(CLI::App& app) {
       ->required()->delimiter(',');
   rt->add_option("--options", options, "training options YAML")->required();
   rt->add_option("--set", sets, "override an option: key.path=value (repeatable)");
-  rt->add_option("--seeds", seeds, "one retrain per seed, e.g. 1,2,3 (default: the options' seed)")->delimiter(',');
+  rt->add_option("--seeds", seeds, "one retrain per seed, e.g. 1,2,3 (default: the options' seed)")
+      ->delimiter(',')
+      ->check(int_range(0, std::numeric_limits<long long>::max()));
   static bool from_parent = false;
   rt->add_flag("--from-parent", from_parent,
                "fine-tune: start from each trial's trained search weights instead of the seed's initialisation");

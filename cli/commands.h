@@ -56,4 +56,11 @@ inline CLI::Validator int_range(long long lo, long long hi) {
       "in " + range);
 }
 
+// A path option whose absence means a default (`--db` of search and ask: the config's db, else
+// <study>.db): given empty (an unset shell variable), it is an error, not the default.
+inline CLI::Validator non_empty_path() {
+  return CLI::Validator([](std::string& s) -> std::string { return s.empty() ? "expected a file path, got ''" : ""; },
+                        "PATH");
+}
+
 }  // namespace srnas::cli

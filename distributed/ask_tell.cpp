@@ -5,6 +5,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -102,18 +104,26 @@ TellOutcome tell_trial(const std::string& db_path, int64_t trial_id, const TellI
   const QualityResult q = evaluate_quality(model_function(net), val, device);
   CandidateOutcome o;
   o.iterations = told.iterations;
+  // The trial's folder keeps the weights of its last rung (srnas export reads them there).
+  // They are copied beside it first and renamed into place only once this tell is recorded,
+  // so a tell refused in the transaction (another tell came first) leaves the file alone.
+  fs::path staged, dest;
   if (!std::isfinite(q.psnr_rgb) || !std::isfinite(q.psnr_y)) {
     o.status = "diverged";
     o.reason = "the told weights give non-finite PSNR on the validation images";
   } else {
-    // The trial's folder keeps the weights of its last rung (srnas export reads them there).
     const std::string run_dir = trial_run_dir(cfg, db_path, *t);
     fs::create_directories(run_dir);
-    const fs::path dest = fs::path(run_dir) / "weights.safetensors";
+    dest = fs::path(run_dir) / "weights.safetensors";
     std::error_code ec;
     if (!fs::equivalent(told.weights, dest, ec)) {
-      fs::copy_file(told.weights, dest, fs::copy_options::overwrite_existing, ec);
-      if (ec) throw Error(fmt::format("{}: cannot copy {} there: {}", dest.string(), told.weights, ec.message()));
+      staged = dest;
+      staged += fmt::format(".tell-{}", ::getpid());
+      fs::copy_file(told.weights, staged, fs::copy_options::overwrite_existing, ec);
+      if (ec) {
+        fs::remove(staged, ec);
+        throw Error(fmt::format("{}: cannot copy {} there: {}", dest.string(), told.weights, ec.message()));
+      }
     }
     o.status = "complete";
     o.psnr_rgb = q.psnr_rgb;
@@ -121,10 +131,22 @@ TellOutcome tell_trial(const std::string& db_path, int64_t trial_id, const TellI
     o.weights_path = dest.string();
   }
   // Checked again in the transaction: another tell of the same trial may have come first.
-  db->transaction([&] {
-    handed_out(*db->trial(trial_id));
-    out.continue_to = record_told(cfg, db_path, *db, trial_id, o, device.str());
-  });
+  try {
+    db->transaction([&] {
+      handed_out(*db->trial(trial_id));
+      out.continue_to = record_told(cfg, db_path, *db, trial_id, o, device.str());
+      if (!staged.empty()) {
+        std::error_code ec;
+        fs::rename(staged, dest, ec);
+        if (ec) throw Error(fmt::format("{}: cannot rename {} into place: {}", dest.string(), staged.string(), ec.message()));
+        staged.clear();
+      }
+    });
+  } catch (...) {
+    std::error_code ec;
+    if (!staged.empty()) fs::remove(staged, ec);
+    throw;
+  }
   out.trial = *db->trial(trial_id);
   return out;
 }

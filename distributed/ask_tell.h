@@ -42,7 +42,9 @@ struct AskedTrial {
 // pool's runner first and PRUNED when it breaks a constraint (then the next). Candidates come
 // once the baseline's probe is recorded (another ask measuring it is waited for, up to 2 min);
 // the sampler's PSNR constraint applies once the baseline is told. nullopt: nothing left to hand
-// out (every candidate proposed; some may still be training outside).
+// out (every candidate proposed; some may still be training outside). Throws srnas::Error when
+// a stop was requested (a signal) before a trial was handed out, or when another ask's
+// baseline probe is still not recorded after 2 minutes.
 // requeue_stale_s > 0: first, trials handed out whose last sign of life (the ask, or a
 // `tell --alive` heartbeat) is older than that go back to PENDING (a trainer that died), and are
 // handed out again from scratch at the budget of the rung they had reached.

@@ -838,7 +838,10 @@ RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOption
 }
 
 std::string study_runs_dir(const SearchConfig& cfg, const std::string& db_path) {
-  return (fs::path(cfg.runs_dir.empty() ? default_runs_dir(db_path) : cfg.runs_dir) / cfg.study).string();
+  // Absolute: the DB records weights paths under it, and export, retrain and tell read them
+  // from whatever folder they run in.
+  const fs::path dir = fs::path(cfg.runs_dir.empty() ? default_runs_dir(db_path) : cfg.runs_dir) / cfg.study;
+  return fs::absolute(dir).lexically_normal().string();
 }
 
 std::string trial_run_dir(const SearchConfig& cfg, const std::string& db_path, const TrialRecord& t) {
@@ -872,9 +875,14 @@ std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions
       if (propose_candidate(ss, cfg, /*overlap_baseline=*/true)) continue;
       const std::vector<TrialRecord> trials = search_trials(db.trials(ss.study_id));
       refuse_failed_baseline(trials, opt.db_path, cfg.study);
-      bool probing = false;  // the baseline handed out by another ask, its probe not recorded yet
-      for (const TrialRecord& b : trials) probing |= b.is_baseline && b.state == TrialState::Running && !b.runtime_ratio;
-      if (!probing || now_s() - t0 > 120) return std::nullopt;
+      const TrialRecord* probing = nullptr;  // the baseline handed out by another ask, its probe not recorded yet
+      for (const TrialRecord& b : trials)
+        if (b.is_baseline && b.state == TrialState::Running && !b.runtime_ratio) probing = &b;
+      if (!probing) return std::nullopt;
+      if (now_s() - t0 > 120)
+        throw Error(fmt::format("{}: study '{}': the baseline (trial {}), handed out to {}, has had no runtime probe "
+                                "recorded for 2 minutes, and candidates are measured against it: ask again later",
+                                opt.db_path, cfg.study, probing->id, probing->worker));
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       continue;
     }
@@ -898,7 +906,7 @@ std::optional<AskedTrial> ask_trial(const SearchConfig& cfg, const SearchOptions
     a.run_dir = item->run_dir;
     return a;
   }
-  return std::nullopt;
+  throw Error("interrupted by a signal: nothing handed out (ask again)");
 }
 
 namespace {

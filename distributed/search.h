@@ -78,7 +78,8 @@ RetrainOutcome retrain_trial(ResultsDB& db, int64_t parent_id, const TrainOption
 
 // Default folder for trial runs next to a DB: "<db>.runs".
 std::string default_runs_dir(const std::string& db_path);
-// A study's trial folders: <the config's runs_dir, else default_runs_dir(db_path)>/<study>.
+// A study's trial folders: <the config's runs_dir, else default_runs_dir(db_path)>/<study>, made
+// absolute (from the current folder): the DB records the weights paths under it.
 std::string study_runs_dir(const SearchConfig& cfg, const std::string& db_path);
 // A search trial's folder: study_runs_dir(cfg, db_path)/trial_<number>.
 std::string trial_run_dir(const SearchConfig& cfg, const std::string& db_path, const TrialRecord& t);

@@ -616,8 +616,13 @@ void ResultsDB::Impl::create_whole(const std::string& path, int busy_timeout_ms)
 
 std::unique_ptr<ResultsDB> ResultsDB::open(const std::string& path, Mode mode, int busy_timeout_ms) {
   if (busy_timeout_ms < 0) {
-    const char* env = std::getenv("SRNAS_BUSY_TIMEOUT_MS");
-    busy_timeout_ms = env && std::atoi(env) >= 0 ? std::atoi(env) : 10000;
+    busy_timeout_ms = 10000;
+    if (const char* env = std::getenv("SRNAS_BUSY_TIMEOUT_MS")) {
+      const std::string v = env;
+      if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+        throw Error("SRNAS_BUSY_TIMEOUT_MS: expected milliseconds (an integer in [0, 999999999]), got '" + v + "'");
+      busy_timeout_ms = std::stoi(v);
+    }
   }
   if (!check_path(path, mode)) Impl::create_whole(path, busy_timeout_ms);  // ReadOnly: check_path threw
   if (mode == Mode::ReadWrite) remove_dead_creations(path);

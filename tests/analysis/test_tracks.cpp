@@ -70,6 +70,14 @@ TEST(Tracks, AWinnerThatDoesNotBeatTheBaselineIsNamed) {
                                     "meets its constraints");
 }
 
+// A miss smaller than the printed digits is still said, with its size, not as "25.000 < 25.000".
+TEST(Tracks, AMissBelowThePrintedDigitsShowsItsSize) {
+  const TracksReport r = rank_tracks({trial(1, 25.0, 1000, 1.0, true), trial(2, 25.0 - 1e-5, 500, 1.000002)});
+  ASSERT_EQ(r.tracks[0].unranked.size(), 1u);
+  EXPECT_EQ(r.tracks[0].unranked[0].reason, "PSNR 25.000 dB < baseline 25.000 dB (by 1e-05 dB)");
+  EXPECT_EQ(r.tracks[2].unranked[0].reason, "runtime ratio 1.000 > baseline 1.000 (by 2e-06)");
+}
+
 TEST(Tracks, NoBaselineNothingRanked) {
   TracksReport r = rank_tracks({trial(2, 25.5, 500, 0.5)});
   EXPECT_FALSE(r.baseline);

@@ -214,6 +214,28 @@ TEST(Search, RunsAStudyThenAnalysisAndExport) {
   auto tj = nlohmann::json::parse(tk.out);
   EXPECT_EQ(tj["tracks"].size(), 3u);
   EXPECT_TRUE(tj["baseline"]["baseline"].get<bool>());
+  {  // tracks' CSV gives PSNR and runtime ratio with the digits of trials' CSV
+    auto tc = run_cli("tracks --db " + (d / "s.db").string() + " --format csv");
+    ASSERT_EQ(tc.status, 0) << tc.err;
+    std::map<int, nlohmann::json> by_id;
+    for (const auto& t : ts) by_id[t["trial"].get<int>()] = t;
+    std::istringstream lines(tc.out);
+    std::string line;
+    int ranked = 0;
+    while (std::getline(lines, line)) {
+      std::vector<std::string> f;
+      std::stringstream fields(line);
+      for (std::string x; std::getline(fields, x, ',');) f.push_back(x);
+      if (f.size() < 6 || f[1].empty() || f[1] == "rank") continue;
+      const auto& t = by_id.at(std::stoi(f[2]));
+      EXPECT_EQ(f[4], fmt::format("{:.6f}", t["psnr_rgb"].get<double>())) << line;
+      EXPECT_EQ(f[5], fmt::format("{:.6f}", t["runtime_ratio"].get<double>())) << line;
+      ++ranked;
+    }
+    size_t in_json = 0;
+    for (const auto& t : tj["tracks"]) in_json += t["ranked"].size();
+    EXPECT_EQ(size_t(ranked), in_json) << tc.out;
+  }
   {  // sorted and limited: best PSNR first, trials without one last
     auto sorted = run_cli("trials --db " + (d / "s.db").string() + " --sort psnr --format json");
     ASSERT_EQ(sorted.status, 0) << sorted.err;
@@ -789,6 +811,39 @@ TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["trial"], j3["trial"]);
+
+  // Two tells of one trial at once: the one refused in its transaction (the other recorded
+  // the trial meanwhile) leaves the trial's weights file alone. Held here: the trial's
+  // COMPLETE row stays uncommitted until tell has staged its copy, then commits.
+  {
+    const fs::path run_dir = fs::path(j3["dir"].get<std::string>());
+    const fs::path dest = run_dir / "weights.safetensors";
+    ASSERT_FALSE(fs::exists(dest));
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(h, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    const std::string done = fmt::format("UPDATE trials SET state = 'COMPLETE' WHERE id = {}", j3["trial"].get<int>());
+    ASSERT_EQ(sqlite3_exec(h, done.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    setenv("SRNAS_BUSY_TIMEOUT_MS", "60000", 1);
+    const pid_t pid = spawn(tell + std::to_string(j3["trial"].get<int>()) + " --weights " + weights);
+    unsetenv("SRNAS_BUSY_TIMEOUT_MS");
+    auto staged = [&] {
+      for (const auto& e : fs::directory_iterator(run_dir))
+        if (e.path().filename().string().rfind("weights.safetensors.tell-", 0) == 0) return true;
+      return false;
+    };
+    for (int i = 0; i < 600 && !staged(); ++i) usleep(100000);
+    EXPECT_TRUE(staged()) << "tell stages its copy before its transaction";
+    ASSERT_EQ(sqlite3_exec(h, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    int st = 0;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0) << "refused: the trial is COMPLETE";
+    EXPECT_FALSE(fs::exists(dest)) << "a refused tell must not replace the recorded trial's weights";
+    EXPECT_FALSE(staged()) << "nor leave its staged copy";
+    const std::string back = fmt::format("UPDATE trials SET state = 'RUNNING' WHERE id = {}", j3["trial"].get<int>());
+    ASSERT_EQ(sqlite3_exec(h, back.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
 
   // Told against other validation images than the study's: refused, nothing recorded.
   srnas::write_png((d / "data" / "val" / "w.png").string(), pattern(40, 44, 8));
@@ -1572,3 +1627,29 @@ TEST(MpiSearch, FinalStageRetrainsTheTracksBestOnceOnEveryGroup) {
     EXPECT_EQ(with_tuned[i]["train_settings"]["init"], "parent");
   }
 }
+
+TEST(Search, ExportWorksFromAnyFolderAndLeavesNoStaleRecord) {
+  // A search run with a relative --db records where its weights are absolutely: export reads
+  // them from any folder. An export --from into a folder that held another export's trial.json
+  // removes it (it described that other network).
+  fs::path d = make_study("relative", 1, "random", kNoRuntimePrune, 8, /*asha=*/false);
+  auto r = srnas::testing::run_command("cd " + d.string() + " && " + SRNAS_BIN +
+                                       " search --config search.yaml --db s.db");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto ts = trials_json(d);
+  ASSERT_EQ(ts[0]["state"], "COMPLETE") << ts.dump(1);
+  EXPECT_TRUE(fs::path(ts[0]["weights"].get<std::string>()).is_absolute()) << ts[0].dump();
+  r = srnas::testing::run_command("cd / && " + std::string(SRNAS_BIN) + " export --db " + (d / "s.db").string() +
+                                  " --trial 1 --out " + (d / "x").string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("exported trial 1 (1,517,571 params"), std::string::npos) << r.out;
+  ASSERT_TRUE(fs::exists(d / "x" / "trial.json"));
+  r = run_cli("export --db " + (d / "s.db").string() + " --trial 1 --out " + (d / "y").string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_cli("export --from " + (d / "y").string() + " --out " + (d / "x").string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("(1,517,571 params)"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(d / "x" / "model.pt"));
+  EXPECT_FALSE(fs::exists(d / "x" / "trial.json")) << "an earlier export's record of another network";
+}
+

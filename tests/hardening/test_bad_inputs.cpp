@@ -361,6 +361,12 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "--objectives: expected a comma list of psnr, params, macs, runtime; got 'beauty'"},
       {"unknown study", "tracks --db @DB --study nope", "no study named 'nope'"},
       {"replay --seeds 0", "replay --db @DB --seeds 0", "--seeds: expected an integer in [1, 1000000], got 0"},
+      {"replay --table over the DB", "replay --db @DB --sampler random --seeds 1 --table @DB",
+       "--table @DB: is an SQLite file, the results DB (it would be overwritten)"},
+      {"search --db ''", "search --resume --config @D/search.yaml --db ''", "--db: expected a file path, got ''"},
+      {"ask --db ''", "ask --config @D/search.yaml --db ''", "--db: expected a file path, got ''"},
+      {"retrain --seeds -1", "retrain --db @DB --trial 1 --options @D/tiny.yaml --seeds 1,-1",
+       "--seeds: expected an integer in [0, 9223372036854775807], got -1"},
       {"replay --sampler simulated_annealing", "replay --db @DB --sampler simulated_annealing",
        "--sampler: simulated_annealing not in {random,evolution,nsga2,tpe,all}"},
       // eval and weights
