@@ -472,26 +472,35 @@ Session open_session(const SearchConfig& cfg, const SearchOptions& opt, const st
     // A search still running on this study (its trials RUNNING, its process alive) would train
     // the same trials into the same folders as this one: refused, nothing changed.
     // A process of this host that is ending (mpirun just stopped its job) gets 5 s to exit.
-    for (const auto& t : search_trials(db.trials(ss.study_id, TrialState::Running))) {
-      if (is_external(t)) {
-        if (for_ask) continue;
-        throw Error(fmt::format("{}: study '{}': trial {} is being trained outside srnas (handed out by srnas ask): "
-                                "record it with `srnas tell --db {} --trial {} --weights FILE` (or --failed, "
-                                "--release) before a search continues the study",
-                                opt.db_path, cfg.study, t.id, opt.db_path, t.id));
+    auto refuse_running = [&](bool wait) {
+      for (const auto& t : search_trials(db.trials(ss.study_id, TrialState::Running))) {
+        if (is_external(t)) {
+          if (for_ask) continue;
+          throw Error(fmt::format("{}: study '{}': trial {} is being trained outside srnas (handed out by srnas ask): "
+                                  "record it with `srnas tell --db {} --trial {} --weights FILE` (or --failed, "
+                                  "--release) before a search continues the study",
+                                  opt.db_path, cfg.study, t.id, opt.db_path, t.id));
+        }
+        for (int i = 0; wait && i < 50 && !worker_gone(t); ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (!worker_gone(t))
+          throw Error(fmt::format(
+              "{}: study '{}' is being searched by {} (trial {}, heartbeat {:.0f} s ago): two searches on one study "
+              "would train the same trials; stop that one first (Ctrl-C checkpoints), or wait for it (a search on "
+              "another host that died is taken over 10 minutes after its last heartbeat)",
+              opt.db_path, cfg.study, t.worker, t.id, std::max(0.0, now_s() - t.heartbeat_at)));
       }
-      for (int i = 0; i < 50 && !worker_gone(t); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      if (!worker_gone(t))
-        throw Error(fmt::format(
-            "{}: study '{}' is being searched by {} (trial {}, heartbeat {:.0f} s ago): two searches on one study would "
-            "train the same trials; stop that one first (Ctrl-C checkpoints), or wait for it (a search on another host "
-            "that died is taken over 10 minutes after its last heartbeat)",
-            opt.db_path, cfg.study, t.worker, t.id, std::max(0.0, now_s() - t.heartbeat_at)));
-    }
+    };
+    refuse_running(/*wait=*/true);
     if (!for_ask) {
-      for (const auto& t : search_trials(db.trials(ss.study_id, TrialState::Running)))
-        fmt::print(stderr, "[search] re-queued trial {} (was running on {})\n", t.id, t.worker);
-      db.requeue_running(ss.study_id);
+      // Checked again, and re-queued, in one transaction: a search or an ask that claimed a
+      // trial since the check above keeps it.
+      db.transaction([&] {
+        refuse_running(/*wait=*/false);
+        for (const auto& t : search_trials(db.trials(ss.study_id, TrialState::Running)))
+          fmt::print(stderr, "[search] re-queued trial {} (was running on {})\n", t.id, t.worker);
+        db.requeue_running(ss.study_id);
+      });
     }
     db.transaction([&] { add_baseline(db, ss.study_id, cfg); });
   }

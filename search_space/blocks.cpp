@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
+#include "search_space/error.h"
+
 namespace srnas {
 
 namespace F = torch::nn::functional;
@@ -158,6 +162,9 @@ class ESAImpl : public torch::nn::Module {
     conv4 = register_module("conv4", make_conv(f, n_feats, 1));
   }
   torch::Tensor forward(const torch::Tensor& x) {
+    if (x.size(2) < 3 || x.size(3) < 3)  // conv2: 3x3, stride 2, no padding
+      throw Error(fmt::format("rlfb/rfdb attention (ESA) needs LR inputs of at least 3x3 px, got {}x{}", x.size(2),
+                              x.size(3)));
     auto c1_ = conv1(x);
     auto c1 = conv2(c1_);
     const int64_t k = std::min<int64_t>({7, c1.size(2), c1.size(3)});

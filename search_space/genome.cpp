@@ -238,6 +238,14 @@ Genome genome_from_string(const std::string& text) {
   return genome_from_json(j);
 }
 
+std::string width_violation(const Block& b, int width) {
+  if (b.type == BlockType::IMD && (width % 4 != 0 || width < 4))
+    return fmt::format("imd needs a width divisible by 4, got {}", width);
+  if (b.type == BlockType::RFDB && width < 4)
+    return fmt::format("rfdb needs a width of at least 4 (its attention has width / 4), got {}", width);
+  return "";
+}
+
 void validate(const Genome& g) {
   auto check_stage = [](const Stage& s, const std::string& name) {
     if (s.width < 1) throw Error(fmt::format("{}.width: expected an integer >= 1, got {}", name, s.width));
@@ -245,11 +253,8 @@ void validate(const Genome& g) {
       throw Error(fmt::format("{}.blocks: at most 1000 blocks per stage, got {}", name, s.blocks.size()));
     for (size_t i = 0; i < s.blocks.size(); ++i) {
       const Block& b = s.blocks[i];
-      if (b.type == BlockType::IMD && (s.width % 4 != 0 || s.width < 4))
-        throw Error(fmt::format("{}.blocks[{}]: imd needs a width divisible by 4, got {}", name, i, s.width));
-      if (b.type == BlockType::RFDB && s.width < 4)
-        throw Error(fmt::format("{}.blocks[{}]: rfdb needs a width of at least 4 (its attention has width / 4), got {}",
-                                name, i, s.width));
+      if (const std::string w = width_violation(b, s.width); !w.empty())
+        throw Error(fmt::format("{}.blocks[{}]: {}", name, i, w));
       if (b.type == BlockType::InvRes && (b.expand < 1 || b.expand > 16))
         throw Error(fmt::format("{}.blocks[{}].expand: expected 1..16, got {}", name, i, b.expand));
     }

@@ -108,6 +108,9 @@ Genome genome_from_json(const nlohmann::json& j);
 Genome genome_from_string(const std::string& text);
 // Structural validation (widths, block parameters, stage/upsampler consistency).
 void validate(const Genome& g);
+// Why block b cannot run in a stage of this width ("" when it can): imd needs a multiple of 4,
+// rfdb at least 4. validate() and the spaces (at load, for every width they reach) apply it.
+std::string width_violation(const Block& b, int width);
 
 nlohmann::json to_json(const Genome& g);
 nlohmann::json to_json(const Block& b);

@@ -99,11 +99,18 @@ int block_index(const std::vector<Block>& xs, const Block& b, const std::string&
   return int(it - xs.begin());
 }
 
-void require_imd_widths(const std::vector<Block>& blocks, const std::vector<int>& widths, const std::string& where) {
+// Every block choice must run at every width the space gives its stage (width_violation), or
+// the space would sample genomes validate() refuses. `stage` names the widths in the error.
+void require_widths(const std::vector<Block>& blocks, const std::vector<int>& widths, const std::string& where,
+                    const std::string& stage) {
   for (const auto& b : blocks)
-    if (b.type == BlockType::IMD)
-      for (int w : widths)
-        if (w % 4) throw Error(fmt::format("{}: block imd needs widths divisible by 4, width {} is not", where, w));
+    for (int w : widths)
+      if (const std::string v = width_violation(b, w); !v.empty())
+        throw Error(fmt::format("{}: block {} in {}: {}", where, describe(b), stage, v));
+}
+
+bool any_positive(const std::vector<int>& counts) {
+  return std::any_of(counts.begin(), counts.end(), [](int n) { return n > 0; });
 }
 
 Genome base_genome(JsonReader& r) {
@@ -134,6 +141,15 @@ class KrahaonSpace : public Space {
         for (int b : zdiv_)
           if (x % a || (x / a) % b || x / a / b < 1)
             throw Error(fmt::format("x={} with y_div={}, z_div={} gives a non-integer width", x, a, b));
+    // The widths each stage reaches, for the stages that can have blocks.
+    std::vector<int> xs, ys, zs;
+    for (int x : x_)
+      for (int a : ydiv_)
+        for (int b : zdiv_) xs.push_back(x), ys.push_back(x / a), zs.push_back(x / a / b);
+    const std::vector<Block> one = {block_};
+    if (any_positive(nx_)) require_widths(one, xs, r.sub("block"), "the LR stage (width x)");
+    if (any_positive(ny_)) require_widths(one, ys, r.sub("block"), "the x2 stage (width y = x / y_div)");
+    if (any_positive(nz_)) require_widths(one, zs, r.sub("block"), "the x4 stage (width z = y / z_div)");
     genes_ = {{"x", labels(x_)},   {"y_div", labels(ydiv_)}, {"z_div", labels(zdiv_)},
               {"nx", labels(nx_)}, {"ny", labels(ny_)},      {"nz", labels(nz_)}};
   }
@@ -143,6 +159,7 @@ class KrahaonSpace : public Space {
     int x = x_[v[0]], y = x / ydiv_[v[1]], z = y / zdiv_[v[2]];
     g.lr = {x, std::vector<Block>(nx_[v[3]], block_)};
     g.long_skip = false;
+    g.lr_fuse.reset();  // krahaon's trunk has no fuse, whatever the base arch has
     g.upsampler = Upsampler::Progressive;
     g.x2 = Stage{y, std::vector<Block>(ny_[v[4]], block_)};
     g.x4 = {z, std::vector<Block>(nz_[v[5]], block_)};
@@ -183,7 +200,7 @@ class NeptuneSpace : public Space {
     base_ = base_genome(r);
     slots_ = r.integer("slots", 1, 1000);
     choices_ = block_domain(r, "choices");
-    require_imd_widths(choices_, {base_.lr.width}, r.sub("choices"));
+    require_widths(choices_, {base_.lr.width}, r.sub("choices"), "the base arch's LR stage");
     for (int i = 0; i < slots_; ++i) genes_.push_back({fmt::format("block_{}", i), labels(choices_)});
   }
   Genome decode(const std::vector<int>& v) const override {
@@ -225,10 +242,10 @@ class UnifiedSpace : public Space {
     global_skip_ = str_domain(r, "global_skip", {"none", "bilinear", "bicubic"});
     lr_choices_ = block_domain(r, "lr_choices");
     hr_choices_ = block_domain(r, "hr_choices");
-    require_imd_widths(lr_choices_, lr_width_, r.sub("lr_choices"));
-    std::vector<int> hr_widths = x2_width_;
-    hr_widths.insert(hr_widths.end(), x4_width_.begin(), x4_width_.end());
-    require_imd_widths(hr_choices_, hr_widths, r.sub("hr_choices"));
+    if (any_positive(lr_blocks_)) require_widths(lr_choices_, lr_width_, r.sub("lr_choices"), "lr_width");
+    const bool progressive = std::find(upsampler_.begin(), upsampler_.end(), "progressive") != upsampler_.end();
+    if (progressive && any_positive(x2_blocks_)) require_widths(hr_choices_, x2_width_, r.sub("hr_choices"), "x2_width");
+    if (any_positive(x4_blocks_)) require_widths(hr_choices_, x4_width_, r.sub("hr_choices"), "x4_width");
     genes_ = {{"lr_width", labels(lr_width_)},   {"lr_blocks", labels(lr_blocks_)},
               {"long_skip", labels(long_skip_)}, {"upsampler", upsampler_},
               {"x2_width", labels(x2_width_)},   {"x2_blocks", labels(x2_blocks_)},
@@ -301,7 +318,10 @@ class UnifiedSpace : public Space {
     if (!lr_fuse_.empty()) {
       if (g.lr_fuse && !(*g.lr_fuse == Act{ActType::LeakyReLU, 0.05}))
         throw Error("lr.fuse: this space fuses with LeakyReLU(0.05) only");
-      v.back() = index_of(lr_fuse_, bool(g.lr_fuse), fmt::format("lr_fuse {}", bool(g.lr_fuse)));
+      // Without LR blocks there is nothing to fuse and the gene has no effect (decode drops the
+      // fuse): any value of it encodes the genome, as x2's genes do under pixelshuffle4.
+      if (!g.lr.blocks.empty() || g.lr_fuse)
+        v.back() = index_of(lr_fuse_, bool(g.lr_fuse), fmt::format("lr_fuse {}", bool(g.lr_fuse)));
     }
     return v;
   }

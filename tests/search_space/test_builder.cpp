@@ -7,6 +7,7 @@
 
 #include "search_space/accounting.h"
 #include "search_space/builder.h"
+#include "search_space/error.h"
 #include "search_space/registry.h"
 #include "search_space/space.h"
 
@@ -64,6 +65,22 @@ TEST(Builder, EverySampledGenomeBuildsCountsAndRuns) {
     }
   }
   EXPECT_EQ(covered.size(), kAllBlockTypes.size()) << "every block type is exercised";
+}
+
+// RLFN's and RFDN's attention runs a 3x3 stride-2 conv without padding: under 3x3 LR px it
+// cannot, and says so in one line (it was a LibTorch shape error with a backtrace); 3x3 runs.
+TEST(Builder, AttentionBlocksNameTheirSmallestInput) {
+  torch::NoGradGuard no_grad;
+  for (const std::string arch : {"rlfn", "rfdn"}) {
+    SRNet net(load_arch(arch).genome);
+    try {
+      net->forward(torch::rand({1, 3, 2, 5}));
+      ADD_FAILURE() << arch << ": expected an Error";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), "rlfb/rfdb attention (ESA) needs LR inputs of at least 3x3 px, got 2x5") << arch;
+    }
+    EXPECT_EQ(net->forward(torch::rand({1, 3, 3, 3})).sizes(), (std::vector<int64_t>{1, 3, 12, 12})) << arch;
+  }
 }
 
 TEST(Builder, BasicSRInitialisation) {

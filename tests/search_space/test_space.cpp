@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "search_space/error.h"
+#include "search_space/genome.h"
 #include "search_space/registry.h"
+#include "search_space/rng.h"
 #include "search_space/space.h"
 #include "search_space/yaml_json.h"
 #include "../support/errors.h"
@@ -171,6 +173,60 @@ TEST(Space, BadSpaceFilesAreClearErrors) {
   f = write_temp("bad5.yaml", "kind: darts\n");
   EXPECT_NE(error_of([&] { Space::load(f); }).find("space.kind: expected one of {krahaon, neptuneai, unified}"), std::string::npos);
   EXPECT_EQ(error_of([&] { Space::load(f); }).rfind(f, 0), 0u) << "message starts with the file name";
+}
+
+// A space must not sample genomes validate() refuses: a block choice that cannot run at a
+// width a stage reaches is an error at load, naming the stage; widths of stages that never
+// hold a block are free.
+TEST(Space, BlockWidthsAreCheckedAtLoad) {
+  const std::string k = "kind: krahaon\nx: [48]\ny_div: [4]\nz_div: [4]\nnx: {min: 1, max: 2}\nny: [0]\n";
+  std::string f = write_temp("imd_z.yaml", k + "nz: [0, 1]\nblock: {type: imd, slope: 0.05}\n");
+  EXPECT_NE(error_of([&] { Space::load(f); })
+                .find("space.block: block imd(0.05) in the x4 stage (width z = y / z_div): imd needs a width divisible "
+                      "by 4, got 3"),
+            std::string::npos)
+      << error_of([&] { Space::load(f); });
+  f = write_temp("imd_z_unused.yaml", k + "nz: [0]\nblock: {type: imd, slope: 0.05}\n");
+  EXPECT_NO_THROW(Space::load(f)) << "z = 3 holds no block";
+  f = write_temp("rfdb2.yaml",
+                 "kind: unified\nlr_width: [2]\nlr_blocks: {min: 1, max: 1}\nlong_skip: [false]\nupsampler: "
+                 "[pixelshuffle4]\nx2_width: [1]\nx2_blocks: [0]\nx4_width: [4]\nx4_blocks: [0]\nhr_conv: [false]\n"
+                 "global_skip: [none]\nlr_choices: [{type: rfdb}]\nhr_choices: [{type: res_relu}]\n");
+  EXPECT_NE(error_of([&] { Space::load(f); })
+                .find("space.lr_choices: block rfdb(0.05) in lr_width: rfdb needs a width of at least 4"),
+            std::string::npos)
+      << error_of([&] { Space::load(f); });
+}
+
+// A krahaon space on a base arch that fuses its LR blocks (IMDN) builds krahaon's trunk: no
+// fuse, so nx = 0 is valid. A unified space whose lr_fuse is always true still samples
+// genomes without LR blocks (nothing to fuse), and they are in their own space.
+TEST(Space, TheFuseNeverOutlivesTheLrBlocks) {
+  std::string f = write_temp("k_fuse.yaml",
+                             "kind: krahaon\nbase: imdn\nx: [48]\ny_div: [2]\nz_div: [2]\nnx: [0, 2]\nny: [0]\nnz: [0]\n"
+                             "block: {type: res_relu}\n");
+  auto k = Space::load(f);
+  for (int nx : {0, 1}) {
+    const Genome g = k->decode({0, 0, 0, nx, 0, 0});
+    EXPECT_FALSE(g.lr_fuse) << nx;
+    EXPECT_NO_THROW(validate(g)) << nx;
+    EXPECT_TRUE(k->contains(g)) << nx;
+  }
+  f = write_temp("fuse0.yaml",
+                 "kind: unified\nlr_width: [16]\nlr_blocks: {min: 0, max: 1}\nlong_skip: [false]\nupsampler: "
+                 "[pixelshuffle4]\nx2_width: [8]\nx2_blocks: [0]\nx4_width: [4]\nx4_blocks: [0]\nhr_conv: [false]\n"
+                 "global_skip: [none]\nlr_choices: [{type: res_relu}]\nhr_choices: [{type: res_relu}]\nlr_fuse: [true]\n");
+  auto u = Space::load(f);
+  Rng rng(1);
+  std::set<size_t> counts;
+  for (int i = 0; i < 40; ++i) {
+    const Genome g = u->sample(rng);
+    counts.insert(g.lr.blocks.size());
+    EXPECT_EQ(bool(g.lr_fuse), !g.lr.blocks.empty());
+    EXPECT_TRUE(u->contains(g)) << to_json(g).dump();
+    EXPECT_EQ(u->decode(u->encode(g)), g);
+  }
+  EXPECT_EQ(counts, (std::set<size_t>{0, 1}));
 }
 
 TEST(JsonDifferences, LeafPathsThatDifferOrAreOnOneSide) {
