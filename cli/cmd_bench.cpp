@@ -131,7 +131,7 @@ void add_bench_commands(CLI::App& app) {
   r->add_option("--images", r_images, "probe images")->check(int_range(1, 1000))->capture_default_str();
   r->add_option("--repeats", r_repeats, "independent ratio measurements")->check(int_range(1, 1000))->capture_default_str();
   r->add_option("--runs", r_runs, "best of N passes per measurement")->check(int_range(1, 100))->capture_default_str();
-  r->add_option("--warmup", r_warmup, "untimed passes first")->check(int_range(0, 100))->capture_default_str();
+  r->add_option("--warmup", r_warmup, "untimed passes first (at least 1: the protocol times a warmed-up model)")->check(int_range(1, 100))->capture_default_str();
   r->add_option("--device", r_device, "auto, cpu or cuda")->capture_default_str();
   r->add_option("--precision", r_precision, "fp32, bf16 or fp16")->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
       ->capture_default_str();

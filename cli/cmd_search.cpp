@@ -92,7 +92,8 @@ nlohmann::json groups_json(const std::vector<RetrainGroup>& groups) {
       nlohmann::json ranked = nlohmann::json::array(), unranked = nlohmann::json::array();
       for (const auto& x : t.ranked) ranked.push_back(x.id);
       for (const auto& u : t.unranked) unranked.push_back({{"trial", u.trial.id}, {"reason", u.reason}});
-      tracks.push_back({{"track", t.track}, {"name", t.name}, {"ranked", ranked}, {"unranked", unranked}});
+      tracks.push_back({{"track", t.track}, {"name", t.name}, {"ranked", ranked}, {"unranked", unranked},
+                        {"not_beaten", t.not_beaten.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.not_beaten)}});
     }
     nlohmann::json settings = g.settings_json.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(g.settings_json);
     out.push_back({{"group", g.number},
@@ -140,6 +141,7 @@ void print_groups(const std::vector<RetrainGroup>& groups, std::optional<double>
       for (const auto& x : t.ranked) ranked.push_back(fmt::format("trial {}", x.id));
       fmt::print("  Track {} ({}): {}\n", t.track, what[t.track - 1],
                  ranked.empty() ? "no eligible retrain" : fmt::format("{}", fmt::join(ranked, ", ")));
+      if (!t.not_beaten.empty()) fmt::print("     note: {}\n", t.not_beaten);
       for (const auto& u : t.unranked) fmt::print("     - trial {} unranked: {}\n", u.trial.id, u.reason);
     }
   }
@@ -169,6 +171,8 @@ TrialRecord retrained_winner(ResultsDB& d, const StudyRecord& st, int track, int
                             g.number, g.label,
                             un.empty() ? std::string() : fmt::format(": trial {}: {}", un[0].trial.id, un[0].reason)));
   }
+  if (const std::string& nb = g.tracks[size_t(track - 1)].not_beaten; !nb.empty())
+    fmt::print(stderr, "note: track {} of retrain group {}: {}\n", track, g.number, nb);
   return arm->best_run();
 }
 

@@ -132,6 +132,14 @@ TEST(Retrains, GroupsMeansSpreadsAndTheTracksByHand) {
   EXPECT_EQ(arm_b.best_run().id, 10);
   EXPECT_EQ(g0.baseline->best_run().id, 6);
   EXPECT_THROW(g0.winner(4), Error);
+  for (const auto& t : g0.tracks) EXPECT_EQ(t.not_beaten, "") << "arm a beats the baseline's retrains everywhere";
+  {  // a group's winner that only meets the baseline arm's constraints on its own track is said so
+    const std::vector<TrialRecord> weak = {base, a, retrain(3, base, 28.0, 1.0, 10, 1), retrain(4, a, 27.5, 0.5, 10, 1)};
+    const RetrainGroup w = retrain_groups(weak)[0];
+    EXPECT_EQ(ids(w.tracks[2].ranked), (std::vector<int64_t>{2}));
+    EXPECT_EQ(w.tracks[2].not_beaten, "no trial beats the baseline's PSNR (28.000 dB): the winner, trial 2, only meets "
+                                      "its constraints");
+  }
   {  // equal PSNR: the first run by number
     const std::vector<TrialRecord> tie = {base, a, retrain(3, a, 28.0, 0.5, 10, 1), retrain(4, a, 28.0, 0.5, 10, 2)};
     EXPECT_EQ(retrain_groups(tie)[0].arms[0].best_run().id, 3);

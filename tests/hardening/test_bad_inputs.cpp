@@ -151,7 +151,7 @@ class BadInputs : public ::testing::Test {
     return fmt::format(
         "study: {}\nspace: {}\nsampler: {{type: {}}}\ntrials: {}\nseed: 3\ndata: {}\n"
         "train: {{options: {}}}\nasha: {{min_budget: {}, eta: 2, rungs: 2}}\n"
-        "runtime: {{runs: {}, warmup: 0, max_images: 1, crop_lr: 12}}\ndevice: cpu\n{}",
+        "runtime: {{runs: {}, warmup: 1, max_images: 1, crop_lr: 12}}\ndevice: cpu\n{}",
         name, space, sampler, trials, (dir_ / "data").string(), (dir_ / "tiny.yaml").string(), min_budget,
         runtime_runs, extra);
   }
@@ -188,6 +188,7 @@ class BadInputs : public ::testing::Test {
     write_text(dir_ / "cfg_asha.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "0"));
     write_text(dir_ / "cfg_macs.yaml", search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1",
                                                    "macs_lr_size: [4294967301, 10]\n"));
+    write_text(dir_ / "cfg_warmup.yaml", replace_all(search_yaml("bad_inputs"), "warmup: 1", "warmup: 0"));
     write_text(dir_ / "cfg_reference.yaml",
                search_yaml("bad_inputs", "unified_small", "random", "2", "4", "1, reference: always"));
     // a Latin-1 byte (not UTF-8) in an option override: YAML must be Unicode
@@ -303,6 +304,8 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "search.runtime.runs: expected an integer, got string 'fast'"},
       {"search cfg: macs_lr_size 2^32+5", "search --resume --config @D/cfg_macs.yaml --db @DB",
        "search.macs_lr_size: expected [height, width], integers in [1, 65536]"},
+      {"search cfg: runtime.warmup 0", "search --resume --config @D/cfg_warmup.yaml --db @DB",
+       "search.runtime.warmup: expected an integer in [1, 100], got 0"},
       {"search cfg: runtime.reference", "search --resume --config @D/cfg_reference.yaml --db @DB",
        "search.runtime.reference: expected one of {each, once}, got 'always'"},
       {"search cfg: cores", "search --resume --config @D/cfg_cores.yaml --db @DB",
