@@ -12,9 +12,13 @@ CONFIG="${2:-configs/search/quickstart.yaml}"
 OUT="$(mktemp -d)"; trap 'rm -rf "$OUT"' EXIT
 build/srnas --version
 echo "config: $CONFIG, $(nproc) cores"
-one() {  # env assignment -> "wall sys faults max_rss_kb"
+[ -x /usr/bin/time ] || { echo "bench_alloc: needs GNU time (apt-get install time)" >&2; exit 1; }
+one() {  # env assignment -> "wall sys faults max_rss_kb"; a failed search ends the benchmark, with its log
   rm -rf "$OUT/s.db" "$OUT/s.db.runs"
-  env "$1" /usr/bin/time -f "%e %S %R %M" -o "$OUT/time" build/srnas search --config "$CONFIG" --db "$OUT/s.db" >/dev/null 2>&1
+  if ! env "$1" /usr/bin/time -q -f "%e %S %R %M" -o "$OUT/time" build/srnas search --config "$CONFIG" \
+      --db "$OUT/s.db" >/dev/null 2>"$OUT/search.log"; then
+    echo "bench_alloc: the search ($1) failed:" >&2; tail -5 "$OUT/search.log" >&2; exit 1
+  fi
   cat "$OUT/time"
 }
 for r in $(seq 1 "$ROUNDS"); do

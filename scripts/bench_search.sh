@@ -34,7 +34,9 @@ ROWS="${ROWS:-1-process mpirun mpirun-unbound mpirun-adaptive}"
 run() {  # name db command...
   local name="$1" db="$2"; shift 2
   [[ " $ROWS " == *" $name "* ]] || return 0
-  "$@" --db "$db" 2>/dev/null >/dev/null
+  if ! "$@" --db "$db" >/dev/null 2>"$OUT/${name}_$r.log"; then
+    echo "bench_search: row '$name' (round $r) failed: $*" >&2; tail -5 "$OUT/${name}_$r.log" >&2; exit 1
+  fi
   read -r n s w < <(span "$db")
   printf '%s %s %s %s\n' "$name" "$n" "$s" "$w" >> "$OUT/rows_$r"
 }

@@ -54,7 +54,12 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--allocator", default="glibc", help="label only: the malloc LD_PRELOADed by the caller")
+    ap.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
+    ap.add_argument("--loss-every-step", type=int, default=1,
+                    help="1: read the loss (.item(), a device sync) every step; 0: once, after the timed steps")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: CUDA autocast")
     a = ap.parse_args()
+    torch.backends.cudnn.benchmark = a.cudnn_benchmark
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -67,22 +72,26 @@ def main():
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def step():
-        loss = F.l1_loss(net(lr), hr)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            loss = F.l1_loss(net(lr), hr)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return loss.item()
+        return loss.item() if a.loss_every_step else loss
 
     for _ in range(a.warmup):
         step()
     sync()
     t0 = time.perf_counter()
     for _ in range(a.steps):
-        step()
+        loss = step()
+    float(loss)
     sync()
     s = time.perf_counter() - t0
     print(json.dumps({"impl": "python", "arch": "msrresnet", "batch": a.batch, "patch": a.patch, "steps": a.steps,
                       "seconds": s, "steps_per_s": a.steps / s, "threads": torch.get_num_threads(), "allocator": a.allocator, "device": a.device,
+                      "precision": a.precision, "cudnn_benchmark": a.cudnn_benchmark,
+                      "loss_every_step": bool(a.loss_every_step),
                       "torch": torch.__version__}))
 
 

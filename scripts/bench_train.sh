@@ -31,14 +31,18 @@ for r in $(seq 1 "$ROUNDS"); do
   LD_PRELOAD="$TCMALLOC" /usr/bin/python3 scripts/bench_train.py "${common[@]}" --threads "$THREADS" --allocator tcmalloc | tee -a "$OUT"
   build/srnas --threads "$THREADS" bench train --data data/samples "${common[@]}" --loader fixed --channels-last | tee -a "$OUT"
   build/srnas --threads "$THREADS" bench train --data data/samples "${common[@]}" --loader real | tee -a "$OUT"
+  # Debian's LibTorch starts with one thread: what srnas's set_num_threads(all cores) buys.
+  [ "$THREADS" -gt 1 ] && build/srnas --threads 1 bench train --data data/samples "${common[@]}" --loader fixed | tee -a "$OUT"
 done
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-def med(impl, allocator, loader="fixed", cl=False):
+threads = rows[0]["threads"]
+def med(impl, allocator, loader="fixed", cl=False, t=None):
     v = [r["steps_per_s"] for r in rows if r["impl"] == impl and r["allocator"] == allocator
-         and r.get("loader", "fixed") == loader and r.get("channels_last", False) == cl]
-    return statistics.median(v), len(v)
+         and r.get("loader", "fixed") == loader and r.get("channels_last", False) == cl
+         and r["threads"] == (threads if t is None else t)]
+    return (statistics.median(v) if v else float("nan")), len(v)
 sys_, n = med("srnas", "glibc"); tc, _ = med("srnas", "tcmalloc"); cl, _ = med("srnas", "tcmalloc", cl=True)
 real, _ = med("srnas", "tcmalloc", "real"); py, _ = med("python", "glibc"); pytc, _ = med("python", "tcmalloc")
 r0 = rows[0]
@@ -52,4 +56,7 @@ print(f"  channels-last / NCHW:                        {cl/tc:.3f}x")
 print(f"  srnas / python, same allocator (tcmalloc):   {tc/pytc:.3f}x")
 print(f"  srnas default build / python reference:      {real/py:.3f}x (real loader)")
 print(f"  loader overhead (real vs pre-made batch):    {100*(1 - real/tc):.1f}%")
+one, n1 = med("srnas", "tcmalloc", t=1)
+if n1 and threads > 1:
+    print(f"  {threads} threads / 1 thread (LibTorch's start): {tc/one:.3f}x")
 PY

@@ -41,6 +41,10 @@ PY
 } | tee "$OUT/env.txt"
 
 # 2. Build.
+if [ "$("$PY" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null)" = 0 ]; then
+  say "warning: this torch uses the pre-C++11 string ABI (pip wheels before 2.7): srnas's plain-C++ libraries and"
+  say "  Debian's yaml-cpp use the new one, so the link will likely fail; use torch >= 2.7"
+fi
 TORCH_PREFIX="$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')" || { say "python3 has no torch"; exit 1; }
 SITE="$("$PY" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')"
 NCCL_H="$(find "$SITE/nvidia" -name nccl.h 2>/dev/null | head -1)"
@@ -73,22 +77,37 @@ if [ -z "$BIN" ]; then
   BIN=build-gpu-direct/srnas_gpu_check
 fi
 
-# 3. The GPU checks.
+# 3. The GPU checks (line-buffered, each JSON row written as measured; bounded, so that a hang
+# leaves time for the rest and the files come back).
 say "running $BIN $QUICK"
-"$BIN" $QUICK --json "$OUT/gpu_check.jsonl" | tee "$OUT/gpu_check.txt"
+LIMIT=(); command -v timeout >/dev/null && LIMIT=(timeout "${GPU_CHECK_LIMIT_S:-360}")
+"${LIMIT[@]}" "$BIN" $QUICK --json "$OUT/gpu_check.jsonl" | tee "$OUT/gpu_check.txt"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 77 ] && { say "no usable CUDA device: GPU checks skipped"; exit 77; }
+[ "$rc" = 124 ] && say "srnas_gpu_check ran past ${GPU_CHECK_LIMIT_S:-360} s and was stopped: rows so far are kept"
 
-# 4. Plain PyTorch-Python fp32 reference for the step rate.
+# 4. The same MSRResNet step in plain PyTorch-Python, under srnas's settings (cuDNN benchmark
+# on, the loss read once after the timed steps), fp32 and bf16 autocast: like with like.
 steps=50; [ -n "$QUICK" ] && steps=10
-"$PY" scripts/bench_train.py --device cuda --steps "$steps" --warmup 5 | tee "$OUT/python.json"
+: > "$OUT/python.json"
+for p in fp32 bf16; do
+  "${LIMIT[@]}" "$PY" scripts/bench_train.py --device cuda --steps "$steps" --warmup 5 --cudnn-benchmark \
+    --loss-every-step 0 --precision "$p" | tee -a "$OUT/python.json"
+done
 "$PY" - "$OUT/gpu_check.jsonl" "$OUT/python.json" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-py = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])["steps_per_s"]
-print(f"\nmsrresnet step rate vs plain PyTorch-Python fp32 ({py:.1f} steps/s):")
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+py = {}
+for l in open(sys.argv[2]):
+    if l.startswith("{"):
+        r = json.loads(l)
+        py[r["precision"]] = r["steps_per_s"]
+print("\nmsrresnet step rate vs plain PyTorch-Python at the same precision (cuDNN benchmark, loss read at the end):")
 for r in rows:
     if r.get("measure") == "train_steps":
-        print(f"  srnas {r['setting']:<20} {r['steps_per_s']:8.1f} steps/s  {r['steps_per_s'] / py:5.2f}x")
+        p = r["setting"].split()[0]
+        ref = py.get(p)
+        print(f"  srnas {r['setting']:<20} {r['steps_per_s']:8.1f} steps/s" +
+              (f"  python {p} {ref:8.1f}  {r['steps_per_s'] / ref:5.2f}x" if ref else "  (no python row)"))
 PY
 exit "$rc"

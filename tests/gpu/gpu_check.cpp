@@ -44,6 +44,7 @@ namespace {
 
 int g_failures = 0;
 std::vector<json> g_rows;
+std::ofstream g_json;  // --json FILE: each row written as it is measured (a run killed midway keeps them)
 
 void check(bool ok, const std::string& what) {
   fmt::print("  [{}] {}\n", ok ? "ok" : "FAIL", what);
@@ -51,6 +52,7 @@ void check(bool ok, const std::string& what) {
 }
 
 void row(json j) {
+  if (g_json.is_open()) g_json << j.dump() << std::endl;
   g_rows.push_back(std::move(j));
 }
 
@@ -268,6 +270,14 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // under `| tee` and a time limit: every line as it comes
+  if (!json_path.empty()) {
+    g_json.open(json_path, std::ios::trunc);
+    if (!g_json) {
+      std::fprintf(stderr, "srnas_gpu_check: %s: cannot write\n", json_path.c_str());
+      return 2;
+    }
+  }
   init_torch_threads(0);
   if (!torch::cuda::is_available()) {
     std::printf("srnas_gpu_check: no CUDA device (LibTorch %s, CUDA build: %s): skipped\n", torch_version().c_str(),
@@ -292,10 +302,6 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     fmt::print("  [FAIL] error: {}\n", e.what());
     ++g_failures;
-  }
-  if (!json_path.empty()) {
-    std::ofstream f(json_path);
-    for (const auto& r : g_rows) f << r.dump() << "\n";
   }
   fmt::print("{}\n", g_failures ? fmt::format("{} check(s) FAILED", g_failures) : std::string("all checks passed"));
   return g_failures ? 1 : 0;
