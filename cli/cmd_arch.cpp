@@ -42,9 +42,15 @@ void show(const std::string& arch, const std::string& lr_size, const std::string
   if (!spec.description.empty()) fmt::print("{}\n", spec.description);
   fmt::print("genome hash {}\n", genome_hash(spec.genome));
   // The checkpoint namings --weights and --init accept besides srnas's own, with an example name.
+  std::string example;  // the first conv of the first LR block (else the first layer): a name this arch has
+  for (const auto& l : acc.layers)
+    if (l.kind == "conv" && l.name.rfind("lr.blocks.0.", 0) == 0) {
+      example = l.name + ".weight";
+      break;
+    }
+  if (example.empty() && !acc.layers.empty()) example = acc.layers.front().name + ".weight";
   for (const PublishedKeys& p : spec.published)
-    fmt::print("weights also load under {} (lr.blocks.0.conv1.weight -> {})\n", p.source,
-               published_key("lr.blocks.0.conv1.weight", p.rules));
+    fmt::print("weights also load under {} ({} -> {})\n", p.source, example, published_key(example, p.rules));
   fmt::print("\n");
   fmt::print("{:<24} {:<6} {:>10} {:>3} {:>4} {:>4} {:>4} {:>11} {:>17}\n", "layer", "kind", "in->out", "k", "grp",
              "dil", "res", "params", "MACs");

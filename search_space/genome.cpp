@@ -120,8 +120,10 @@ std::string describe(const Block& b) {
     case BlockType::Dilated: return fmt::format("dilated(d{})", b.dilation);
     case BlockType::SERes: return fmt::format("se(r{})", b.reduction);
     case BlockType::DWSepRes: return fmt::format("dwsep(k{})", b.kernel);
-    case BlockType::RLFB:
-      return b.mid > 0 ? fmt::format("rlfb(esa{},m{})", b.esa, b.mid) : fmt::format("rlfb(esa{})", b.esa);
+    case BlockType::RLFB: {  // the slope only when not RLFN's 0.05 (labels of earlier spaces stay)
+      const std::string slope = b.slope != 0.05 ? fmt::format(",{}", b.slope) : "";
+      return b.mid > 0 ? fmt::format("rlfb(esa{},m{}{})", b.esa, b.mid, slope) : fmt::format("rlfb(esa{}{})", b.esa, slope);
+    }
     case BlockType::ResReLU:
     case BlockType::SPAB: break;  // no fields (no default: -Wswitch names a new type here)
   }

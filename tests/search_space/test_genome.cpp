@@ -183,6 +183,11 @@ TEST(Genome, DescribeBlocks) {
   EXPECT_EQ(describe(b), "ir(e6)");
   EXPECT_EQ(describe(load_arch("rlfn").genome.lr.blocks[0]), "rlfb(esa16)");
   EXPECT_EQ(describe(load_arch("rlfn_ntire22").genome.lr.blocks[0]), "rlfb(esa16,m48)");
+  Block r = load_arch("rlfn").genome.lr.blocks[0];
+  r.slope = 0.1;  // two space choices differing only in the slope get different gene labels
+  EXPECT_EQ(describe(r), "rlfb(esa16,0.1)");
+  r.mid = 32;
+  EXPECT_EQ(describe(r), "rlfb(esa16,m32,0.1)");
   EXPECT_EQ(describe(load_arch("rfdn").genome.lr.blocks[0]), "rfdb(0.05)");
   EXPECT_EQ(describe(load_arch("imdn").genome.lr.blocks[0]), "imd(0.05,cca)");
 }

@@ -457,6 +457,9 @@ TEST(CliTrainer, EvalAndTrainReadPublishedCheckpointNames) {
   EXPECT_NE(show.out.find("weights also load under mmsr codes/models/archs/SRResNet_arch.py MSRResNet (AIM 2019's "
                           "MSRResNetx4.pth, KAIR MSRResNet1) (lr.blocks.0.conv1.weight -> recon_trunk.0.conv1.weight)"),
             std::string::npos) << show.out;
+  // Its example is a layer the arch has (RLFN's blocks have no conv1).
+  show = run_cli("arch show rlfn");
+  EXPECT_NE(show.out.find("(lr.blocks.0.c1_r.weight -> block_1.c1_r.weight)"), std::string::npos) << show.out;
   auto shown = nlohmann::json::parse(run_cli("arch show imdn_aim19 --format json").out)["published_keys"];
   ASSERT_EQ(shown.size(), 1u);
   EXPECT_EQ(shown[0]["source"], "KAIR models/network_imdn.py IMDN");
