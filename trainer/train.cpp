@@ -257,7 +257,10 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
                               "on rank {}): they must share the run folder",
                               out.string(), dp_size, start, dp_rank));
   }
-  if (!ema.is_empty() && start == 0) ema_copy(ema, net);  // the average starts at the initial weights
+  if (!ema.is_empty() && start == 0) {  // the average starts at the initial deployed weights:
+    if (!rep.is_empty()) rep->bake();   // re-parameterised, the fused convs, not the genome init's
+    ema_copy(ema, net);
+  }
   if (dp_rank == 0) {
     write_json(out / "genome.json", to_json(genome));
     write_json(out / "options.json", to_json(opt));

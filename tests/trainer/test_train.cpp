@@ -338,6 +338,28 @@ TEST(Reparam, TrainingSavesTheFusedNetworkAndResumesExactly) {
   load_weights(*averaged, (e / "weights.safetensors").string());
   EXPECT_EQ(evaluate_quality(model_function(averaged), *d.val, torch::kCPU).psnr_rgb, re.val_psnr_rgb);
   EXPECT_NE(bytes(e / "weights.safetensors"), bytes(a / "weights.safetensors"));
+  // The average starts at the fused convs (it once started at the genome init's, which the
+  // expanded convs only match in norm): one step at decay 0.5 gives half the fused weights
+  // at the start (rebuilt here from the seed) and half those after the step.
+  TrainOptions o1 = o;
+  o1.iterations = 1;
+  TrainOptions e1 = o1;
+  e1.ema_decay = 0.5;
+  const fs::path f1_dir = fresh_dir("reparam_1"), e1_dir = fresh_dir("reparam_ema_1");
+  ASSERT_EQ(train(tiny_genome(), d, o1, f1_dir.string(), false, quiet()).status, "complete");
+  ASSERT_EQ(train(tiny_genome(), d, e1, e1_dir.string(), false, quiet()).status, "complete");
+  torch::manual_seed(o.seed);
+  SRNet start(tiny_genome());
+  Conv3XCReparam start_rep(start, tiny_genome(), o.reparam.gain);
+  start_rep->bake();
+  SRNet f1(tiny_genome()), e1_net(tiny_genome());
+  load_weights(*f1, (f1_dir / "weights.safetensors").string());
+  load_weights(*e1_net, (e1_dir / "weights.safetensors").string());
+  auto p0 = start->named_parameters(), p1 = f1->named_parameters(), pe = e1_net->named_parameters();
+  for (const auto& kv : pe) {
+    const torch::Tensor want = 0.5 * p0[kv.key()] + 0.5 * p1[kv.key()];
+    EXPECT_LT((kv.value() - want).abs().max().item<double>(), 1e-6) << kv.key();
+  }
 }
 
 TEST(Train, ResumeRejectsADifferentGenome) {
