@@ -232,6 +232,9 @@ void add_eval_commands(CLI::App& app) {
       SRNet base(load_arch(baseline).genome);
       base->to(dev);
       // Candidate and baseline alternate, so drifts in machine load hit both alike.
+      fmt::print(stderr, "[eval] runtime: {} and {} alternating over {} image(s), {} warm-up + best of {} runs each "
+                         "(--no-runtime skips it)\n",
+                 arch, baseline, lr.size(), ro.warmup, ro.runs);
       RuntimeRatio rr = measure_runtime_ratio(f, runtime_function(base, ro), runtime_inputs(lr, ro), dev, ro);
       runtime = rr.runtime_s;
       base_runtime = rr.baseline_s;

@@ -301,6 +301,7 @@ void add_search_commands(CLI::App& app) {
   pl->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   pl->callback([] {
     const SearchConfig cfg = load_search_config(config);
+    warn_if_oversubscribed("plan", cfg.device);  // its s/step are measured here and now
     const SearchPlan p = plan_search(cfg, plan_workers, plan_samples, 1, plan_steps);
     if (format == "json") {
       std::cout << to_json(p).dump(2) << "\n";
@@ -385,14 +386,14 @@ void add_search_commands(CLI::App& app) {
       std::cout << rows.dump(2) << "\n";
       return;
     }
-    fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>8} {:>10} {:>10}\n", "study", "space",
-               "sampler", "COMPLETE", "PRUNED", "FAILED", "PENDING", "best PSNR", "baseline", "retrains", "trial time",
-               "wall");
+    fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>7} {:>10} {:>9} {:>8} {:>10} {:>10}\n", "study",
+               "space", "sampler", "COMPLETE", "PRUNED", "FAILED", "RUNNING", "PENDING", "best PSNR", "baseline",
+               "retrains", "trial time", "wall");
     for (const auto& r : rows)
-      fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>10} {:>9} {:>8} {:>10} {:>10}\n",
+      fmt::print("{:<24} {:<16} {:<10} {:>8} {:>6} {:>6} {:>7} {:>7} {:>10} {:>9} {:>8} {:>10} {:>10}\n",
                  r["study"].get<std::string>(),
                  r["space"].get<std::string>(), r["sampler"].get<std::string>(), r["COMPLETE"].get<int>(),
-                 r["PRUNED"].get<int>(), r["FAILED"].get<int>(), r["PENDING"].get<int>() + r["RUNNING"].get<int>(),
+                 r["PRUNED"].get<int>(), r["FAILED"].get<int>(), r["RUNNING"].get<int>(), r["PENDING"].get<int>(),
                  r["best_psnr_rgb"].is_number() ? fmt::format("{:.3f}", r["best_psnr_rgb"].get<double>()) : "-",
                  r["baseline_psnr_rgb"].is_number() ? fmt::format("{:.3f}", r["baseline_psnr_rgb"].get<double>()) : "-",
                  r["retrains"].get<int>(), format_duration(r["worker_s"].get<double>()),
@@ -588,6 +589,10 @@ void add_search_commands(CLI::App& app) {
           for (const TrialRecord& r : a->runs)
             if (r.id == t.id) {
               meta["retrain_group"] = groups_json({rg})[0];
+              // What its numbers compare with: the baseline's retrains of its group (the search's
+              // baseline, trained at the search's budget, is kept as search_baseline).
+              meta["search_baseline"] = meta["baseline"];
+              meta["baseline"] = meta["retrain_group"]["baseline"];
               what = fmt::format("  retrain of trial {}, seed {}: {} {} run{} in group {} ({}), mean {} dB\n",
                                  a->parent.id, seed_str(parse_retrain_settings(t.train_json).seed),
                                  retrained ? "the best of its" : "one of its", a->runs.size(),

@@ -64,6 +64,17 @@ class LocalRunner : public CandidateRunner {
     hooks.reducer = job.reducer;
     hooks.init_weights = job.init_weights;
     auto last = std::chrono::steady_clock::now();
+    // Without the trainer's own lines (a search without --verbose), a line a minute shows that
+    // a long trial moves (from its group's first rank only).
+    auto shown = last;
+    if (quiet_ && (!job.reducer || job.reducer->rank() == 0))
+      hooks.on_log = [&](const TrainProgress& p) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - shown < std::chrono::seconds(60) || p.iteration >= p.total) return;
+        shown = now;
+        fmt::print(stderr, "[search] trial {}: {}/{} iterations, loss {:.4f}, {:.0f} s in\n", job.trial_id, p.iteration,
+                   p.total, p.loss, p.elapsed_s);
+      };
     hooks.should_stop = [&] {
       auto now = std::chrono::steady_clock::now();
       if (job.heartbeat && now - last > std::chrono::seconds(2)) {

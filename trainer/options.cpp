@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "search_space/error.h"
@@ -175,8 +176,16 @@ TrainOptions load_train_options(const std::string& path, const std::vector<std::
     throw Error(fmt::format("{}: options file not found (expected a YAML file such as configs/train/tiny.yaml)", path));
   json j = yaml_file_to_json(file);
   if (j.is_null()) j = json::object();
-  for (const auto& o : overrides) apply_override(j, o);
-  return parse_train_options(j, file);
+  if (overrides.empty()) return parse_train_options(j, file);
+  json with = j;
+  for (const auto& o : overrides) apply_override(with, o);
+  try {
+    return parse_train_options(with, file);
+  } catch (const Error&) {
+    parse_train_options(j, file);  // the file's own error is the file's
+    // The file alone is fine: an override is to blame, and the error says which were given.
+    return parse_train_options(with, fmt::format("{} + set {}", file, fmt::join(overrides, ", ")));
+  }
 }
 
 json to_json(const TrainOptions& o) {

@@ -323,7 +323,7 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
     net->train();
     result.val_psnr_rgb = q.psnr_rgb;
     result.val_psnr_y = q.psnr_y;
-    if (dp_rank == 0) log << json{{"it", it}, {"val_psnr_rgb", q.psnr_rgb}, {"val_psnr_y", q.psnr_y}}.dump() << "\n";
+    if (dp_rank == 0) log << json{{"it", it}, {"val_psnr_rgb", q.psnr_rgb}, {"val_psnr_y", q.psnr_y}}.dump() << std::endl;
   };
 
   // 3. The loop.
@@ -378,10 +378,10 @@ TrainResult train(const Genome& genome, const TrainData& data, const TrainOption
       if (dp_rank == 0)
         log << json{{"it", done}, {"loss", pr.loss}, {"lr", lr}, {"elapsed_s", pr.elapsed_s},
                     {"threads", torch::get_num_threads()}}.dump()
-            << "\n";
+            << std::endl;  // flushed: `tail -f log.jsonl` follows a trial
       if (hooks.on_log) hooks.on_log(pr);
       if (!hooks.quiet && dp_rank == 0)
-        fmt::print(stderr, "[train] {}/{} loss {:.5f} lr {:.2e} {:.1f} it/s{}\n", done, opt.iterations, pr.loss, lr,
+        fmt::print(stderr, "[train] {}/{} mean loss {:.5f} lr {:.2e} {:.1f} it/s{}\n", done, opt.iterations, pr.loss, lr,
                    double(done - start) / std::max(1e-9, pr.elapsed_s),
                    val_now ? fmt::format(" val PSNR {:.3f} dB", result.val_psnr_rgb) : "");
       window_loss = 0;

@@ -69,7 +69,7 @@ struct TrainResult {
   std::string status;        // "complete" | "diverged" | "stopped"
   std::string reason;        // why, for diverged/stopped
   int64_t iterations = 0;    // done in total (including before a resume)
-  double final_loss = NAN;
+  double final_loss = NAN;   // the last step's loss (the [train] lines and log.jsonl: means over the log window)
   double val_psnr_rgb = NAN, val_psnr_y = NAN;
   double train_seconds = 0;
   double loader_wait_s = 0;

@@ -749,6 +749,12 @@ TEST(Search, AskAndTellRecordAStudyTrainedOutside) {
   for (const char* f : {"genome.json", "model.py", "init.safetensors", "job.json"})
     EXPECT_TRUE(fs::exists(fs::path(j0["dir"].get<std::string>()) / f)) << f;
   expect_cli_error(search_cmd(d, true), "is being trained outside srnas (handed out by srnas ask)");
+  {  // studies counts it as RUNNING, in a column of its own
+    auto sj = run_cli("studies --db " + db + " --format json");
+    EXPECT_EQ(nlohmann::json::parse(sj.out)[0]["RUNNING"], 1) << sj.out;
+    auto st = run_cli("studies --db " + db);
+    EXPECT_NE(st.out.find(" RUNNING PENDING "), std::string::npos) << st.out;
+  }
 
   // The baseline trained by another process; tell's PSNR is the one srnas train measured.
   const fs::path ext = d / "ext0";
@@ -1460,6 +1466,8 @@ TEST(Search, RetrainsAreASeparateSeededExperimentTheSearchNeverCounts) {
   EXPECT_EQ(meta.at("retrain_group").at("arms").at(0).at("trial"), cand);
   EXPECT_EQ(meta.at("retrain_group").at("baseline").at("retrains").size(), 2u);
   EXPECT_EQ(meta.at("retrain_group").at("group"), 1);
+  EXPECT_EQ(meta.at("baseline"), meta.at("retrain_group").at("baseline")) << "it compares with the baseline's retrains";
+  EXPECT_TRUE(meta.at("search_baseline").at("baseline").get<bool>());
   // export --track 1 --retrained: the group's track-1 arm, its best run. The baseline made
   // worse and the candidate faster by hand (search and retrains), so that the candidate wins.
   sql(d, "UPDATE trials SET psnr_rgb = 5.0 WHERE id = 1 OR parent_id = 1");

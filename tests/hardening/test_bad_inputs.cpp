@@ -295,6 +295,9 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
       {"options: perf.precision fp8", "train --arch msrresnet --data @D/data --options @D/opt_precision.yaml --out @D/out/t7",
        "options.perf.precision: expected one of {fp32, bf16}, got 'fp8'"},
       {"eval --precision fp8", "eval --arch msrresnet --data @D/data --precision fp8", "--precision"},
+      {"train --set iterations=-5", "train --arch msrresnet --data @D/data --options @D/tiny.yaml --out @D/out/t10 "
+                                    "--set iterations=-5",
+       "tiny.yaml + set iterations=-5: options.iterations: expected an integer in [1, 1099511627776], got -5"},
       {"train --set badkey=1", "train --arch msrresnet --data @D/data --options @D/tiny.yaml --out @D/out/t6 --set badkey=1",
        "options: unknown key 'badkey'"},
       // search config YAML, against the finished study
