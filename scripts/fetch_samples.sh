@@ -6,8 +6,8 @@
 #   mate-backgrounds  (usr/share/backgrounds/mate/nature)
 #
 # The packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x`
-# into a temporary folder; nothing is installed and no Python is run. Files are
-# copied unchanged (PNG/JPEG). data/samples/MANIFEST (split/name size) is written
+# into a temporary folder; nothing is installed. Files are
+# copied unchanged (PNG/JPEG; PNGs without their iCCP chunk, see below). data/samples/MANIFEST (split/name size) is written
 # last; when it matches the files on disk the script exits at once.
 # The split and the licences are documented in docs/data.md.
 #
@@ -143,6 +143,23 @@ for e in "${FILES[@]}"; do
   [ -f "$src" ] || die "$pkg no longer ships $path"
   name="${path##*/}"
   cp -f "$src" "$DEST/$split/$name"
+  # skimage's astronaut.png and chelsea.png carry an sRGB ICC profile that libpng flags on
+  # every read ("libpng warning: iCCP: known incorrect sRGB profile"); OpenCV ignores colour
+  # profiles, so dropping the chunk leaves the pixels as they were and silences the warning.
+  if [[ "$name" == *.png ]] && command -v python3 >/dev/null; then
+    python3 - "$DEST/$split/$name" <<'PY' || die "cannot strip the iCCP chunk of $name"
+import struct, sys
+path = sys.argv[1]
+data = open(path, "rb").read()
+out, i = [data[:8]], 8
+while i < len(data):
+    n = struct.unpack(">I", data[i:i + 4])[0]
+    if data[i + 4:i + 8] != b"iCCP":
+        out.append(data[i:i + 12 + n])
+    i += 12 + n
+open(path, "wb").write(b"".join(out))
+PY
+  fi
   entries+=("$split/$name $(stat -c %s "$DEST/$split/$name")")
 done
 
