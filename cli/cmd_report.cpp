@@ -155,10 +155,16 @@ void add_report_commands(CLI::App& app) {
     // The study's limits, as its search applied them (from its stored config).
     ReplayOptions study_opt;
     if (!st.config_yaml.empty()) {
-      const SearchConfig cfg = load_search_config_text(st.config_yaml, fmt::format("{} (study {})", d->path(), st.name));
-      study_opt.limits = cfg.limits;
-      study_opt.macs_h = cfg.macs_h;
-      study_opt.macs_w = cfg.macs_w;
+      try {
+        const SearchConfig cfg = load_search_config_text(st.config_yaml, fmt::format("{} (study {})", d->path(), st.name));
+        study_opt.limits = cfg.limits;
+        study_opt.macs_h = cfg.macs_h;
+        study_opt.macs_w = cfg.macs_w;
+      } catch (const Error& e) {  // e.g. an enqueued genome file not found from this folder
+        fmt::print(stderr, "[replay] warning: the study's config does not read here ({}): replaying without its "
+                           "limits\n",
+                   e.what());
+      }
     }
     std::vector<ReplayCurve> curves;
     for (const auto& name : names) {

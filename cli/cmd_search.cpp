@@ -65,6 +65,9 @@ nlohmann::json trial_json(const TrialRecord& t) {
           {"seconds", num(trial_seconds(t))}};
 }
 
+// A note's JSON: null when there is none.
+nlohmann::json text_or_null(const std::string& s) { return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s); }
+
 nlohmann::json arm_json(const RetrainArm& a) {
   nlohmann::json runs = nlohmann::json::array(), seeds = nlohmann::json::array();
   for (const auto& r : a.runs) runs.push_back(r.id);
@@ -93,7 +96,7 @@ nlohmann::json groups_json(const std::vector<RetrainGroup>& groups) {
       for (const auto& x : t.ranked) ranked.push_back(x.id);
       for (const auto& u : t.unranked) unranked.push_back({{"trial", u.trial.id}, {"reason", u.reason}});
       tracks.push_back({{"track", t.track}, {"name", t.name}, {"ranked", ranked}, {"unranked", unranked},
-                        {"not_beaten", t.not_beaten.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.not_beaten)}});
+                        {"not_beaten", text_or_null(t.not_beaten)}});
     }
     nlohmann::json settings = g.settings_json.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(g.settings_json);
     out.push_back({{"group", g.number},
@@ -465,7 +468,7 @@ void add_search_commands(CLI::App& app) {
         for (const auto& x : t.ranked) ranked.push_back(trial_json(x));
         for (const auto& u : t.unranked) unranked.push_back({{"trial", u.trial.id}, {"reason", u.reason}});
         j["tracks"].push_back({{"track", t.track}, {"name", t.name}, {"ranked", ranked}, {"unranked", unranked},
-                               {"not_beaten", t.not_beaten.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.not_beaten)}});
+                               {"not_beaten", text_or_null(t.not_beaten)}});
       }
       j["retrains"] = groups_json(retrain_groups(d->trials(st.id)));
       std::cout << j.dump(2) << "\n";
@@ -532,7 +535,12 @@ void add_search_commands(CLI::App& app) {
     if (!from.empty()) {
       const ModelFolder mf = open_model_folder(from, "--from");
       const Genome& g = mf.arch.genome;
-      export_model_dir(g, read_safetensors(mf.weights), out);
+      // Exported again in place: its trial.json describes this very network and stays.
+      std::string keep;
+      std::error_code ec;
+      if (std::filesystem::equivalent(from, out, ec) && std::filesystem::exists(std::filesystem::path(out) / "trial.json"))
+        keep = read_text_file((std::filesystem::path(out) / "trial.json").string());
+      export_model_dir(g, read_safetensors(mf.weights), out, keep);
       fmt::print("exported {} ({} params) to {}/ (genome.json, weights.safetensors, model.pt, model.py)\n", from,
                  group_digits(count_params(g)), out);
       return;

@@ -121,7 +121,8 @@ TellOutcome tell_trial(const std::string& db_path, int64_t trial_id, const TellI
       staged += fmt::format(".tell-{}", ::getpid());
       fs::copy_file(told.weights, staged, fs::copy_options::overwrite_existing, ec);
       if (ec) {
-        fs::remove(staged, ec);
+        std::error_code ignored;
+        fs::remove(staged, ignored);
         throw Error(fmt::format("{}: cannot copy {} there: {}", dest.string(), told.weights, ec.message()));
       }
     }

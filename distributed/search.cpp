@@ -421,6 +421,14 @@ Session open_session(const SearchConfig& cfg, const SearchOptions& opt, const st
   if (cfg.final_stage) ss.final_opt = load_train_options(cfg.final_stage->options, cfg.final_stage->set);
   for (const std::string& name : cfg.enqueue) ss.enqueued.push_back(load_arch(name).genome);
   const std::string measure = measurement_settings(cfg, ss.base_opt, device).dump();
+  if (cfg.runtime.warmup < 1) {  // only a study measured so before srnas required a warm-up goes on so
+    bool measured_so = false;
+    if (fs::exists(opt.db_path)) measured_so = ResultsDB::open(opt.db_path, ResultsDB::Mode::ReadOnly)->find_study(cfg.study).has_value();
+    if (!measured_so)
+      throw Error(fmt::format("{}: search.runtime.warmup: expected an integer in [1, 100] for a new study (runtime is "
+                              "timed on a warmed-up model), got {}",
+                              cfg.origin, cfg.runtime.warmup));
+  }
   ss.db = ResultsDB::open(opt.db_path, ResultsDB::Mode::ReadWrite);
   ResultsDB& db = *ss.db;
   // Created with its baseline (trial number 0) in one transaction: several `srnas ask` may

@@ -155,7 +155,9 @@ SearchConfig load_search_config_text(const std::string& text, const std::string&
     if (const json* rt = r.get("runtime")) {
       JsonReader rr(*rt, "search.runtime");
       c.runtime.runs = rr.integer("runs", 1, 100, c.runtime.runs);
-      c.runtime.warmup = rr.integer("warmup", 1, 100, c.runtime.warmup);  // protocol.md: timed warmed up
+      // 0 is read (studies made before srnas required a warm-up continue); a new study needs >= 1
+      // (open_session: the protocol times a warmed-up model).
+      c.runtime.warmup = rr.integer("warmup", 0, 100, c.runtime.warmup);
       c.runtime.max_images = rr.integer("max_images", 0, 100000, c.runtime.max_images);
       c.runtime.crop_lr = rr.integer("crop_lr", 0, 100000, c.runtime.crop_lr);
       c.runtime.reference = rr.choice("reference", {"each", "once"}, c.runtime.reference);

@@ -8,8 +8,8 @@
 #   3. runs srnas_gpu_check (tests/gpu/gpu_check.cpp: NCCL all-reduce with one rank, a CUDA
 #      training step vs CPU, runtime with CUDA events per precision, step rates, GEMM rate
 #      and MSRResNet's floor);
-#   4. runs the same MSRResNet step in plain PyTorch-Python fp32 (scripts/bench_train.py)
-#      and prints srnas's step rate against it.
+#   4. runs the same MSRResNet step in plain PyTorch-Python (scripts/bench_train.py) with
+#      srnas's settings, fp32 and bf16, and prints srnas's step rates against it.
 # Results: $OUT (default build-gpu/out): gpu_check.txt, gpu_check.jsonl, python.json, env.txt.
 # Usage: scripts/gpu_check.sh [--quick]
 set -uo pipefail
@@ -80,18 +80,22 @@ fi
 # 3. The GPU checks (line-buffered, each JSON row written as measured; bounded, so that a hang
 # leaves time for the rest and the files come back).
 say "running $BIN $QUICK"
-LIMIT=(); command -v timeout >/dev/null && LIMIT=(timeout "${GPU_CHECK_LIMIT_S:-360}")
-"${LIMIT[@]}" "$BIN" $QUICK --json "$OUT/gpu_check.jsonl" | tee "$OUT/gpu_check.txt"
+# (The device's commands end after 600 s: the build, 300 s here and 2 x 60 s of Python fit.)
+limit() {  # SECONDS COMMAND...: COMMAND under timeout (SIGKILL 10 s after SIGTERM) where there is one
+  local s="$1"; shift
+  if command -v timeout >/dev/null; then timeout -k 10 "$s" "$@"; else "$@"; fi
+}
+limit "${GPU_CHECK_LIMIT_S:-300}" "$BIN" $QUICK --json "$OUT/gpu_check.jsonl" | tee "$OUT/gpu_check.txt"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 77 ] && { say "no usable CUDA device: GPU checks skipped"; exit 77; }
-[ "$rc" = 124 ] && say "srnas_gpu_check ran past ${GPU_CHECK_LIMIT_S:-360} s and was stopped: rows so far are kept"
+[ "$rc" = 124 ] && say "srnas_gpu_check ran past ${GPU_CHECK_LIMIT_S:-300} s and was stopped: rows so far are kept"
 
 # 4. The same MSRResNet step in plain PyTorch-Python, under srnas's settings (cuDNN benchmark
 # on, the loss read once after the timed steps), fp32 and bf16 autocast: like with like.
 steps=50; [ -n "$QUICK" ] && steps=10
 : > "$OUT/python.json"
 for p in fp32 bf16; do
-  "${LIMIT[@]}" "$PY" scripts/bench_train.py --device cuda --steps "$steps" --warmup 5 --cudnn-benchmark \
+  limit 60 "$PY" scripts/bench_train.py --device cuda --steps "$steps" --warmup 5 --cudnn-benchmark \
     --loss-every-step 0 --precision "$p" | tee -a "$OUT/python.json"
 done
 "$PY" - "$OUT/gpu_check.jsonl" "$OUT/python.json" <<'PY'

@@ -1664,5 +1664,33 @@ TEST(Search, ExportWorksFromAnyFolderAndLeavesNoStaleRecord) {
   EXPECT_NE(r.out.find("(1,517,571 params)"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(d / "x" / "model.pt"));
   EXPECT_FALSE(fs::exists(d / "x" / "trial.json")) << "an earlier export's record of another network";
+  // Exported again in place, a folder keeps its own record.
+  ASSERT_EQ(run_cli("export --from " + (d / "y").string() + " --out " + (d / "y").string()).status, 0);
+  EXPECT_TRUE(fs::exists(d / "y" / "trial.json"));
+}
+
+TEST(Search, AStudyMeasuredWithoutAWarmUpStillContinues) {
+  // New studies need runtime.warmup >= 1; one made when 0 was allowed continues (search
+  // --resume with its config, replay) instead of being locked out by its own settings.
+  fs::path d = make_study("warmup0", 1, "random", kNoRuntimePrune, 8, /*asha=*/false);
+  ASSERT_EQ(run_cli(search_cmd(d, false)).status, 0);
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open((d / "s.db").string().c_str(), &h), SQLITE_OK);
+    const char* q = "UPDATE studies SET config_yaml = replace(config_yaml, 'warmup: 1', 'warmup: 0'), "
+                    "measure_json = replace(measure_json, '\"warmup\":1', '\"warmup\":0')";
+    ASSERT_EQ(sqlite3_exec(h, q, nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_changes(h), 1);
+    sqlite3_close(h);
+  }
+  edit_copy(d / "search.yaml", d / "search.yaml", "warmup: 1", "warmup: 0");
+  auto r = run_cli(search_cmd(d, true));
+  EXPECT_EQ(r.status, 0) << r.err;
+  r = run_cli("replay --db " + (d / "s.db").string() + " --sampler random --seeds 1");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+  expect_cli_error("search --config " + (d / "search.yaml").string() + " --db " + (d / "new.db").string(),
+                   "search.runtime.warmup: expected an integer in [1, 100] for a new study");
+  EXPECT_FALSE(fs::exists(d / "new.db")) << "a refused config leaves no DB file";
 }
 

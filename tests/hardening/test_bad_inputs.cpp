@@ -307,8 +307,9 @@ TEST_F(BadInputs, EachFailsWithOneErrorLineAndLeavesTheDbAlone) {
        "search.runtime.runs: expected an integer, got string 'fast'"},
       {"search cfg: macs_lr_size 2^32+5", "search --resume --config @D/cfg_macs.yaml --db @DB",
        "search.macs_lr_size: expected [height, width], integers in [1, 65536]"},
-      {"search cfg: runtime.warmup 0", "search --resume --config @D/cfg_warmup.yaml --db @DB",
-       "search.runtime.warmup: expected an integer in [1, 100], got 0"},
+      {"search cfg: runtime.warmup 0 (new study)", "search --config @D/cfg_warmup.yaml --db @D/out/warmup0.db",
+       "search.runtime.warmup: expected an integer in [1, 100] for a new study (runtime is timed on a warmed-up "
+       "model), got 0"},
       {"search cfg: runtime.reference", "search --resume --config @D/cfg_reference.yaml --db @DB",
        "search.runtime.reference: expected one of {each, once}, got 'always'"},
       {"search cfg: cores", "search --resume --config @D/cfg_cores.yaml --db @DB",
