@@ -1,7 +1,6 @@
 // `srnas plot | report | replay | fidelity | importance`: plots, the HTML report, the replay
 // benchmark, the rank fidelity of short budgets and the genes that explain an objective.
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include <fmt/core.h>
@@ -140,16 +139,13 @@ void add_report_commands(CLI::App& app) {
     StudyRecord st = pick_study(*d, study);
     if (!table_out.empty()) {
       // A slip of the keyboard must not replace a results DB with JSON.
-      std::ifstream f(table_out, std::ios::binary);
-      char head[16] = {};
       std::error_code ec;
-      if (f && f.read(head, sizeof head) && std::string(head, sizeof head) == std::string("SQLite format 3\0", 16))
+      if (is_sqlite_file(table_out))
         throw Error(fmt::format("--table {}: is an SQLite file{} (it would be overwritten): give a new .json path",
                                 table_out, std::filesystem::equivalent(table_out, db, ec) ? ", the results DB" : ""));
-    }
-    if (!table_out.empty())
       write_text_atomic(table_out, lookup_table_json(lookup_table(
                                        d->trials(st.id), st.space, fmt::format("{} (study {})", d->path(), st.name))));
+    }
     std::vector<std::string> names = sampler == "all" ? sampler_types()
                                                       : std::vector<std::string>{sampler};
     // The study's limits, as its search applied them (from its stored config).

@@ -147,6 +147,20 @@ std::string make_uri(const std::string& path, ResultsDB::Mode mode) {
   return uri;
 }
 
+}  // namespace
+
+bool is_sqlite_file(const std::string& path) {
+  static const char kMagic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f', 'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
+  char head[16] = {};
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  const size_t n = std::fread(head, 1, sizeof head, f);
+  std::fclose(f);
+  return n == sizeof head && std::memcmp(head, kMagic, sizeof head) == 0;
+}
+
+namespace {
+
 // Clear one-line errors for the common ways a path cannot be opened, before SQLite's generic
 // "unable to open database file". Returns whether the file exists (else ReadWrite creates it).
 bool check_path(const std::string& path, ResultsDB::Mode mode) {
@@ -162,16 +176,9 @@ bool check_path(const std::string& path, ResultsDB::Mode mode) {
     // SQLite takes some short non-database files for empty databases and would write over
     // them. A 0-byte file is fine (new, or a WAL database not yet checkpointed).
     if (st.st_size > 0) {
-      static const char kMagic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f',
-                                      'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
-      char head[16] = {};
-      std::FILE* f = std::fopen(path.c_str(), "rb");
-      if (!f) throw Error(path + ": cannot open results DB: " + errno_text(errno));
-      const size_t n = std::fread(head, 1, sizeof head, f);
-      std::fclose(f);
-      if (n != sizeof head || std::memcmp(head, kMagic, sizeof head) != 0) {
-        throw Error(path + ": not an srnas results DB (not an SQLite file)");
-      }
+      if (std::FILE* f = std::fopen(path.c_str(), "rb")) std::fclose(f);
+      else throw Error(path + ": cannot open results DB: " + errno_text(errno));
+      if (!is_sqlite_file(path)) throw Error(path + ": not an srnas results DB (not an SQLite file)");
     }
     return true;
   }

@@ -47,6 +47,10 @@ struct ArtifactRecord {
   std::string path;
 };
 
+// Whether path is a file that starts with SQLite's 16-byte header ("SQLite format 3\0"):
+// what a results DB is, and what a command writing some other file must not overwrite.
+bool is_sqlite_file(const std::string& path);
+
 class ResultsDB {
  public:
   enum class Mode { ReadWrite, ReadOnly };

@@ -440,13 +440,10 @@ std::string Limits::describe(int lr_h, int lr_w) const {
 }
 
 Constraints Limits::tighten(Constraints c) const {
-  if (max_params) c.max_params = c.max_params ? std::min(*c.max_params, *max_params) : *max_params;
-  if (max_gmacs) {
-    const auto macs = int64_t(*max_gmacs * 1e9);
-    c.max_macs = c.max_macs ? std::min(*c.max_macs, macs) : macs;
-  }
-  if (max_runtime_ratio)
-    c.max_runtime_ratio = c.max_runtime_ratio ? std::min(*c.max_runtime_ratio, *max_runtime_ratio) : *max_runtime_ratio;
+  auto lower = [](auto& bound, auto limit) { bound = bound ? std::min(*bound, limit) : limit; };
+  if (max_params) lower(c.max_params, *max_params);
+  if (max_gmacs) lower(c.max_macs, int64_t(*max_gmacs * 1e9));
+  if (max_runtime_ratio) lower(c.max_runtime_ratio, *max_runtime_ratio);
   return c;
 }
 
